@@ -1,0 +1,1 @@
+"""One package per code set: its definition, importer and provider specialisations."""

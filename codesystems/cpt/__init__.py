@@ -1,0 +1,1 @@
+"""CPT (AMA Current Procedural Terminology): definition, importers and the expression-aware provider."""

@@ -1,0 +1,133 @@
+"""What CPT is as a FHIR CodeSystem: canonical URL, property and filter definitions, copyright.
+
+Property codes follow HL7 Terminology (THO) and tx.fhir.org; `add-on`, `status`,
+`effective-date`, `deleted-date`, `primary-code` are this server's additions (see README).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+URL = "http://www.ama-assn.org/go/cpt"
+OID = "2.16.840.1.113883.6.12"
+PROVIDER_KEY = "cpt"
+ADDON_MAP_URL = "urn:txserver:ConceptMap/cms-add-on-code-edits"
+ADDON_MAP_ID = "cms-add-on-code-edits"
+PRIMARY_PROCEDURE_PHRASE = "list separately in addition to code for primary procedure"
+
+COPYRIGHT = (
+    "CPT © Copyright 2025 American Medical Association. All rights reserved. AMA and CPT are "
+    "registered trademarks of the American Medical Association. Fee schedules, relative value "
+    "units, conversion factors and/or related components are not assigned by the AMA, are not "
+    "part of CPT, and the AMA is not recommending their use."
+)
+SAMPLE_NOTE = (
+    "SAMPLE DATA: the descriptors of this version were written by the txserver project to show "
+    "the layout; they are not AMA CPT content. Import your own licensed AMA files to serve CPT."
+)
+
+# kind values: THO's, plus the categories of base codes we tell apart by their shape.
+KINDS = {
+    "code": "A CPT code (not a modifier)",
+    "cat-1": "Category I code or Category I (Level I) modifier",
+    "cat-2": "Category II code (NNNNF) or Category II modifier",
+    "cat-3": "Category III code (NNNNT)",
+    "pla": "Proprietary Laboratory Analyses code (NNNNU)",
+    "maaa": "Multianalyte Assay with Algorithmic Analyses code (NNNNM)",
+    "vaccine": "Vaccine product or administration code (NNNNA)",
+    "physical-status": "Anesthesia physical status modifier",
+    "general": "General modifier",
+    "hcpcs": "HCPCS Level II modifier",
+    "metadata": "Metadata (not a code)",
+}
+
+PROPERTIES: list[dict[str, Any]] = [
+    {"code": "inactive", "uri": "http://hl7.org/fhir/concept-properties#inactive",
+     "description": "True if the code is not valid for use in this version", "type": "boolean"},
+    {"code": "status", "uri": "http://hl7.org/fhir/concept-properties#status",
+     "description": "active, or deleted (the code was deleted from CPT in this version)",
+     "type": "code"},
+    {"code": "modifier", "description": "Whether the code is a modifier code",
+     "type": "boolean"},
+    {"code": "modified",
+     "description": "Whether the code has modifiers (true only for a modifier expression)",
+     "type": "boolean"},
+    {"code": "kind", "description": "Kinds of code or modifier (repeats): "
+     + "; ".join(f"{k} = {v}" for k, v in KINDS.items()), "type": "code"},
+    {"code": "telemedicine",
+     "description": "Appendix P: the code may be reported with modifier 95", "type": "boolean"},
+    {"code": "orthopox", "description": "Orthopoxvirus-related code", "type": "boolean"},
+    {"code": "add-on", "description": "An add-on code: reported only with a primary procedure",
+     "type": "boolean"},
+    {"code": "primary-code",
+     "description": "A primary procedure code this add-on code may be reported with (CMS edits)",
+     "type": "code"},
+    {"code": "effective-date", "description": "The start of the first version holding the code",
+     "type": "dateTime"},
+    {"code": "deleted-date", "description": "Since when the code is deleted", "type": "dateTime"},
+    {"code": "modifier-definition", "description": "The definition of a modifier in an expression",
+     "type": "string"},
+    {"code": "copyright", "description": "The AMA copyright statement", "type": "string"},
+]
+
+FILTERS: list[dict[str, Any]] = [
+    {"code": "modifier", "operator": ["="], "value": "true or false"},
+    {"code": "modified", "operator": ["="], "value": "true or false"},
+    {"code": "kind", "operator": ["=", "in"], "value": "a kind code, or a comma-separated list"},
+    {"code": "telemedicine", "operator": ["="], "value": "true or false"},
+    {"code": "orthopox", "operator": ["="], "value": "true or false"},
+    {"code": "add-on", "operator": ["="], "value": "true or false"},
+    {"code": "code", "operator": ["in"], "value": "codes and ranges: 20100-69990,92920"},
+]
+
+
+def start_of(version: str) -> str | None:
+    """CPT versions are years in force from 1 January."""
+    return f"{version}-01-01" if version.isdigit() and len(version) == 4 else None
+
+
+def code_system_resource(version: str, *, sample: bool) -> dict[str, Any]:
+    """The CodeSystem resource for one CPT year, without concepts or count."""
+    description = (
+        "The AMA's Current Procedural Terminology: codes for medical, surgical and diagnostic "
+        "services, with modifiers, held as a FHIR CodeSystem; modifier expressions such as "
+        "99213:25 are supported."
+    )
+    resource: dict[str, Any] = {
+        "resourceType": "CodeSystem",
+        "id": resource_id(version),
+        "url": URL,
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{OID}"}],
+        "version": version,
+        "name": "CPT",
+        "title": f"Current Procedural Terminology (CPT) {version}" + (" (sample)" if sample else ""),
+        "status": "active",
+        "experimental": sample,
+        "publisher": "American Medical Association",
+        "description": f"{SAMPLE_NOTE} {description}" if sample else description,
+        "copyright": COPYRIGHT,
+        "caseSensitive": True,
+        "compositional": True,
+        "versionNeeded": False,
+        "content": "complete",
+        "filter": FILTERS,
+        "property": PROPERTIES,
+    }
+    if start_of(version):
+        resource["date"] = start_of(version)
+    return resource
+
+
+def resource_id(version: str) -> str:
+    return f"cpt-{version}"
+
+
+def kinds_of_code(code: str) -> list[str]:
+    """Kinds of a base code from its shape (`99213` cat-1, `1036F` cat-2, `0042T` cat-3 …)."""
+    last = code[-1:]
+    if last == "A":
+        return ["code", "cat-1", "vaccine"]
+    category = {"F": "cat-2", "T": "cat-3", "U": "pla", "M": "maaa"}.get(last)
+    if category is None:
+        category = "cat-1" if code.isdigit() else "metadata"
+    return ["code", category]

@@ -1,0 +1,189 @@
+"""CptProvider: CPT codes, their CMS add-on edits, and modifier expressions (`99213:25`).
+
+The expression rules are tx.fhir.org's, with its physical-status bug fixed (DOMAIN.md):
+modifiers must be known modifier codes, used at most once, at most one of each exclusive group,
+and each kind of modifier only on the codes it applies to.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import lru_cache
+
+from codesystems.cpt import definition as cpt
+from terminology.errors import InvalidCode
+from terminology.model import Concept, Property
+from terminology.provider import SqlProvider
+from terminology.store import CodeSystemInfo, Store
+
+EXCLUSIVE_GROUPS = (
+    frozenset({"25", "57", "59"}),
+    frozenset({"52", "53", "73", "74"}),
+    frozenset({"76", "77", "78", "79"}),
+    frozenset({"93", "95"}),
+)
+# Codes outside 20100-69990 on which modifier 63 may be reported (CPT Appendix F).
+MODIFIER_63_CARDIAC = frozenset(
+    "92920 92928 92953 92960 92986 92987 92990 92997 92998 93312 93313 93314 93315 93316 "
+    "93317 93318 93452 93453 93454 93455 93456 93457 93458 93459 93460 93461 93462 93463 "
+    "93464 93503 93505 93563 93564 93568 93580 93582 93590 93591 93592 93593 93594 93595 "
+    "93596 93597 93598 93615 93616".split()
+)
+MODIFIER_92_CODES = frozenset({"86701", "86702", "86703", "87389"})
+
+
+def _in_range(code: str, low: str, high: str) -> bool:
+    return code.isdigit() and low <= code <= high
+
+
+def _kinds(concept: Concept) -> set[str]:
+    return {p.value for p in concept.properties if p.code == "kind"}
+
+
+def _flag(concept: Concept, name: str) -> bool:
+    return any(p.code == name and p.value is True for p in concept.properties)
+
+
+class CptProvider(SqlProvider):
+    def __init__(self, store: Store, info: CodeSystemInfo) -> None:
+        super().__init__(store, info)
+        self._enriched = lru_cache(maxsize=self.CACHE_SIZE)(self._locate_enriched)
+
+    def locate(self, code: str) -> Concept | None:
+        if ":" in code:
+            return self._expression(code)
+        return self._enriched(code)
+
+    # -- single codes -------------------------------------------------------------------------
+
+    def _locate_enriched(self, code: str) -> Concept | None:
+        concept = self._cached(code)
+        if concept is None:
+            return None
+        extra: list[Property] = []
+        if concept.withdrawn:
+            extra += [Property("status", "deleted", "code"),
+                      Property("deleted-date", concept.withdrawn, "dateTime")]
+        else:
+            extra.append(Property("status", "active", "code"))
+        if concept.effective:
+            extra.append(Property("effective-date", concept.effective, "dateTime"))
+        primaries = self._primary_codes(code)
+        has_addon = _flag(concept, "add-on")
+        if primaries is not None and not has_addon:
+            extra.append(Property("add-on", True, "boolean"))
+            has_addon = True
+        if not has_addon and not _flag(concept, "modifier"):
+            extra.append(Property("add-on", False, "boolean"))
+        extra += [Property("primary-code", p, "code") for p in primaries or ()]
+        if self.copyright:
+            extra.append(Property("copyright", self.copyright, "string"))
+        return _with(concept, properties=concept.properties + tuple(extra))
+
+    def _primary_codes(self, code: str) -> list[str] | None:
+        """Primary codes from the CMS add-on edits in force today; None if not an add-on."""
+        elements = self.store.map_targets(cpt.ADDON_MAP_URL, cpt.URL, code)
+        if not elements:
+            return None
+        today = date.today().isoformat()
+        return [
+            e.target_code
+            for e in elements
+            if e.target_code and not ((e.extra or {}).get("ended") or "9999") < today
+        ]
+
+    # -- expressions --------------------------------------------------------------------------
+
+    def _expression(self, expression: str) -> Concept | None:
+        base_code, *modifier_codes = expression.split(":")
+        base = self._enriched(base_code)
+        if base is None:
+            return None
+        if _flag(base, "modifier"):
+            raise InvalidCode(
+                f"The expression '{expression}' starts with the modifier {base_code}: "
+                "an expression is a code followed by its modifiers"
+            )
+        modifiers: list[Concept] = []
+        for code in modifier_codes:
+            modifier = self._cached(code) if code else None
+            if modifier is None:
+                raise InvalidCode(f"The modifier '{code}' is not a known CPT modifier")
+            if not _flag(modifier, "modifier"):
+                raise InvalidCode(f"The code {code} is not a modifier, so it cannot follow "
+                                  f"{base_code} in an expression")
+            if modifier in modifiers:
+                raise InvalidCode(f"The modifier {code} is used more than once")
+            modifiers.append(modifier)
+        self._check_rules(base, modifiers)
+        properties = tuple(p for p in base.properties if p.code not in ("modified", "copyright"))
+        properties += (Property("modified", True, "boolean"),)
+        for m in modifiers:
+            properties += (Property("modifier", m.code, "code"),
+                           Property("modifier-definition", m.display or "", "string"))
+        if self.copyright:
+            properties += (Property("copyright", self.copyright, "string"),)
+        return Concept(
+            code=expression,
+            display=None,
+            inactive=base.inactive,
+            withdrawn=base.withdrawn,
+            designations=base.designations,
+            properties=properties,
+            expression=True,
+        )
+
+    def _check_rules(self, base: Concept, modifiers: list[Concept]) -> None:
+        code = base.code
+        base_kinds = _kinds(base)
+        used = {m.code for m in modifiers}
+        for group in EXCLUSIVE_GROUPS:
+            clash = sorted(used & group)
+            if len(clash) > 1:
+                raise InvalidCode(
+                    f"The modifiers {' and '.join(clash)} cannot be used together"
+                )
+        for m in modifiers:
+            kinds = _kinds(m)
+            if "cat-2" in kinds and "cat-2" not in base_kinds:
+                raise InvalidCode(
+                    f"The modifier {m.code} is a Category II modifier and can only be used "
+                    f"with Category II codes, not {code}"
+                )
+            if "physical-status" in kinds and not _in_range(code, "00100", "01999"):
+                raise InvalidCode(
+                    f"The modifier {m.code} is a physical status modifier and can only be used "
+                    f"with anesthesia codes (00100-01999), not {code}"
+                )
+            if "hcpcs" in kinds and "59" not in used:
+                raise InvalidCode(
+                    f"The modifier {m.code} is a HCPCS Level II modifier and can only be used "
+                    "together with modifier 59"
+                )
+            if m.code in ("50", "51") and "cat-2" in base_kinds:
+                raise InvalidCode(
+                    f"The modifier {m.code} cannot be used with the Category II code {code}"
+                )
+            if m.code == "63" and not (
+                _in_range(code, "20100", "69990") or code in MODIFIER_63_CARDIAC
+            ):
+                raise InvalidCode(
+                    f"The modifier 63 can only be used with codes 20100-69990 and the listed "
+                    f"cardiac codes, not {code}"
+                )
+            if m.code == "92" and code not in MODIFIER_92_CODES:
+                raise InvalidCode(
+                    f"The modifier 92 can only be used with codes 86701-86703 and 87389, "
+                    f"not {code}"
+                )
+            if m.code == "95" and not _flag(base, "telemedicine"):
+                raise InvalidCode(
+                    f"The modifier 95 cannot be used with the code {code} as it is not "
+                    "designated for telemedicine"
+                )
+
+
+def _with(concept: Concept, **changes: object) -> Concept:
+    from dataclasses import replace
+
+    return replace(concept, **changes)

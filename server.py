@@ -1,0 +1,195 @@
+"""txserver: the Flask app factory and the command line (serve, import, lookup).
+
+`create_app` opens the store, builds the registry with the code-set providers, registers the
+FHIR API and turns every error into an OperationOutcome. `main` is the `txserver` command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
+
+from codesystems.cpt import addons as cpt_addons
+from codesystems.cpt import definition as cpt_definition
+from codesystems.cpt import loader as cpt_loader
+from codesystems.cpt.provider import CptProvider
+from terminology.errors import TerminologyError
+from terminology.fhir.render import error_outcome, operation_outcome
+from terminology.registry import Registry
+from terminology.store import Store, default_path
+from terminology.web.api import api, fhir_response
+
+PROVIDERS = {cpt_definition.PROVIDER_KEY: CptProvider}
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+log = logging.getLogger("txserver")
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The WSGI app over the store at config['DB'] (default: TX_DB or the user data folder)."""
+    app = Flask(__name__)
+    app.config["DB"] = str(default_path())
+    app.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("TX_MAX_BODY", DEFAULT_MAX_BODY))
+    app.config.update(config or {})
+    store = Store(app.config["DB"])
+    store.create()
+    app.extensions["store"] = store
+    app.extensions["registry"] = Registry(store, PROVIDERS)
+    app.register_blueprint(api, url_prefix="/fhir")
+    _register_errors(app)
+    return app
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(TerminologyError)
+    def terminology_error(error: TerminologyError):  # type: ignore[no-untyped-def]
+        return fhir_response(error_outcome(error), error.status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+        status = error.code or 500
+        text = {
+            404: f"Nothing is served at {request.path}: see /fhir/metadata for what is",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: f"The request body is larger than the limit of "
+                 f"{app.config['MAX_CONTENT_LENGTH']} bytes",
+        }.get(status, error.description or error.name)
+        code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(status, "invalid")
+        return fhir_response(operation_outcome(text, code=code), status)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):  # type: ignore[no-untyped-def]
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return fhir_response(
+            operation_outcome("The server failed to process the request (see its log)",
+                              code="exception"),
+            500,
+        )
+
+
+# -- command line --------------------------------------------------------------------------
+
+
+def _store(db: str | None) -> Store:
+    store = Store(db or default_path())
+    store.create()
+    return store
+
+
+def _progress(label: str, total: int):  # type: ignore[no-untyped-def]
+    return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
+
+
+def import_samples(store: Store) -> None:
+    """Import the bundled CPT sample years and the CMS add-on sample (first start)."""
+    for version in cpt_loader.SAMPLE_VERSIONS:
+        release = cpt_loader.read_release(cpt_loader.sample_folder(version), version)
+        with _progress(f"CPT {version} sample", len(release.concepts)) as bar:
+            cpt_loader.store_release(store, release, bar.update)
+    count = cpt_addons.import_edits(store, cpt_addons.SAMPLE_FILE, "sample")
+    click.echo(f"CMS add-on code edits sample: {count} edits", err=True)
+
+
+@click.group()
+def main() -> None:
+    """txserver: a FHIR R4 terminology server for CPT and other medical code sets."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--db", default=None, help="SQLite store (default: TX_DB or the user data folder)")
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn processes")
+@click.option("--threads", default=8, show_default=True, type=int, help="threads per process")
+@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
+def serve(host: str, port: int, db: str | None, workers: int, threads: int, dev: bool) -> None:
+    """Serve FHIR R4 at http://HOST:PORT/fhir (imports the samples into an empty store)."""
+    store = _store(db)
+    if store.is_empty():
+        click.echo(f"Empty store {store.path}: importing the bundled samples", err=True)
+        import_samples(store)
+    config = {"DB": str(store.path)}
+    click.echo(f"Serving FHIR R4 at http://{host}:{port}/fhir from {store.path}", err=True)
+    if dev:
+        create_app(config).run(host=host, port=port, threaded=True)
+        return
+    from gunicorn.app.base import BaseApplication
+
+    class Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("keepalive", 5)
+            self.cfg.set("accesslog", None)
+
+        def load(self) -> Flask:
+            return create_app(config)
+
+    Gunicorn().run()
+
+
+@main.group(name="import")
+def import_group() -> None:
+    """Import code-set source files into the store (each import is all-or-nothing)."""
+
+
+@import_group.command(name="cpt")
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--version", "version", required=True, help="The CPT year, e.g. 2026")
+@click.option("--db", default=None)
+def import_cpt(folder: Path, version: str, db: str | None) -> None:
+    """Import an AMA CPT data-file folder as version YEAR."""
+    store = _store(db)
+    try:
+        release = cpt_loader.read_release(folder, version)
+        with _progress(f"CPT {version}", len(release.concepts)) as bar:
+            cpt_loader.store_release(store, release, bar.update)
+    except TerminologyError as exc:
+        raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
+    except ValueError as exc:
+        raise click.ClickException(f"import failed, nothing changed: {exc}") from None
+    click.echo(f"CPT {version}: {len(release.concepts)} codes from {', '.join(release.files)}")
+
+
+@import_group.command(name="cms-addons")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--version", "version", default=None, help="Label, e.g. 2026Q1 (default: file name)")
+@click.option("--db", default=None)
+def import_cms_addons(file: Path, version: str | None, db: str | None) -> None:
+    """Import the CMS add-on code edit file (replaces the previous one)."""
+    store = _store(db)
+    try:
+        count = cpt_addons.import_edits(store, file, version)
+    except TerminologyError as exc:
+        raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
+    click.echo(f"CMS add-on code edits: {count} edits")
+
+
+@main.command(name="lookup")
+@click.argument("code")
+@click.option("--system", default=cpt_definition.URL, show_default=True)
+@click.option("--version", "version", default=None)
+@click.option("--db", default=None)
+def lookup_command(code: str, system: str, version: str | None, db: str | None) -> None:
+    """Print the $lookup answer for CODE as FHIR JSON."""
+    app = create_app({"DB": str(_store(db).path)})
+    query: dict[str, str] = {"system": system, "code": code}
+    if version:
+        query["version"] = version
+    response = app.test_client().get("/fhir/CodeSystem/$lookup", query_string=query)
+    click.echo(json.dumps(response.get_json(), indent=2, ensure_ascii=False))
+    if response.status_code >= 400:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Request parameters -> typed operation requests, one marshmallow schema per operation.
+
+Parameters arrive three ways (GET query, POSTed form, POSTed `Parameters` resource); all three
+are first flattened to `{name: [values]}` with plain dicts and strings (no model objects on the
+hot path), then loaded by the operation's schema, whose errors become a 400 OperationOutcome
+naming the parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
+
+from terminology.errors import InvalidRequest
+from terminology.model import Coding, LookupRequest, ValidateRequest
+
+# value[x] types a Parameters parameter may carry (R4): the key decides nothing but presence.
+_VALUE_PREFIX = "value"
+
+
+def parameters_from_json(body: bytes) -> dict[str, list[Any]]:
+    """A `Parameters` resource body -> {name: [value, ...]}. Raises InvalidRequest."""
+    try:
+        resource = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(resource, dict):
+        raise InvalidRequest("The request body must be a JSON object (a Parameters resource)")
+    kind = resource.get("resourceType")
+    if kind != "Parameters":
+        what = kind if isinstance(kind, str) else "an object without a resourceType"
+        raise InvalidRequest(f"The request body must be a Parameters resource, not {what}")
+    params = resource.get("parameter", [])
+    if not isinstance(params, list):
+        raise InvalidRequest("Parameters.parameter must be an array", expression="parameter")
+    flat: dict[str, list[Any]] = {}
+    for index, param in enumerate(params):
+        if not isinstance(param, dict) or not isinstance(param.get("name"), str):
+            raise InvalidRequest(
+                f"Parameters.parameter[{index}] must be an object with a name",
+                expression=f"Parameters.parameter[{index}]",
+            )
+        values = [v for k, v in param.items() if k.startswith(_VALUE_PREFIX)]
+        if "resource" in param:
+            values.append(param["resource"])
+        if "part" in param:
+            values.append({"part": param["part"]})
+        if len(values) != 1:
+            raise InvalidRequest(
+                f"Parameter '{param['name']}' must have exactly one value",
+                expression=f"Parameters.parameter[{index}]",
+            )
+        flat.setdefault(param["name"], []).append(values[0])
+    return flat
+
+
+def parameters_from_query(multidict: Any) -> dict[str, list[Any]]:
+    """A werkzeug MultiDict (query string or form) -> {name: [str, ...]}."""
+    return {key: multidict.getlist(key) for key in multidict.keys()}
+
+
+class CodingSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    system = fields.String()
+    version = fields.String()
+    code = fields.String()
+    display = fields.String()
+
+
+class CodeableConceptSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    coding = fields.List(fields.Nested(CodingSchema), load_default=list)
+    text = fields.String()
+
+
+def _single(flat: dict[str, list[Any]], repeating: set[str]) -> dict[str, Any]:
+    """Collapse single-valued parameters; a repeat of one of them is an error."""
+    out: dict[str, Any] = {}
+    for name, values in flat.items():
+        if name in repeating:
+            out[name] = values
+        elif len(values) > 1:
+            raise InvalidRequest(
+                f"The parameter '{name}' appears {len(values)} times; it may appear only once",
+                expression=name,
+            )
+        else:
+            out[name] = values[0]
+    return out
+
+
+def _load(schema: Schema, flat: dict[str, list[Any]], repeating: set[str]) -> dict[str, Any]:
+    try:
+        return schema.load(_single(flat, repeating))
+    except ValidationError as exc:
+        name, problem = _first_error(exc.messages)
+        raise InvalidRequest(f"The parameter '{name}' is invalid: {problem}", expression=name)
+
+
+def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        if key == "_schema":
+            return prefix or "parameters", _first_error(value)[1]
+        name = f"{prefix}.{key}" if prefix and not isinstance(key, int) else (
+            f"{prefix}[{key}]" if isinstance(key, int) else str(key))
+        return _first_error(value, name)
+    if isinstance(messages, list) and messages:
+        return _first_error(messages[0], prefix)
+    return prefix, str(messages)
+
+
+_BOOLEAN = fields.Boolean(truthy={"true", True}, falsy={"false", False})
+
+
+class LookupSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    code = fields.String()
+    system = fields.String()
+    version = fields.String()
+    coding = fields.Nested(CodingSchema)
+    date = fields.String()
+    displayLanguage = fields.String()
+    property = fields.List(fields.String())
+    useSupplement = fields.List(fields.String())
+
+    @validates_schema
+    def _code_or_coding(self, data: dict[str, Any], **_: Any) -> None:
+        if "coding" in data and "code" in data:
+            raise ValidationError("give either code (with system) or coding, not both", "code")
+        if "coding" not in data and "code" not in data:
+            raise ValidationError("a code (with system) or a coding is required", "code")
+
+
+def lookup_request(flat: dict[str, list[Any]], instance_id: str | None = None) -> LookupRequest:
+    data = _load(LookupSchema(), flat, {"property", "useSupplement"})
+    coding = data.get("coding")
+    if coding is not None:
+        if not coding.get("code"):
+            raise InvalidRequest("The coding has no code", expression="coding.code")
+        if "system" in data and coding.get("system") and data["system"] != coding["system"]:
+            raise InvalidRequest("The system and coding.system differ", expression="system")
+        code, system = coding["code"], coding.get("system") or data.get("system")
+        version = coding.get("version") or data.get("version")
+    else:
+        code, system, version = data["code"], data.get("system"), data.get("version")
+    if not system and instance_id is None:
+        raise InvalidRequest(
+            "A system is required to look up a code (give system, or coding with a system)",
+            expression="system",
+        )
+    return LookupRequest(
+        code=code,
+        system=system,
+        version=version,
+        date=data.get("date"),
+        display_language=data.get("displayLanguage"),
+        properties=tuple(data.get("property", ())),
+        instance_id=instance_id,
+    )
+
+
+class ValidateSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    url = fields.String()
+    system = fields.String()
+    code = fields.String()
+    version = fields.String()
+    systemVersion = fields.String()
+    display = fields.String()
+    coding = fields.Nested(CodingSchema)
+    codeableConcept = fields.Nested(CodeableConceptSchema)
+    date = fields.String()
+    displayLanguage = fields.String()
+    mode = fields.String()
+    abstract = _BOOLEAN
+    lenient_display = fields.Boolean(data_key="lenient-display-validation",
+                                     truthy={"true", True}, falsy={"false", False})
+
+    @validates_schema
+    def _one_subject(self, data: dict[str, Any], **_: Any) -> None:
+        given = [k for k in ("code", "coding", "codeableConcept") if k in data]
+        if len(given) > 1:
+            raise ValidationError(f"give only one of code, coding or codeableConcept, not "
+                                  f"{' and '.join(given)}", given[1])
+        if not given:
+            raise ValidationError("a code (with url), a coding or a codeableConcept is required",
+                                  "code")
+
+
+def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None) -> ValidateRequest:
+    data = _load(ValidateSchema(), flat, set())
+    url = data.get("url") or data.get("system")
+    if data.get("url") and data.get("system") and data["url"] != data["system"]:
+        raise InvalidRequest("The url and system parameters differ", expression="system")
+    if "code" in data:
+        if not url and instance_id is None:
+            raise InvalidRequest("A url (the code system) is required with code",
+                                 expression="url")
+        codings = (Coding(system=url, code=data["code"], version=data.get("version"),
+                          display=data.get("display")),)
+        source = "code"
+    elif "coding" in data:
+        c = data["coding"]
+        codings = (Coding(c.get("system"), c.get("code"), c.get("version"), c.get("display")),)
+        source = "coding"
+    else:
+        cc = data["codeableConcept"]["coding"]
+        if not cc:
+            raise InvalidRequest("The codeableConcept has no coding to validate",
+                                 expression="codeableConcept.coding")
+        codings = tuple(Coding(c.get("system"), c.get("code"), c.get("version"),
+                               c.get("display")) for c in cc)
+        source = "codeableConcept"
+    lenient = data.get("mode") == "lenient-display-validation" or bool(data.get("lenient_display"))
+    return ValidateRequest(
+        codings=codings,
+        source=source,
+        url=url,
+        version=data.get("version"),
+        date=data.get("date"),
+        display_language=data.get("displayLanguage"),
+        lenient_display=lenient,
+        instance_id=instance_id,
+    )

@@ -1,0 +1,151 @@
+"""Results -> FHIR R4 JSON, built as plain dicts (serialised once by the web layer).
+
+Parameter names, issue structure, `tx-issue-type` codings and message-id extensions follow
+tx.fhir.org so that clients written against it read our answers unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from terminology.errors import TerminologyError
+from terminology.model import Coding, Designation, Issue, LookupResult, Property, ValidationResult
+
+TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
+MESSAGE_ID = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
+
+VALUE_KEYS = {
+    "boolean": "valueBoolean",
+    "code": "valueCode",
+    "string": "valueString",
+    "dateTime": "valueDateTime",
+    "date": "valueDate",
+    "integer": "valueInteger",
+    "decimal": "valueDecimal",
+    "Coding": "valueCoding",
+    "uri": "valueUri",
+}
+
+
+def coding_json(c: Coding) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if c.system:
+        out["system"] = c.system
+    if c.version:
+        out["version"] = c.version
+    if c.code:
+        out["code"] = c.code
+    if c.display:
+        out["display"] = c.display
+    return out
+
+
+def _property(p: Property) -> dict[str, Any]:
+    return {"name": "property", "part": [
+        {"name": "code", "valueCode": p.code},
+        {"name": "value", VALUE_KEYS.get(p.type, "valueString"): p.value},
+    ]}
+
+
+def _designation(d: Designation) -> dict[str, Any]:
+    part: list[dict[str, Any]] = []
+    if d.language:
+        part.append({"name": "language", "valueCode": d.language})
+    if d.use is not None:
+        part.append({"name": "use", "valueCoding": coding_json(d.use)})
+    part.append({"name": "value", "valueString": d.value})
+    return {"name": "designation", "part": part}
+
+
+def lookup_parameters(result: LookupResult) -> dict[str, Any]:
+    concept = result.concept
+    wanted = set(result.wanted)
+    everything = not wanted or "*" in wanted
+    params: list[dict[str, Any]] = [
+        {"name": "name", "valueString": result.name},
+        {"name": "code", "valueCode": concept.code},
+        {"name": "system", "valueUri": result.system},
+    ]
+    if result.version:
+        params.append({"name": "version", "valueString": result.version})
+    params.append({"name": "display", "valueString": concept.display or concept.code})
+    if concept.definition and (everything or "definition" in wanted):
+        params.append({"name": "definition", "valueString": concept.definition})
+    params.append({"name": "abstract", "valueBoolean": concept.abstract})
+    if everything or "inactive" in wanted:
+        params.append(_property(Property("inactive", concept.inactive, "boolean")))
+    if everything or "designation" in wanted:
+        params.extend(_designation(d) for d in concept.designations)
+    params.extend(
+        _property(p) for p in concept.properties
+        if p.code != "inactive" and (everything or p.code in wanted)
+    )
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def issue_json(issue: Issue) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if issue.message_id:
+        out["extension"] = [{"url": MESSAGE_ID, "valueString": issue.message_id}]
+    out["severity"] = issue.severity
+    out["code"] = issue.code
+    details: dict[str, Any] = {}
+    if issue.tx_issue_type:
+        details["coding"] = [{"system": TX_ISSUE_TYPE, "code": issue.tx_issue_type}]
+    details["text"] = issue.text
+    out["details"] = details
+    if issue.expression:
+        out["location"] = [issue.expression]
+        out["expression"] = [issue.expression]
+    return out
+
+
+def validation_parameters(result: ValidationResult) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [{"name": "result", "valueBoolean": result.result}]
+    if result.system:
+        params.append({"name": "system", "valueUri": result.system})
+    if result.code:
+        params.append({"name": "code", "valueCode": result.code})
+    if result.version:
+        params.append({"name": "version", "valueString": result.version})
+    if result.display:
+        params.append({"name": "display", "valueString": result.display})
+    if result.extra.get("inactive"):
+        params.append({"name": "inactive", "valueBoolean": True})
+    if result.codeable_concept is not None:
+        params.append({"name": "codeableConcept", "valueCodeableConcept": {
+            "coding": [coding_json(c) for c in result.codeable_concept]}})
+    if result.message:
+        params.append({"name": "message", "valueString": result.message})
+    if result.issues:
+        params.append({"name": "issues", "resource": {
+            "resourceType": "OperationOutcome",
+            "issue": [issue_json(i) for i in result.issues],
+        }})
+    if result.unknown_system:
+        params.append({"name": "x-caused-by-unknown-system",
+                       "valueCanonical": result.unknown_system})
+    return {"resourceType": "Parameters", "parameter": params}
+
+
+def operation_outcome(
+    text: str,
+    *,
+    code: str = "invalid",
+    severity: str = "error",
+    tx_issue_type: str | None = None,
+    expression: str | None = None,
+    message_id: str | None = None,
+) -> dict[str, Any]:
+    issue = Issue(severity, code, text, tx_issue_type, expression, message_id)
+    return {"resourceType": "OperationOutcome", "issue": [issue_json(issue)]}
+
+
+def error_outcome(error: TerminologyError) -> dict[str, Any]:
+    return operation_outcome(
+        error.message,
+        code=error.issue_code,
+        tx_issue_type=error.tx_issue_type,
+        expression=error.expression,
+        message_id=error.message_id,
+    )

@@ -1,0 +1,191 @@
+"""Stored resources as FHIR JSON: CodeSystem and ConceptMap reads, searchset Bundles,
+and the server's CapabilityStatement and TerminologyCapabilities.
+
+`_summary` and `_elements` follow the FHIR search rules; a CodeSystem is sent without its
+concepts unless they are asked for (`_summary=false` or `_elements=concept`), and is then
+tagged SUBSETTED as FHIR requires of a partial resource.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from terminology.errors import InvalidRequest
+from terminology.fhir.render import VALUE_KEYS, coding_json
+from terminology.model import Concept, Property
+
+SUBSETTED = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+    "code": "SUBSETTED",
+    "display": "Resource encoded in summary mode",
+}
+MANDATORY = {"resourceType", "id", "meta", "url", "status", "content"}
+SUMMARY_DROPPED = {"concept", "property", "filter", "group", "description", "text"}
+
+
+def concept_json(concept: Concept) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": concept.code}
+    if concept.display:
+        out["display"] = concept.display
+    if concept.definition:
+        out["definition"] = concept.definition
+    if concept.designations:
+        designations = []
+        for d in concept.designations:
+            item: dict[str, Any] = {}
+            if d.language:
+                item["language"] = d.language
+            if d.use:
+                item["use"] = coding_json(d.use)
+            item["value"] = d.value
+            designations.append(item)
+        out["designation"] = designations
+    properties = list(concept.properties)
+    if concept.inactive:
+        properties.insert(0, Property("inactive", True, "boolean"))
+    if concept.withdrawn:
+        properties += [Property("status", "deleted", "code"),
+                       Property("deleted-date", concept.withdrawn, "dateTime")]
+    if concept.effective:
+        properties.append(Property("effective-date", concept.effective, "dateTime"))
+    if properties:
+        out["property"] = [
+            {"code": p.code, VALUE_KEYS.get(p.type, "valueString"): p.value} for p in properties
+        ]
+    return out
+
+
+def shape(resource: dict[str, Any], args: Any, *, concepts: Any = None) -> dict[str, Any]:
+    """Apply `_summary` / `_elements` to a stored resource; `concepts` yields its concepts."""
+    summary = args.get("_summary")
+    elements = args.get("_elements")
+    if summary not in (None, "true", "false", "text", "data", "count"):
+        raise InvalidRequest(f"_summary={summary} is not one of true, false, text, data, count",
+                             expression="_summary")
+    out = dict(resource)
+    want_concepts = summary in ("false", "data") and concepts is not None
+    subsetted = False
+    if elements:
+        names = {n.strip() for n in elements.split(",") if n.strip()}
+        out = {k: v for k, v in out.items() if k in names or k in MANDATORY}
+        want_concepts = "concept" in names and concepts is not None
+        subsetted = True
+    elif summary == "true":
+        out = {k: v for k, v in out.items() if k not in SUMMARY_DROPPED}
+        subsetted = True
+    if concepts is not None:
+        if want_concepts:
+            out["concept"] = [concept_json(c) for c in concepts()]
+        elif resource.get("resourceType") == "CodeSystem":
+            subsetted = True
+    if subsetted:
+        meta = dict(out.get("meta", {}))
+        meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+        out["meta"] = meta
+    return out
+
+
+def searchset(base: str, kind: str, resources: list[dict[str, Any]], self_link: str,
+              summary_count: bool = False) -> dict[str, Any]:
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "link": [{"relation": "self", "url": self_link}],
+    }
+    if not summary_count:
+        bundle["entry"] = [
+            {"fullUrl": f"{base}/{kind}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in resources
+        ]
+    return bundle
+
+
+SOFTWARE_NAME = "txserver"
+SOFTWARE_VERSION = "0.1.0"
+RELEASE_DATE = "2026-11-25"
+OPERATION_BASE = "http://hl7.org/fhir/OperationDefinition"
+
+
+def capability_statement(base: str) -> dict[str, Any]:
+    def op(name: str, definition: str) -> dict[str, str]:
+        return {"name": name, "definition": f"{OPERATION_BASE}/{definition}"}
+
+    search = [
+        {"name": "_id", "type": "token"},
+        {"name": "url", "type": "uri"},
+        {"name": "version", "type": "token"},
+        {"name": "name", "type": "string"},
+        {"name": "title", "type": "string"},
+        {"name": "status", "type": "token"},
+    ]
+    return {
+        "resourceType": "CapabilityStatement",
+        "id": "txserver",
+        "url": f"{base}/CapabilityStatement/txserver",
+        "version": SOFTWARE_VERSION,
+        "name": "TxServer",
+        "title": "txserver FHIR terminology server",
+        "status": "active",
+        "date": RELEASE_DATE,
+        "publisher": "txserver",
+        "kind": "instance",
+        "instantiates": ["http://hl7.org/fhir/CapabilityStatement/terminology-server"],
+        "software": {"name": SOFTWARE_NAME, "version": SOFTWARE_VERSION,
+                     "releaseDate": RELEASE_DATE},
+        "implementation": {"description": "txserver", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json"],
+        "rest": [{
+            "mode": "server",
+            "resource": [
+                {
+                    "type": "CodeSystem",
+                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "searchParam": search + [{"name": "system", "type": "uri"}],
+                    "operation": [op("lookup", "CodeSystem-lookup"),
+                                  op("validate-code", "CodeSystem-validate-code")],
+                },
+                {
+                    "type": "ConceptMap",
+                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "searchParam": search,
+                },
+            ],
+        }],
+    }
+
+
+def terminology_capabilities(
+    base: str, providers: list[Any], defaults: dict[str, str | None]
+) -> dict[str, Any]:
+    systems: dict[str, list[str]] = {}
+    for p in providers:
+        systems.setdefault(p.canonical.url, []).append(p.canonical.version or "")
+    code_systems = []
+    for url, versions in systems.items():
+        entry: dict[str, Any] = {"uri": url}
+        listed = [v for v in versions if v]
+        if listed:
+            default = defaults.get(url)
+            entry["version"] = [
+                {"code": v, **({"isDefault": True} if v == default else {})} for v in listed
+            ]
+        code_systems.append(entry)
+    return {
+        "resourceType": "TerminologyCapabilities",
+        "id": "txserver",
+        "url": f"{base}/TerminologyCapabilities/txserver",
+        "version": SOFTWARE_VERSION,
+        "name": "TxServer",
+        "title": "txserver terminology capabilities",
+        "status": "active",
+        "date": date.today().isoformat(),
+        "kind": "instance",
+        "software": {"name": SOFTWARE_NAME, "version": SOFTWARE_VERSION},
+        "implementation": {"description": "txserver", "url": base},
+        "codeSearch": "all",
+        "codeSystem": code_systems,
+        "validateCode": {"translations": False},
+    }

@@ -1,0 +1,127 @@
+"""Value types shared by the engine: frozen, slotted dataclasses with no behaviour of note."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Canonical:
+    """A canonical reference: `url` with an optional `version` (from `url|version`)."""
+
+    url: str
+    version: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, version: str | None = None) -> Canonical:
+        url, bar, ver = text.partition("|")
+        return cls(url, (ver or None) if bar else version)
+
+    def __str__(self) -> str:
+        return f"{self.url}|{self.version}" if self.version else self.url
+
+
+@dataclass(frozen=True, slots=True)
+class Coding:
+    system: str | None = None
+    code: str | None = None
+    version: str | None = None
+    display: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Designation:
+    value: str
+    language: str | None = None
+    use: Coding | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Property:
+    """One concept property value. `type` is the FHIR value[x] suffix: boolean, code, string…"""
+
+    code: str
+    value: Any
+    type: str = "string"
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """A concept as a provider hands it to the operations, designations and properties included.
+
+    `withdrawn` is the date since which the code is no longer valid for use in this version (a CPT
+    code deleted this year); such a code is still found by $lookup but fails $validate-code.
+    """
+
+    code: str
+    display: str | None = None
+    definition: str | None = None
+    inactive: bool = False
+    abstract: bool = False
+    effective: str | None = None
+    withdrawn: str | None = None
+    designations: tuple[Designation, ...] = ()
+    properties: tuple[Property, ...] = ()
+    expression: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One OperationOutcome issue, as $validate-code reports it inside its `issues` parameter."""
+
+    severity: str
+    code: str
+    text: str
+    tx_issue_type: str | None = None
+    expression: str | None = None
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRequest:
+    code: str
+    system: str | None = None
+    version: str | None = None
+    date: str | None = None
+    display_language: str | None = None
+    properties: tuple[str, ...] = ()
+    instance_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    name: str
+    system: str
+    version: str | None
+    concept: Concept
+    copyright: str | None = None
+    wanted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ValidateRequest:
+    """CodeSystem/$validate-code: one code, a Coding or a CodeableConcept (its codings)."""
+
+    codings: tuple[Coding, ...]
+    source: str  # 'code', 'coding' or 'codeableConcept': names the element in `expression`
+    url: str | None = None
+    version: str | None = None
+    date: str | None = None
+    display_language: str | None = None
+    lenient_display: bool = False
+    instance_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    result: bool
+    system: str | None = None
+    code: str | None = None
+    version: str | None = None
+    display: str | None = None
+    message: str | None = None
+    issues: tuple[Issue, ...] = ()
+    codeable_concept: tuple[Coding, ...] | None = None
+    unknown_system: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,44 @@
+"""CodeSystem/$lookup: the details of one code (or CPT expression) in one code-system version."""
+
+from __future__ import annotations
+
+from terminology.errors import InvalidCode, NotFound
+from terminology.model import LookupRequest, LookupResult
+from terminology.operations.common import provider_for
+from terminology.registry import Registry
+
+
+def lookup(registry: Registry, request: LookupRequest) -> LookupResult:
+    provider = provider_for(
+        registry,
+        system=request.system,
+        version=request.version,
+        on_date=request.date,
+        instance_id=request.instance_id,
+    )
+    where = f"{provider.canonical.url}" + (
+        f" version {provider.canonical.version}" if provider.canonical.version else ""
+    )
+    try:
+        concept = provider.locate(request.code)
+    except InvalidCode as exc:
+        raise NotFound(
+            f"Unable to find code '{request.code}' in {where} ({exc.message})",
+            tx_issue_type="invalid-code",
+            expression="code",
+        ) from None
+    if concept is None:
+        raise NotFound(
+            f"Unable to find code '{request.code}' in {where}",
+            tx_issue_type="invalid-code",
+            expression="code",
+            message_id="Unknown_Code_in_Version",
+        )
+    return LookupResult(
+        name=provider.name,
+        system=provider.canonical.url,
+        version=provider.canonical.version,
+        concept=concept,
+        copyright=provider.copyright,
+        wanted=request.properties,
+    )

@@ -1,0 +1,145 @@
+"""Registry: resolves a canonical (url, url|version, wildcard `2025.x`, or a date) to a provider.
+
+It is rebuilt from the store whenever an import has committed (checked at most once a second),
+so a server keeps serving while `txserver import` adds a year.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import date as date_type
+from typing import Any
+
+from terminology.errors import NotFound
+from terminology.provider import SqlProvider
+from terminology.store import CodeSystemInfo, ConceptMapInfo, Store, version_key
+
+ProviderFactory = Callable[[Store, CodeSystemInfo], Any]
+
+
+class Registry:
+    REFRESH_SECONDS = 1.0
+
+    def __init__(self, store: Store, factories: Mapping[str, ProviderFactory] | None = None):
+        self.store = store
+        self.factories: dict[str, ProviderFactory] = dict(factories or {})
+        self._lock = threading.Lock()
+        self._generation = -1
+        self._checked = 0.0
+        self._by_url: dict[str, list[Any]] = {}
+        self._by_id: dict[str, Any] = {}
+        self._maps: list[ConceptMapInfo] = []
+        self.refresh()
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def refresh(self, force: bool = False) -> None:
+        """Reload providers if the store's generation moved (or when forced)."""
+        now = time.monotonic()
+        if not force and now - self._checked < self.REFRESH_SECONDS:
+            return
+        self._checked = now
+        generation = self.store.generation() if self.store.path.exists() else 0
+        if generation == self._generation and not force:
+            return
+        with self._lock:
+            by_url: dict[str, list[Any]] = {}
+            by_id: dict[str, Any] = {}
+            infos = self.store.code_systems() if self.store.path.exists() else []
+            for info in infos:
+                factory = self.factories.get(info.provider, SqlProvider)
+                provider = factory(self.store, info)
+                by_url.setdefault(info.url, []).append(provider)
+                by_id[info.resource_id] = provider
+            for providers in by_url.values():
+                providers.sort(key=lambda p: version_key(p.canonical.version or ""))
+            self._by_url, self._by_id = by_url, by_id
+            self._maps = self.store.concept_maps() if self.store.path.exists() else []
+            self._generation = generation
+
+    # -- code systems -------------------------------------------------------------------------
+
+    def code_system_urls(self) -> list[str]:
+        self.refresh()
+        return sorted(self._by_url)
+
+    def providers(self) -> list[Any]:
+        self.refresh()
+        return [p for url in sorted(self._by_url) for p in self._by_url[url]]
+
+    def versions(self, url: str) -> list[str]:
+        self.refresh()
+        return [p.canonical.version or "" for p in self._by_url.get(url, [])]
+
+    def knows(self, url: str) -> bool:
+        self.refresh()
+        return url in self._by_url
+
+    def by_id(self, resource_id: str) -> Any | None:
+        self.refresh()
+        return self._by_id.get(resource_id)
+
+    def resolve(self, url: str, version: str | None = None, on_date: str | None = None) -> Any:
+        """The provider for `url` at `version` (exact or `x` wildcard) or in force on `on_date`.
+
+        Raises NotFound (`UNKNOWN_CODESYSTEM` / `UNKNOWN_CODESYSTEM_VERSION`).
+        """
+        self.refresh()
+        providers = self._by_url.get(url)
+        if not providers:
+            raise NotFound(
+                f"A definition for CodeSystem '{url}' could not be found, so the code cannot be "
+                "validated",
+                tx_issue_type="not-found",
+                message_id="UNKNOWN_CODESYSTEM",
+                expression="system",
+            )
+        if version:
+            found = _match_version(providers, version)
+            if found is None:
+                valid = " or ".join(p.canonical.version or "" for p in providers)
+                raise NotFound(
+                    f"A definition for CodeSystem '{url}' version '{version}' could not be found, "
+                    f"so the code cannot be validated. Valid versions: {valid}",
+                    tx_issue_type="not-found",
+                    message_id="UNKNOWN_CODESYSTEM_VERSION",
+                    expression="version",
+                )
+            return found
+        return _default_version(providers, on_date)
+
+    # -- concept maps -------------------------------------------------------------------------
+
+    def concept_maps(self) -> list[ConceptMapInfo]:
+        self.refresh()
+        return list(self._maps)
+
+
+def _match_version(providers: list[Any], version: str) -> Any | None:
+    for p in providers:
+        if p.canonical.version == version:
+            return p
+    if version.endswith(".x") or version.endswith(".*"):
+        prefix = version[:-1]
+        matches = [p for p in providers if (p.canonical.version or "").startswith(prefix)]
+        return matches[-1] if matches else None
+    return None
+
+
+def _default_version(providers: list[Any], on_date: str | None) -> Any:
+    """The newest version already in force on `on_date` (default today), else the newest.
+
+    A year of CPT is published months before it takes effect: on 2026-11-25 a server holding
+    2026 and 2027 answers with 2026 unless the request asks for 2027 or a 2027 date.
+    """
+    day = (on_date or date_type.today().isoformat())[:10]
+    in_force = [p for p in providers if getattr(p, "effective_date", None) in (None, "")
+                or p.effective_date <= day]
+    dated = [p for p in in_force if getattr(p, "effective_date", None)]
+    if dated:
+        return dated[-1]
+    if on_date and not in_force:
+        return providers[0]
+    return (in_force or providers)[-1]

@@ -1,0 +1,491 @@
+"""The SQLite store: connections, transactions and every SQL statement of the server.
+
+Readers get one read-only connection per thread (opened lazily, reused); only importers write,
+each import in one transaction so that a failure leaves the previous data untouched. A
+`generation` counter in `meta` rises with every committed import so that running servers notice
+new data without a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from terminology.model import Coding, Concept, Designation, Property
+
+SCHEMA_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSystemInfo:
+    """One stored code-system version: its searchable metadata and its resource without concepts."""
+
+    id: int
+    url: str
+    version: str | None
+    resource_id: str
+    provider: str
+    name: str | None
+    title: str | None
+    status: str
+    effective_date: str | None
+    content: str
+    case_sensitive: bool
+    count: int
+    resource: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ConceptMapInfo:
+    id: int
+    url: str
+    version: str | None
+    resource_id: str
+    name: str | None
+    title: str | None
+    status: str
+    resource: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class MapElement:
+    source_system: str
+    source_code: str
+    target_system: str | None
+    target_code: str | None
+    equivalence: str
+    comment: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+def default_path() -> Path:
+    """`TX_DB`, else the user's data folder (XDG), else ~/.local/share."""
+    if os.environ.get("TX_DB"):
+        return Path(os.environ["TX_DB"])
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "txserver" / "tx.db"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode_designations(designations: Iterable[Designation]) -> bytes:
+    return orjson.dumps(
+        [
+            [d.language, d.use.system if d.use else None, d.use.code if d.use else None, d.value]
+            for d in designations
+        ]
+    )
+
+
+def decode_designations(text: str | bytes) -> tuple[Designation, ...]:
+    return tuple(
+        Designation(value, lang, Coding(system=us, code=uc) if uc else None)
+        for lang, us, uc, value in orjson.loads(text)
+    )
+
+
+def encode_properties(properties: Iterable[Property]) -> bytes:
+    return orjson.dumps([[p.code, p.type, p.value] for p in properties])
+
+
+def decode_properties(text: str | bytes) -> tuple[Property, ...]:
+    return tuple(Property(code, value, type_) for code, type_, value in orjson.loads(text))
+
+
+_CONCEPT_COLUMNS = (
+    "code, display, definition, inactive, effective, withdrawn, designations, properties"
+)
+
+
+def _concept(row: tuple[Any, ...]) -> Concept:
+    code, display, definition, inactive, effective, withdrawn, designations, properties = row
+    return Concept(
+        code=code,
+        display=display,
+        definition=definition,
+        inactive=bool(inactive),
+        effective=effective,
+        withdrawn=withdrawn,
+        designations=decode_designations(designations),
+        properties=decode_properties(properties),
+    )
+
+
+def _code_system(row: sqlite3.Row) -> CodeSystemInfo:
+    return CodeSystemInfo(
+        id=row["id"],
+        url=row["url"],
+        version=row["version"] or None,
+        resource_id=row["resource_id"],
+        provider=row["provider"],
+        name=row["name"],
+        title=row["title"],
+        status=row["status"],
+        effective_date=row["effective_date"],
+        content=row["content"],
+        case_sensitive=bool(row["case_sensitive"]),
+        count=row["concept_count"],
+        resource=orjson.loads(row["resource"]),
+    )
+
+
+def _map_element(row: sqlite3.Row) -> MapElement:
+    values = tuple(row)
+    return MapElement(*values[:6], extra=orjson.loads(values[6]) if values[6] else None)
+
+
+def _concept_map(row: sqlite3.Row) -> ConceptMapInfo:
+    return ConceptMapInfo(
+        id=row["id"],
+        url=row["url"],
+        version=row["version"] or None,
+        resource_id=row["resource_id"],
+        name=row["name"],
+        title=row["title"],
+        status=row["status"],
+        resource=orjson.loads(row["resource"]),
+    )
+
+
+class Store:
+    """One SQLite database file. Cheap to share between threads: each thread reads on its own."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+
+    # -- connections -------------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Create the file and schema if missing (idempotent)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        schema = resources.files("terminology.store").joinpath("schema.sql").read_text()
+        with self._writer() as con:
+            con.executescript(schema)
+            con.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?), ('generation', '0')",
+                (SCHEMA_VERSION,),
+            )
+
+    @contextmanager
+    def _writer(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            con.execute("PRAGMA foreign_keys = ON")
+            con.execute("PRAGMA busy_timeout = 30000")
+            yield con
+        finally:
+            con.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA query_only = ON")
+            self._local.con = con
+        return con
+
+    @contextmanager
+    def transaction(self) -> Iterator[Writer]:
+        """One write transaction: all of it commits, or none of it does."""
+        self.create()
+        with self._writer() as con:
+            con.row_factory = sqlite3.Row
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield Writer(con)
+                con.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        row = self._reader().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def is_empty(self) -> bool:
+        if not self.path.exists():
+            return True
+        row = self._reader().execute("SELECT count(*) FROM code_system").fetchone()
+        return row[0] == 0
+
+    def code_systems(self) -> list[CodeSystemInfo]:
+        rows = self._reader().execute("SELECT * FROM code_system ORDER BY url, version")
+        return [_code_system(r) for r in rows]
+
+    def concept(self, cs_id: int, code: str) -> Concept | None:
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {_CONCEPT_COLUMNS} FROM concept WHERE cs_id = ? AND code = ?",
+                (cs_id, code),
+            )
+            .fetchone()
+        )
+        return _concept(tuple(row)) if row else None
+
+    def concept_nocase(self, cs_id: int, code: str) -> Concept | None:
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {_CONCEPT_COLUMNS} FROM concept "
+                "WHERE cs_id = ? AND code = ? COLLATE NOCASE LIMIT 1",
+                (cs_id, code),
+            )
+            .fetchone()
+        )
+        return _concept(tuple(row)) if row else None
+
+    def iter_concepts(self, cs_id: int) -> Iterator[Concept]:
+        rows = self._reader().execute(
+            f"SELECT {_CONCEPT_COLUMNS} FROM concept WHERE cs_id = ? ORDER BY id", (cs_id,)
+        )
+        for row in rows:
+            yield _concept(tuple(row))
+
+    def concept_maps(self) -> list[ConceptMapInfo]:
+        rows = self._reader().execute("SELECT * FROM concept_map ORDER BY url, version")
+        return [_concept_map(r) for r in rows]
+
+    def map_elements(self, map_id: int) -> list[MapElement]:
+        rows = self._reader().execute(
+            "SELECT source_system, source_code, target_system, target_code, equivalence, comment, "
+            "extra FROM map_element WHERE map_id = ? ORDER BY ordinal",
+            (map_id,),
+        )
+        return [_map_element(r) for r in rows]
+
+    def map_targets(self, map_url: str, source_system: str, source_code: str) -> list[MapElement]:
+        """Elements of the newest version of map `map_url` whose source is the given code."""
+        rows = self._reader().execute(
+            "SELECT e.source_system, e.source_code, e.target_system, e.target_code, "
+            "e.equivalence, e.comment, e.extra FROM map_element e "
+            "WHERE e.map_id = (SELECT id FROM concept_map WHERE url = ? "
+            "                  ORDER BY version DESC LIMIT 1) "
+            "AND e.source_system = ? AND e.source_code = ? ORDER BY e.ordinal",
+            (map_url, source_system, source_code),
+        )
+        return [_map_element(r) for r in rows]
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
+
+
+class Writer:
+    """The statements an importer may run, inside one `Store.transaction()`."""
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self.con = con
+
+    def versions(self, url: str) -> list[str]:
+        rows = self.con.execute("SELECT version FROM code_system WHERE url = ?", (url,))
+        return [row[0] for row in rows]
+
+    def code_system_id(self, url: str, version: str | None) -> int | None:
+        row = self.con.execute(
+            "SELECT id FROM code_system WHERE url = ? AND version = ?", (url, version or "")
+        ).fetchone()
+        return row[0] if row else None
+
+    def replace_code_system(
+        self,
+        *,
+        url: str,
+        version: str | None,
+        resource_id: str,
+        resource: dict[str, Any],
+        concepts: Iterable[Concept],
+        provider: str = "fhir",
+        effective_date: str | None = None,
+    ) -> int:
+        """Store one code-system version, replacing any earlier import of the same version."""
+        self.con.execute(
+            "DELETE FROM code_system WHERE (url = ? AND version = ?) OR resource_id = ?",
+            (url, version or "", resource_id),
+        )
+        cur = self.con.execute(
+            "INSERT INTO code_system (url, version, resource_id, provider, name, title, status, "
+            "effective_date, content, case_sensitive, resource, imported_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                url,
+                version or "",
+                resource_id,
+                provider,
+                resource.get("name"),
+                resource.get("title"),
+                resource.get("status", "active"),
+                effective_date,
+                resource.get("content", "complete"),
+                1 if resource.get("caseSensitive", True) else 0,
+                orjson.dumps(resource),
+                _now(),
+            ),
+        )
+        cs_id = int(cur.lastrowid or 0)
+        for concept in concepts:
+            self._insert_concept(cs_id, concept)
+        self._update_count(cs_id)
+        return cs_id
+
+    def _insert_concept(self, cs_id: int, c: Concept, derived: bool = False) -> None:
+        try:
+            cur = self.con.execute(
+                "INSERT INTO concept (cs_id, code, display, definition, inactive, effective, "
+                "withdrawn, derived, designations, properties) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    cs_id,
+                    c.code,
+                    c.display,
+                    c.definition,
+                    int(c.inactive),
+                    c.effective,
+                    c.withdrawn,
+                    int(derived),
+                    encode_designations(c.designations),
+                    encode_properties(c.properties),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise ValueError(f"duplicate code {c.code!r}") from exc
+        concept_id = cur.lastrowid
+        rows = [(concept_id, p.code, _index_value(p.value)) for p in c.properties]
+        if rows:
+            self.con.executemany(
+                "INSERT INTO concept_property (concept_id, code, value) VALUES (?, ?, ?)", rows
+            )
+
+    def _update_count(self, cs_id: int) -> None:
+        self.con.execute(
+            "UPDATE code_system SET concept_count = "
+            "(SELECT count(*) FROM concept WHERE cs_id = ?) WHERE id = ?",
+            (cs_id, cs_id),
+        )
+
+    def derive_release_history(self, url: str, start_of: dict[str, str]) -> None:
+        """Annual-release semantics for code systems shipped as flat files (CPT).
+
+        Walking the versions of `url` in order: a code of the previous version that is missing
+        from this one is added here as withdrawn (since the version's start date), and a code new
+        in this version gets the version's start date as its effective date. `start_of` maps each
+        version to its start date. Safe to rerun after any import, in any order of years.
+        """
+        versions = [
+            (row["id"], row["version"])
+            for row in self.con.execute(
+                "SELECT id, version FROM code_system WHERE url = ?", (url,)
+            )
+        ]
+        versions.sort(key=lambda v: _version_key(v[1]))
+        previous: int | None = None
+        for cs_id, version in versions:
+            self.con.execute("DELETE FROM concept WHERE cs_id = ? AND derived = 1", (cs_id,))
+            start = start_of.get(version)
+            if previous is not None and start:
+                self.con.execute(
+                    "UPDATE concept SET effective = CASE WHEN code IN "
+                    "(SELECT code FROM concept WHERE cs_id = ? AND derived = 0) "
+                    "THEN (SELECT p.effective FROM concept p WHERE p.cs_id = ? "
+                    "      AND p.code = concept.code) ELSE ? END "
+                    "WHERE cs_id = ? AND derived = 0",
+                    (previous, previous, start, cs_id),
+                )
+                gone = self.con.execute(
+                    f"SELECT {_CONCEPT_COLUMNS} FROM concept WHERE cs_id = ? AND derived = 0 "
+                    "AND withdrawn IS NULL AND code NOT IN "
+                    "(SELECT code FROM concept WHERE cs_id = ?)",
+                    (previous, cs_id),
+                ).fetchall()
+                for row in gone:
+                    old = _concept(tuple(row))
+                    withdrawn = Concept(
+                        code=old.code,
+                        display=old.display,
+                        definition=old.definition,
+                        inactive=True,
+                        effective=old.effective,
+                        withdrawn=start,
+                        designations=old.designations,
+                        properties=old.properties,
+                    )
+                    self._insert_concept(cs_id, withdrawn, derived=True)
+            self._update_count(cs_id)
+            previous = cs_id
+
+    def replace_concept_map(
+        self,
+        *,
+        url: str,
+        version: str | None,
+        resource_id: str,
+        resource: dict[str, Any],
+        elements: Iterable[MapElement],
+    ) -> int:
+        self.con.execute(
+            "DELETE FROM concept_map WHERE (url = ? AND version = ?) OR resource_id = ?",
+            (url, version or "", resource_id),
+        )
+        cur = self.con.execute(
+            "INSERT INTO concept_map (url, version, resource_id, name, title, status, resource, "
+            "imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                url,
+                version or "",
+                resource_id,
+                resource.get("name"),
+                resource.get("title"),
+                resource.get("status", "active"),
+                orjson.dumps(resource),
+                _now(),
+            ),
+        )
+        map_id = int(cur.lastrowid or 0)
+        self.con.executemany(
+            "INSERT INTO map_element (map_id, source_system, source_code, target_system, "
+            "target_code, equivalence, comment, extra, ordinal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (map_id, e.source_system, e.source_code, e.target_system, e.target_code,
+                 e.equivalence, e.comment, orjson.dumps(e.extra) if e.extra else None, i)
+                for i, e in enumerate(elements)
+            ),
+        )
+        return map_id
+
+
+def _index_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return str(value.get("code", ""))
+    return str(value)
+
+
+def _version_key(version: str) -> tuple[Any, ...]:
+    """Order versions numerically where they are numbers (2, 10, 2025; 1.2 < 1.10)."""
+    parts = version.replace("-", ".").split(".")
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+
+
+version_key = _version_key

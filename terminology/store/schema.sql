@@ -1,0 +1,77 @@
+-- The store's schema. One row in code_system per (url, version); concepts keep their
+-- designations and properties as JSON for one-read lookups, and concept_property indexes the
+-- property values that filters search.
+PRAGMA journal_mode = WAL;
+
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS code_system (
+    id             INTEGER PRIMARY KEY,
+    url            TEXT NOT NULL,
+    version        TEXT NOT NULL DEFAULT '',
+    resource_id    TEXT NOT NULL UNIQUE,
+    provider       TEXT NOT NULL DEFAULT 'fhir',
+    name           TEXT,
+    title          TEXT,
+    status         TEXT NOT NULL DEFAULT 'active',
+    effective_date TEXT,
+    content        TEXT NOT NULL DEFAULT 'complete',
+    case_sensitive INTEGER NOT NULL DEFAULT 1,
+    concept_count  INTEGER NOT NULL DEFAULT 0,
+    resource       TEXT NOT NULL,
+    imported_at    TEXT NOT NULL,
+    UNIQUE (url, version)
+);
+
+CREATE TABLE IF NOT EXISTS concept (
+    id           INTEGER PRIMARY KEY,
+    cs_id        INTEGER NOT NULL REFERENCES code_system (id) ON DELETE CASCADE,
+    code         TEXT NOT NULL,
+    display      TEXT,
+    definition   TEXT,
+    inactive     INTEGER NOT NULL DEFAULT 0,
+    effective    TEXT,
+    withdrawn    TEXT,
+    derived      INTEGER NOT NULL DEFAULT 0,
+    designations TEXT NOT NULL DEFAULT '[]',
+    properties   TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (cs_id, code)
+);
+
+CREATE TABLE IF NOT EXISTS concept_property (
+    concept_id INTEGER NOT NULL REFERENCES concept (id) ON DELETE CASCADE,
+    code       TEXT NOT NULL,
+    value      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS concept_property_by_value ON concept_property (code, value);
+CREATE INDEX IF NOT EXISTS concept_property_by_concept ON concept_property (concept_id);
+
+CREATE TABLE IF NOT EXISTS concept_map (
+    id          INTEGER PRIMARY KEY,
+    url         TEXT NOT NULL,
+    version     TEXT NOT NULL DEFAULT '',
+    resource_id TEXT NOT NULL UNIQUE,
+    name        TEXT,
+    title       TEXT,
+    status      TEXT NOT NULL DEFAULT 'active',
+    resource    TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    UNIQUE (url, version)
+);
+
+CREATE TABLE IF NOT EXISTS map_element (
+    map_id         INTEGER NOT NULL REFERENCES concept_map (id) ON DELETE CASCADE,
+    source_system  TEXT NOT NULL,
+    source_code    TEXT NOT NULL,
+    target_system  TEXT,
+    target_code    TEXT,
+    equivalence    TEXT NOT NULL,
+    comment        TEXT,
+    extra          TEXT,
+    ordinal        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS map_element_by_source ON map_element (source_system, source_code);
+CREATE INDEX IF NOT EXISTS map_element_by_target ON map_element (target_system, target_code);

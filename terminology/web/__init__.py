@@ -1,0 +1,1 @@
+"""Flask blueprints: the FHIR REST API (api.py)."""

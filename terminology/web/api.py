@@ -1,0 +1,188 @@
+"""The FHIR R4 REST API: terminology operations, resource reads and searches, /metadata.
+
+Views stay thin: parse (fhir.params) -> operate (operations) -> render (fhir.render) -> one
+orjson serialisation. Errors are raised as TerminologyError and answered by server.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+
+from terminology.errors import InvalidRequest, NotFound
+from terminology.fhir import params, render, resources
+from terminology.operations.lookup import lookup
+from terminology.operations.validate_code import validate_code
+from terminology.registry import Registry
+
+api = Blueprint("fhir", __name__)
+
+FHIR_JSON = "application/fhir+json; charset=utf-8"
+_JSON_TYPES = ("application/fhir+json", "application/json", "json")
+
+
+def fhir_response(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status, content_type=FHIR_JSON)
+
+
+def registry() -> Registry:
+    return current_app.extensions["registry"]
+
+
+def base_url() -> str:
+    return request.url_root.rstrip("/") + api.url_prefix if api.url_prefix else ""
+
+
+def _check_format() -> None:
+    fmt = request.args.get("_format")
+    if fmt and not any(t in fmt for t in _JSON_TYPES):
+        raise InvalidRequest(f"_format={fmt} is not supported: this server speaks FHIR JSON",
+                             status=406, issue_code="not-supported", expression="_format")
+
+
+def operation_parameters() -> dict[str, list[Any]]:
+    """GET query, POSTed form, or POSTed Parameters resource (query parameters merged in)."""
+    _check_format()
+    flat = params.parameters_from_query(request.args)
+    if request.method == "POST":
+        mimetype = request.mimetype
+        if mimetype == "application/x-www-form-urlencoded":
+            body = params.parameters_from_query(request.form)
+        elif mimetype in ("application/fhir+json", "application/json") or (
+            not mimetype and request.content_length
+        ):
+            body = params.parameters_from_json(request.get_data(cache=False))
+        elif not request.content_length:
+            body = {}
+        else:
+            raise InvalidRequest(
+                f"Content-Type {mimetype} is not supported: send application/fhir+json "
+                "(a Parameters resource) or a form",
+                status=415, issue_code="not-supported",
+            )
+        for name, values in body.items():
+            flat.setdefault(name, []).extend(values)
+        flat.pop("_format", None)
+    return flat
+
+
+@api.route("/CodeSystem/$lookup", methods=["GET", "POST"])
+@api.route("/CodeSystem/<resource_id>/$lookup", methods=["GET", "POST"])
+def codesystem_lookup(resource_id: str | None = None) -> Response:
+    req = params.lookup_request(operation_parameters(), resource_id)
+    return fhir_response(render.lookup_parameters(lookup(registry(), req)))
+
+
+@api.route("/CodeSystem/$validate-code", methods=["GET", "POST"])
+@api.route("/CodeSystem/<resource_id>/$validate-code", methods=["GET", "POST"])
+def codesystem_validate_code(resource_id: str | None = None) -> Response:
+    req = params.validate_request(operation_parameters(), resource_id)
+    return fhir_response(render.validation_parameters(validate_code(registry(), req)))
+
+
+@api.route("/metadata", methods=["GET"])
+def metadata() -> Response:
+    _check_format()
+    mode = request.args.get("mode", "full")
+    base = request.url_root.rstrip("/") + "/fhir"
+    if mode == "terminology":
+        reg = registry()
+        providers = reg.providers()
+        defaults = {}
+        for url in reg.code_system_urls():
+            defaults[url] = reg.resolve(url).canonical.version
+        return fhir_response(resources.terminology_capabilities(base, providers, defaults))
+    if mode not in ("full", "normative"):
+        raise InvalidRequest(f"mode={mode} is not one of full, normative, terminology",
+                             expression="mode")
+    return fhir_response(resources.capability_statement(base))
+
+
+def _matches(resource: dict[str, Any], args: Any) -> bool:
+    for name, key in (("url", "url"), ("system", "url"), ("version", "version"),
+                      ("status", "status"), ("_id", "id")):
+        wanted = args.get(name)
+        if wanted is not None and resource.get(key) != wanted:
+            return False
+    for name in ("name", "title"):
+        wanted = args.get(name)
+        if wanted is not None and not str(resource.get(name) or "").lower().startswith(
+            wanted.lower()
+        ):
+            return False
+    return True
+
+
+def _with_count(provider: Any) -> dict[str, Any]:
+    resource = dict(provider.resource())
+    resource["count"] = provider.count()
+    return resource
+
+
+@api.route("/CodeSystem", methods=["GET"])
+def codesystem_search() -> Response:
+    _check_format()
+    found = [
+        resources.shape(_with_count(p), request.args, concepts=p.iter_concepts)
+        for p in registry().providers()
+        if _matches(p.resource(), request.args)
+    ]
+    base = request.url_root.rstrip("/") + "/fhir"
+    return fhir_response(resources.searchset(
+        base, "CodeSystem", found, request.url, request.args.get("_summary") == "count"))
+
+
+@api.route("/CodeSystem/<resource_id>", methods=["GET"])
+def codesystem_read(resource_id: str) -> Response:
+    _check_format()
+    provider = registry().by_id(resource_id)
+    if provider is None:
+        raise NotFound(f"CodeSystem/{resource_id} is not known on this server")
+    return fhir_response(
+        resources.shape(_with_count(provider), request.args, concepts=provider.iter_concepts))
+
+
+def _concept_map_resource(info: Any) -> dict[str, Any]:
+    store = current_app.extensions["store"]
+    resource = dict(info.resource)
+    groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    for e in store.map_elements(info.id):
+        target: dict[str, Any] = {"equivalence": e.equivalence}
+        if e.target_code:
+            target = {"code": e.target_code, **target}
+        if e.comment:
+            target["comment"] = e.comment
+        elements = groups.setdefault((e.source_system, e.target_system), [])
+        if elements and elements[-1]["code"] == e.source_code:
+            elements[-1]["target"].append(target)
+        else:
+            elements.append({"code": e.source_code, "target": [target]})
+    resource["group"] = [
+        {"source": source, **({"target": target} if target else {}), "element": elements}
+        for (source, target), elements in groups.items()
+    ]
+    return resource
+
+
+@api.route("/ConceptMap", methods=["GET"])
+def conceptmap_search() -> Response:
+    _check_format()
+    found = [
+        resources.shape(_concept_map_resource(info), request.args)
+        for info in registry().concept_maps()
+        if _matches(info.resource, request.args)
+    ]
+    base = request.url_root.rstrip("/") + "/fhir"
+    return fhir_response(resources.searchset(
+        base, "ConceptMap", found, request.url, request.args.get("_summary") == "count"))
+
+
+@api.route("/ConceptMap/<resource_id>", methods=["GET"])
+def conceptmap_read(resource_id: str) -> Response:
+    _check_format()
+    for info in registry().concept_maps():
+        if info.resource_id == resource_id:
+            return fhir_response(resources.shape(_concept_map_resource(info), request.args))
+    raise NotFound(f"ConceptMap/{resource_id} is not known on this server")
