@@ -130,6 +130,8 @@ def serve(host: str, port: int, db: str | None, workers: int, threads: int, dev:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("keepalive", 5)
             self.cfg.set("accesslog", None)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 24
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Flask:
             return create_app(config)

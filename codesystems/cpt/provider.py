@@ -106,7 +106,9 @@ class CptProvider(SqlProvider):
             )
         modifiers: list[Concept] = []
         for code in modifier_codes:
-            modifier = self._cached(code) if code else None
+            if not code:
+                raise InvalidCode(f"The expression '{expression}' has an empty modifier")
+            modifier = self._cached(code)
             if modifier is None:
                 raise InvalidCode(f"The modifier '{code}' is not a known CPT modifier")
             if not _flag(modifier, "modifier"):
@@ -116,7 +118,9 @@ class CptProvider(SqlProvider):
                 raise InvalidCode(f"The modifier {code} is used more than once")
             modifiers.append(modifier)
         self._check_rules(base, modifiers)
-        properties = tuple(p for p in base.properties if p.code not in ("modified", "copyright"))
+        properties = tuple(
+            p for p in base.properties if p.code not in ("modifier", "modified", "copyright")
+        )
         properties += (Property("modified", True, "boolean"),)
         for m in modifiers:
             properties += (Property("modifier", m.code, "code"),

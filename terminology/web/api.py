@@ -147,20 +147,20 @@ def codesystem_read(resource_id: str) -> Response:
 def _concept_map_resource(info: Any) -> dict[str, Any]:
     store = current_app.extensions["store"]
     resource = dict(info.resource)
-    groups: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str | None], dict[str, dict[str, Any]]] = {}
     for e in store.map_elements(info.id):
         target: dict[str, Any] = {"equivalence": e.equivalence}
         if e.target_code:
             target = {"code": e.target_code, **target}
         if e.comment:
             target["comment"] = e.comment
-        elements = groups.setdefault((e.source_system, e.target_system), [])
-        if elements and elements[-1]["code"] == e.source_code:
-            elements[-1]["target"].append(target)
-        else:
-            elements.append({"code": e.source_code, "target": [target]})
+        elements = groups.setdefault((e.source_system, e.target_system), {})
+        elements.setdefault(e.source_code, {"code": e.source_code, "target": []})["target"].append(
+            target
+        )
     resource["group"] = [
-        {"source": source, **({"target": target} if target else {}), "element": elements}
+        {"source": source, **({"target": target} if target else {}),
+         "element": list(elements.values())}
         for (source, target), elements in groups.items()
     ]
     return resource

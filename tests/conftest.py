@@ -1,0 +1,236 @@
+"""Shared fixtures: one real SQLite store built by the real importers, the Flask app over it,
+and a test client that checks every response body against the FHIR R4B models.
+
+The store holds the shipped CPT samples for 2025 and 2026 and the CMS add-on edit sample, imported
+exactly as `txserver import` does. Nothing of the store is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+
+import server
+from codesystems.cpt import addons, loader
+from terminology.store import Store
+
+CPT = "http://www.ama-assn.org/go/cpt"
+TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
+MESSAGE_ID = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
+LOOKUP = "/fhir/CodeSystem/$lookup"
+VALIDATE = "/fhir/CodeSystem/$validate-code"
+
+RESOURCE_TYPES = {
+    "Parameters",
+    "OperationOutcome",
+    "Bundle",
+    "CodeSystem",
+    "ConceptMap",
+    "CapabilityStatement",
+    "TerminologyCapabilities",
+}
+# http://hl7.org/fhir/R4/valueset-issue-type.html and issue-severity
+ISSUE_TYPES = {
+    "invalid", "structure", "required", "value", "invariant", "security", "login", "unknown",
+    "expired", "forbidden", "suppressed", "processing", "not-supported", "duplicate",
+    "multiple-matches", "not-found", "deleted", "too-long", "code-invalid", "extension",
+    "too-costly", "business-rule", "conflict", "transient", "lock-error", "no-store",
+    "exception", "timeout", "incomplete", "throttled", "informational",
+}
+ISSUE_SEVERITIES = {"fatal", "error", "warning", "information"}
+
+
+# -- validation of what the server emits ------------------------------------------------------
+
+
+def _check_outcome(outcome: dict[str, Any]) -> None:
+    issues = outcome.get("issue")
+    assert isinstance(issues, list) and issues, "an OperationOutcome needs at least one issue"
+    for issue in issues:
+        assert issue.get("severity") in ISSUE_SEVERITIES, issue
+        assert issue.get("code") in ISSUE_TYPES, issue
+
+
+def _walk_contained(body: dict[str, Any]) -> None:
+    """Checks the models leave to us (required codes from required bindings), recursively."""
+    kind = body.get("resourceType")
+    if kind == "OperationOutcome":
+        _check_outcome(body)
+    elif kind == "Parameters":
+        stack = list(body.get("parameter", []))
+        while stack:
+            param = stack.pop()
+            if isinstance(param.get("resource"), dict):
+                _walk_contained(param["resource"])
+            stack.extend(param.get("part", []))
+    elif kind == "Bundle":
+        for entry in body.get("entry", []):
+            _walk_contained(entry["resource"])
+
+
+def assert_valid_r4b(body: Any) -> Any:
+    """Validate a response body against the fhir.resources R4B model of its resourceType."""
+    assert isinstance(body, dict), f"a FHIR resource is a JSON object, not {type(body).__name__}"
+    kind = body.get("resourceType")
+    assert kind in RESOURCE_TYPES, f"unexpected resourceType {kind!r}"
+    model = get_fhir_model_class(kind)
+    model.model_validate(body)  # raises pydantic.ValidationError with the offending path
+    _walk_contained(body)
+    return body
+
+
+# -- reading Parameters ----------------------------------------------------------------------
+
+
+def _value(param: dict[str, Any]) -> Any:
+    if "part" in param:
+        return param_dict({"parameter": param["part"]})
+    if "resource" in param:
+        return param["resource"]
+    keys = [k for k in param if k.startswith("value")]
+    assert len(keys) == 1, f"parameter {param.get('name')!r} has {len(keys)} values"
+    return param[keys[0]]
+
+
+def param_dict(body: dict[str, Any]) -> dict[str, list[Any]]:
+    """A Parameters resource -> {name: [value, ...]}; a parameter with parts -> a nested dict."""
+    out: dict[str, list[Any]] = {}
+    for param in body.get("parameter", []):
+        out.setdefault(param["name"], []).append(_value(param))
+    return out
+
+
+def typed_properties(body: dict[str, Any]) -> list[tuple[str, str, Any]]:
+    """$lookup properties as (code, value[x] key, value), in order."""
+    found = []
+    for param in body.get("parameter", []):
+        if param["name"] != "property":
+            continue
+        parts = {p["name"]: p for p in param["part"]}
+        value = parts["value"]
+        key = next(k for k in value if k.startswith("value"))
+        found.append((parts["code"]["valueCode"], key, value[key]))
+    return found
+
+
+def properties(body: dict[str, Any]) -> dict[str, list[Any]]:
+    """$lookup properties as {code: [value, ...]}."""
+    out: dict[str, list[Any]] = {}
+    for code, _, value in typed_properties(body):
+        out.setdefault(code, []).append(value)
+    return out
+
+
+def designations(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """$lookup designations as [{'language':…, 'use': Coding or None, 'value':…}]."""
+    out = []
+    for param in body.get("parameter", []):
+        if param["name"] == "designation":
+            parts = {p["name"]: p for p in param["part"]}
+            out.append({
+                "language": parts.get("language", {}).get("valueCode"),
+                "use": parts.get("use", {}).get("valueCoding"),
+                "value": parts["value"]["valueString"],
+            })
+    return out
+
+
+def issues_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issues of an OperationOutcome, or of the `issues` parameter of a Parameters."""
+    if body["resourceType"] == "OperationOutcome":
+        return body["issue"]
+    outcomes = param_dict(body).get("issues", [])
+    return [i for o in outcomes for i in o["issue"]]
+
+
+def tx_types(issue: dict[str, Any]) -> list[str]:
+    return [c["code"] for c in issue.get("details", {}).get("coding", [])
+            if c.get("system") == TX_ISSUE_TYPE]
+
+
+def message_ids(issue: dict[str, Any]) -> list[str]:
+    return [e["valueString"] for e in issue.get("extension", []) if e.get("url") == MESSAGE_ID]
+
+
+def outcome_text(body: dict[str, Any]) -> str:
+    assert body["resourceType"] == "OperationOutcome", body
+    return " ".join(i.get("details", {}).get("text", "") for i in body["issue"])
+
+
+def parameters(*items: tuple[str, str, Any]) -> dict[str, Any]:
+    """Build a Parameters body from (name, value[x] key, value) triples."""
+    return {"resourceType": "Parameters",
+            "parameter": [{"name": name, key: value} for name, key, value in items]}
+
+
+# -- the store, the app, the client -------------------------------------------------------
+
+
+def build_store(path: Path) -> Store:
+    """A store holding the CPT samples (2025, 2026) and the CMS add-on sample, as the CLI does."""
+    store = Store(path)
+    store.create()
+    for version in ("2025", "2026"):
+        loader.import_release(store, loader.sample_folder(version), version)
+    addons.import_edits(store, addons.SAMPLE_FILE, "sample")
+    return store
+
+
+@pytest.fixture(scope="session")
+def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("store") / "tx.db"
+    build_store(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def app(db_path: Path):  # type: ignore[no-untyped-def]
+    application = server.create_app({"DB": str(db_path), "TESTING": True})
+    return application
+
+
+class FhirClient:
+    """A thin wrapper around Flask's test client: every response must be FHIR JSON that the
+    R4B model of its resourceType accepts. The raw werkzeug response is returned, with the
+    parsed body as `response.fhir`."""
+
+    def __init__(self, client: Any) -> None:
+        self.raw = client
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = self.raw.open(*args, **kwargs)
+        content_type = response.headers.get("Content-Type", "")
+        assert content_type.startswith("application/fhir+json"), (
+            f"{response.status_code} {content_type!r}: {response.get_data(as_text=True)[:300]}"
+        )
+        body = json.loads(response.get_data(as_text=True))
+        assert_valid_r4b(body)
+        if response.status_code >= 400:
+            assert body["resourceType"] == "OperationOutcome", body
+        response.fhir = body
+        return response
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self.open(*args, method="GET", **kwargs)
+
+    def post(self, *args: Any, **kwargs: Any) -> Any:
+        return self.open(*args, method="POST", **kwargs)
+
+    def put(self, *args: Any, **kwargs: Any) -> Any:
+        return self.open(*args, method="PUT", **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        return self.open(*args, method="DELETE", **kwargs)
+
+    def post_parameters(self, path: str, body: dict[str, Any], **kwargs: Any) -> Any:
+        return self.post(path, data=json.dumps(body),
+                         content_type="application/fhir+json", **kwargs)
+
+
+@pytest.fixture
+def client(app) -> FhirClient:  # type: ignore[no-untyped-def]
+    return FhirClient(app.test_client())
