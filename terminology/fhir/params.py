@@ -155,6 +155,9 @@ def lookup_request(flat: dict[str, list[Any]], instance_id: str | None = None) -
         version = coding.get("version") or data.get("version")
     else:
         code, system, version = data["code"], data.get("system"), data.get("version")
+    if system and "|" in system:  # a canonical with its version: url|version
+        system, _, pinned = system.partition("|")
+        version = version or pinned or None
     if not system and instance_id is None:
         raise InvalidRequest(
             "A system is required to look up a code (give system, or coding with a system)",
@@ -209,6 +212,9 @@ def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None)
     url = data.get("url") or data.get("system")
     if data.get("url") and data.get("system") and data["url"] != data["system"]:
         raise InvalidRequest("The url and system parameters differ", expression="system")
+    if url and "|" in url:  # a canonical with its version: url|version
+        url, _, pinned = url.partition("|")
+        data["version"] = data.get("version") or pinned or None
     if "code" in data:
         if not url and instance_id is None:
             raise InvalidRequest("A url (the code system) is required with code",

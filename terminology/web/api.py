@@ -36,6 +36,10 @@ def base_url() -> str:
 
 
 def _check_format() -> None:
+    accept = request.headers.get("Accept")
+    if accept and not any(t in accept for t in (*_JSON_TYPES, "*/*", "application/*")):
+        raise InvalidRequest(f"Accept: {accept} cannot be served: this server speaks FHIR JSON",
+                             status=406, issue_code="not-supported")
     fmt = request.args.get("_format")
     if fmt and not any(t in fmt for t in _JSON_TYPES):
         raise InvalidRequest(f"_format={fmt} is not supported: this server speaks FHIR JSON",

@@ -1,0 +1,102 @@
+"""The README's quick start, run as written: install is done; `txserver serve` on an empty store
+imports the samples and serves the three example calls with the answers the README shows."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, re.S)
+
+
+def test_readme_names_the_two_commands() -> None:
+    shell = _blocks("sh")
+    assert "pip install -e . && txserver serve" in shell[0]
+    assert "pip install -e '.[test]' && python -m pytest" in shell[1]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python -m pytest" in ci.splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("readme")
+    port = _free_port()
+    env = dict(os.environ, TX_DB=str(folder / "tx.db"))
+    command = [sys.executable, "-c", "from server import main; main()", "serve",
+               "--port", str(port), "--workers", "1", "--threads", "2"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}/fhir"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{base}/metadata", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode() if process.stdout else ""
+                pytest.fail(f"txserver serve did not start:\n{output}")
+            time.sleep(0.2)
+        yield base, port
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def _curl_urls() -> list[str]:
+    return [m for block in _blocks("sh") for m in re.findall(r"'(http://[^']+)'", block)]
+
+
+def _answers() -> list[dict]:
+    answers = []
+    for block in _blocks("json"):
+        try:
+            answers.append(json.loads(block))
+        except json.JSONDecodeError:
+            answers.append({"_text": block})
+    return answers
+
+
+def test_example_calls_answer_as_the_readme_says(served) -> None:
+    base, port = served
+    urls = _curl_urls()
+    assert len(urls) == 3
+    answers = _answers()
+    # 1: the lookup answer is shown whole and must match exactly.
+    got = requests.get(urls[0].replace("8080", str(port)), timeout=5)
+    assert got.status_code == 200
+    assert got.json() == answers[0]
+    # 2: the invalid expression: result false, with the reason in the message.
+    got = requests.get(urls[1].replace("8080", str(port)), timeout=5).json()
+    shown = {p["name"]: p for p in answers[1]["parameter"] if p["name"] != "issues"}
+    assert {p["name"]: p for p in got["parameter"] if p["name"] != "issues"} == shown
+    # 3: the POSTed Coding with a wrong display.
+    body = re.search(r"-d '(\{.*\})'", "\n".join(_blocks("sh"))).group(1)
+    got = requests.post(urls[2].replace("8080", str(port)), data=body, timeout=5,
+                        headers={"Content-Type": "application/fhir+json"}).json()
+    message = next(p["valueString"] for p in got["parameter"] if p["name"] == "message")
+    assert message.startswith("Wrong Display Name 'Office visit'")
+    assert "invalid-display" in json.dumps(got)
