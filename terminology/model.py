@@ -125,3 +125,28 @@ class ValidationResult:
     codeable_concept: tuple[Coding, ...] | None = None
     unknown_system: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ExpandRequest:
+    """ValueSet/$expand, with the request's parameters echoed into the expansion."""
+
+    valueset: dict[str, Any] | None = None  # inline `valueSet`
+    url: str | None = None
+    valueset_version: str | None = None
+    instance_id: str | None = None
+    filter: str | None = None
+    offset: int = 0
+    count: int | None = None
+    active_only: bool = False
+    exclude_nested: bool = False
+    include_designations: bool = False
+    include_definition: bool = False
+    designations: tuple[str, ...] = ()
+    properties: tuple[str, ...] = ()
+    display_language: str | None = None
+    date: str | None = None
+    system_version: tuple[str, ...] = ()
+    force_system_version: tuple[str, ...] = ()
+    check_system_version: tuple[str, ...] = ()
+    echo: tuple[tuple[str, str, Any], ...] = ()  # (name, value[x] key, value)

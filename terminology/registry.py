@@ -13,18 +13,33 @@ from datetime import date as date_type
 from typing import Any
 
 from terminology.errors import NotFound
+from terminology.memory import MemoryProvider
+from terminology.model import Canonical
 from terminology.provider import SqlProvider
 from terminology.store import CodeSystemInfo, ConceptMapInfo, Store, version_key
 
 ProviderFactory = Callable[[Store, CodeSystemInfo], Any]
 
 
+def _memory_provider(store: Store, info: CodeSystemInfo) -> MemoryProvider:
+    """A FHIR CodeSystem loaded whole (`txserver import fhir`): served from memory."""
+    return MemoryProvider(info.resource)
+
+
 class Registry:
     REFRESH_SECONDS = 1.0
 
-    def __init__(self, store: Store, factories: Mapping[str, ProviderFactory] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        factories: Mapping[str, ProviderFactory] | None = None,
+        value_sets: list[dict[str, Any]] | None = None,
+    ):
         self.store = store
-        self.factories: dict[str, ProviderFactory] = dict(factories or {})
+        self.factories: dict[str, ProviderFactory] = {"memory": _memory_provider,
+                                                      **(factories or {})}
+        self.builtin_value_sets = list(value_sets or [])
+        self._value_sets: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._generation = -1
         self._checked = 0.0
@@ -57,6 +72,13 @@ class Registry:
                 providers.sort(key=lambda p: version_key(p.canonical.version or ""))
             self._by_url, self._by_id = by_url, by_id
             self._maps = self.store.concept_maps() if self.store.path.exists() else []
+            value_sets: dict[str, list[dict[str, Any]]] = {}
+            stored = self.store.value_sets() if self.store.path.exists() else []
+            for vs in self.builtin_value_sets + stored:
+                value_sets.setdefault(vs.get("url", ""), []).append(vs)
+            for listed in value_sets.values():
+                listed.sort(key=lambda v: version_key(v.get("version") or ""))
+            self._value_sets = value_sets
             self._generation = generation
 
     # -- code systems -------------------------------------------------------------------------
@@ -110,6 +132,19 @@ class Registry:
             return found
         return _default_version(providers, on_date)
 
+    def default_version(self, url: str) -> str | None:
+        return self.resolve(url).canonical.version
+
+    # -- value sets ---------------------------------------------------------------------------
+
+    def value_set(self, url: str, version: str | None = None) -> dict[str, Any] | None:
+        self.refresh()
+        return _pick_value_set(self._value_sets.get(url, []), version)
+
+    def value_sets(self) -> list[dict[str, Any]]:
+        self.refresh()
+        return [vs for url in sorted(self._value_sets) for vs in self._value_sets[url]]
+
     # -- concept maps -------------------------------------------------------------------------
 
     def concept_maps(self) -> list[ConceptMapInfo]:
@@ -143,3 +178,92 @@ def _default_version(providers: list[Any], on_date: str | None) -> Any:
     if on_date and not in_force:
         return providers[0]
     return (in_force or providers)[-1]
+
+
+def _pick_value_set(candidates: list[dict[str, Any]], version: str | None) -> dict[str, Any] | None:
+    if not candidates:
+        return None
+    if version is None:
+        return candidates[-1]
+    for vs in candidates:
+        if vs.get("version") == version:
+            return vs
+    if version.endswith(".x"):
+        matches = [vs for vs in candidates if (vs.get("version") or "").startswith(version[:-1])]
+        return matches[-1] if matches else None
+    return None
+
+
+class RequestRegistry:
+    """The registry as one request sees it: its `tx-resource` resources shadow the stored ones."""
+
+    def __init__(self, base: Registry, resources: list[dict[str, Any]]) -> None:
+        self.base = base
+        self.store = base.store
+        self._code_systems: dict[str, list[MemoryProvider]] = {}
+        self._value_sets: dict[str, list[dict[str, Any]]] = {}
+        self._concept_maps: list[dict[str, Any]] = []
+        self.supplements: dict[str, list[dict[str, Any]]] = {}
+        for resource in resources:
+            kind = resource.get("resourceType")
+            url = resource.get("url", "")
+            if kind == "CodeSystem":
+                if resource.get("content") == "supplement":
+                    target = Canonical.parse(resource.get("supplements", "")).url
+                    self.supplements.setdefault(target, []).append(resource)
+                else:
+                    self._code_systems.setdefault(url, []).append(MemoryProvider(resource))
+            elif kind == "ValueSet":
+                self._value_sets.setdefault(url, []).append(resource)
+            elif kind == "ConceptMap":
+                self._concept_maps.append(resource)
+        for providers in self._code_systems.values():
+            providers.sort(key=lambda p: version_key(p.canonical.version or ""))
+        for listed in self._value_sets.values():
+            listed.sort(key=lambda v: version_key(v.get("version") or ""))
+
+    def resolve(self, url: str, version: str | None = None, on_date: str | None = None) -> Any:
+        local = self._code_systems.get(url)
+        if not local:
+            return self.base.resolve(url, version, on_date)
+        if not version:
+            return local[-1]
+        found = _match_version(local, version)
+        if found is not None:
+            return found
+        try:
+            return self.base.resolve(url, version, on_date)
+        except NotFound:
+            pass
+        known = [p.canonical.version or "" for p in local]
+        if self.base.knows(url):
+            known += self.base.versions(url)
+        raise NotFound(
+            f"A definition for CodeSystem '{url}' version '{version}' could not be found, "
+            f"so the code cannot be validated. Valid versions: {' or '.join(sorted(set(known)))}",
+            tx_issue_type="not-found", message_id="UNKNOWN_CODESYSTEM_VERSION",
+            expression="version")
+
+    def knows(self, url: str) -> bool:
+        return url in self._code_systems or self.base.knows(url)
+
+    def versions(self, url: str) -> list[str]:
+        local = [p.canonical.version or "" for p in self._code_systems.get(url, [])]
+        return local + (self.base.versions(url) if self.base.knows(url) else [])
+
+    def by_id(self, resource_id: str) -> Any | None:
+        for providers in self._code_systems.values():
+            for p in providers:
+                if p.resource_id == resource_id:
+                    return p
+        return self.base.by_id(resource_id)
+
+    def value_set(self, url: str, version: str | None = None) -> dict[str, Any] | None:
+        local = _pick_value_set(self._value_sets.get(url, []), version)
+        return local if local is not None else self.base.value_set(url, version)
+
+    def concept_maps(self) -> list[Any]:
+        return self.base.concept_maps()
+
+    def providers(self) -> list[Any]:
+        return self.base.providers()

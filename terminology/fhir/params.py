@@ -14,7 +14,7 @@ import orjson
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
 
 from terminology.errors import InvalidRequest
-from terminology.model import Coding, LookupRequest, ValidateRequest
+from terminology.model import Coding, ExpandRequest, LookupRequest, ValidateRequest
 
 # value[x] types a Parameters parameter may carry (R4): the key decides nothing but presence.
 _VALUE_PREFIX = "value"
@@ -245,3 +245,87 @@ def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None)
         lenient_display=lenient,
         instance_id=instance_id,
     )
+
+
+class ExpandSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    url = fields.String()
+    valueSet = fields.Dict()
+    valueSetVersion = fields.String()
+    filter = fields.String()
+    offset = fields.Integer(strict=False)
+    count = fields.Integer(strict=False)
+    activeOnly = _BOOLEAN
+    excludeNested = _BOOLEAN
+    includeDesignations = _BOOLEAN
+    includeDefinition = _BOOLEAN
+    excludeNotForUI = _BOOLEAN
+    excludePostCoordinated = _BOOLEAN
+    designation = fields.List(fields.String())
+    property = fields.List(fields.String())
+    displayLanguage = fields.String()
+    date = fields.String()
+    system_version = fields.List(fields.String(), data_key="system-version")
+    force_system_version = fields.List(fields.String(), data_key="force-system-version")
+    check_system_version = fields.List(fields.String(), data_key="check-system-version")
+
+
+_EXPAND = ExpandSchema()
+_EXPAND_REPEATING = {"designation", "property", "system-version", "force-system-version",
+                     "check-system-version", "tx-resource", "useSupplement"}
+# Parameters echoed into expansion.parameter, with their FHIR types.
+ECHOED = {
+    "activeOnly": "valueBoolean", "excludeNested": "valueBoolean",
+    "includeDesignations": "valueBoolean", "includeDefinition": "valueBoolean",
+    "excludeNotForUI": "valueBoolean", "excludePostCoordinated": "valueBoolean",
+    "count": "valueInteger", "offset": "valueInteger", "filter": "valueString",
+    "displayLanguage": "valueCode", "designation": "valueString", "property": "valueString",
+    "date": "valueDateTime", "system-version": "valueUri", "force-system-version": "valueUri",
+    "check-system-version": "valueUri",
+}
+
+
+def expand_request(flat: dict[str, list[Any]], instance_id: str | None = None) -> ExpandRequest:
+    data = _load(_EXPAND, {k: v for k, v in flat.items() if k != "tx-resource"},
+                 _EXPAND_REPEATING)
+    echo = []
+    for name, key in ECHOED.items():
+        attribute = name.replace("-", "_")
+        if attribute not in data and name not in data:
+            continue
+        value = data.get(attribute, data.get(name))
+        for item in value if isinstance(value, list) else [value]:
+            echo.append((name, key, item))
+    return ExpandRequest(
+        valueset=data.get("valueSet"),
+        url=data.get("url"),
+        valueset_version=data.get("valueSetVersion"),
+        instance_id=instance_id,
+        filter=data.get("filter"),
+        offset=data.get("offset") or 0,
+        count=data.get("count"),
+        active_only=bool(data.get("activeOnly")),
+        exclude_nested=bool(data.get("excludeNested")),
+        include_designations=bool(data.get("includeDesignations")),
+        include_definition=bool(data.get("includeDefinition")),
+        designations=tuple(data.get("designation", ())),
+        properties=tuple(data.get("property", ())),
+        display_language=data.get("displayLanguage"),
+        date=data.get("date"),
+        system_version=tuple(data.get("system_version", ())),
+        force_system_version=tuple(data.get("force_system_version", ())),
+        check_system_version=tuple(data.get("check_system_version", ())),
+        echo=tuple(echo),
+    )
+
+
+def tx_resources(flat: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The `tx-resource` parameters: resources the request brings along."""
+    resources = flat.get("tx-resource", [])
+    for index, resource in enumerate(resources):
+        if not isinstance(resource, dict) or "resourceType" not in resource:
+            raise InvalidRequest(f"tx-resource[{index}] must be a FHIR resource",
+                                 expression="tx-resource")
+    return resources

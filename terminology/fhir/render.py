@@ -149,3 +149,87 @@ def error_outcome(error: TerminologyError) -> dict[str, Any]:
         expression=error.expression,
         message_id=error.message_id,
     )
+
+
+DEFINITION_EXTENSION = "http://hl7.org/fhir/StructureDefinition/valueset-concept-definition"
+
+
+def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
+    request = result.request
+    concept = entry.concept
+    item: dict[str, Any] = {"system": entry.system}
+    if concept.abstract:
+        item["abstract"] = True
+    if concept.inactive:
+        item["inactive"] = True
+    item["code"] = concept.code
+    if entry.display:
+        item["display"] = entry.display
+    if request.include_definition and concept.definition:
+        item["extension"] = [{"url": DEFINITION_EXTENSION, "valueString": concept.definition}]
+    if request.include_designations or request.designations:
+        designations = list(entry.designations) + list(concept.designations)
+        if designations:
+            item["designation"] = [
+                {k: v for k, v in (("language", d.language),
+                                   ("use", coding_json(d.use) if d.use else None),
+                                   ("value", d.value)) if v is not None}
+                for d in designations
+            ]
+    if request.properties:
+        wanted = set(request.properties)
+        props = [{"code": p.code, VALUE_KEYS.get(p.type, "valueString"): p.value}
+                 for p in concept.properties if p.code in wanted or "*" in wanted]
+        if props:
+            item["property"] = props
+    return item
+
+
+def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str, Any]:
+    out = {k: v for k, v in result.valueset.items() if k not in ("expansion", "text")}
+    parameters = [{"name": name, key: value} for name, key, value in result.request.echo]
+    parameters += [{"name": "used-codesystem", "valueUri": u} for u in result.used_systems]
+    parameters += [{"name": "used-valueset", "valueUri": u} for u in result.used_valuesets]
+    expansion: dict[str, Any] = {
+        "identifier": identifier,
+        "timestamp": timestamp,
+        "total": result.total,
+        "offset": result.offset,
+        "parameter": parameters,
+    }
+    if result.request.properties:
+        declared = []
+        for code in result.request.properties:
+            definition = result.property_defs.get(code)
+            if definition is not None:
+                entry = {"code": code}
+                if definition.get("uri"):
+                    entry["uri"] = definition["uri"]
+                declared.append(entry)
+        if declared:
+            expansion["property"] = declared
+    items = [(_contains_item(e, result), e) for e in result.entries]
+    if result.nest:
+        expansion["contains"] = _nest(items, result.providers)
+    elif items:
+        expansion["contains"] = [item for item, _ in items]
+    if not expansion.get("contains"):
+        expansion.pop("contains", None)
+    out["expansion"] = expansion
+    return out
+
+
+def _nest(items: list[tuple[dict[str, Any], Any]], providers: dict[str, Any]) -> list[dict]:
+    """Place each item under its nearest parent in the expansion (same code system)."""
+    by_key = {(e.system, e.concept.code): item for item, e in items}
+    roots: list[dict[str, Any]] = []
+    for item, entry in items:
+        provider = providers.get(entry.system)
+        parents = provider.parents(entry.concept.code) if hasattr(provider, "parents") else []
+        home = next((by_key[(entry.system, p)] for p in parents if (entry.system, p) in by_key),
+                    None)
+        if home is None:
+            roots.append(item)
+        else:
+            home.setdefault("contains", []).append(item)
+    return roots

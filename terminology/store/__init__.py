@@ -262,6 +262,10 @@ class Store:
         for row in rows:
             yield _concept(tuple(row))
 
+    def value_sets(self) -> list[dict[str, Any]]:
+        rows = self._reader().execute("SELECT resource FROM value_set ORDER BY url, version")
+        return [orjson.loads(r[0]) for r in rows]
+
     def concept_maps(self) -> list[ConceptMapInfo]:
         rows = self._reader().execute("SELECT * FROM concept_map ORDER BY url, version")
         return [_concept_map(r) for r in rows]
@@ -434,6 +438,21 @@ class Writer:
             self._update_count(cs_id)
             previous = cs_id
 
+    def replace_value_set(self, resource: dict[str, Any]) -> None:
+        url, version = resource.get("url", ""), resource.get("version") or ""
+        resource_id = resource.get("id") or _resource_id(url, version)
+        self.con.execute(
+            "DELETE FROM value_set WHERE (url = ? AND version = ?) OR resource_id = ?",
+            (url, version, resource_id),
+        )
+        self.con.execute(
+            "INSERT INTO value_set (url, version, resource_id, name, title, status, resource, "
+            "imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (url, version, resource_id, resource.get("name"), resource.get("title"),
+             resource.get("status", "active"), orjson.dumps({**resource, "id": resource_id}),
+             _now()),
+        )
+
     def replace_concept_map(
         self,
         *,
@@ -472,6 +491,14 @@ class Writer:
             ),
         )
         return map_id
+
+
+def _resource_id(url: str, version: str) -> str:
+    """An id for a resource loaded without one: its url's last segment and version."""
+    import re
+
+    tail = url.rstrip("/").rsplit("/", 1)[-1] or "resource"
+    return re.sub(r"[^A-Za-z0-9.-]", "-", f"{tail}-{version}" if version else tail)[:64]
 
 
 def _index_value(value: Any) -> str:

@@ -75,3 +75,16 @@ CREATE TABLE IF NOT EXISTS map_element (
 );
 CREATE INDEX IF NOT EXISTS map_element_by_source ON map_element (source_system, source_code);
 CREATE INDEX IF NOT EXISTS map_element_by_target ON map_element (target_system, target_code);
+
+CREATE TABLE IF NOT EXISTS value_set (
+    id          INTEGER PRIMARY KEY,
+    url         TEXT NOT NULL,
+    version     TEXT NOT NULL DEFAULT '',
+    resource_id TEXT NOT NULL UNIQUE,
+    name        TEXT,
+    title       TEXT,
+    status      TEXT NOT NULL DEFAULT 'active',
+    resource    TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    UNIQUE (url, version)
+);

@@ -6,6 +6,8 @@ orjson serialisation. Errors are raised as TerminologyError and answered by serv
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -13,9 +15,10 @@ from flask import Blueprint, Response, current_app, request
 
 from terminology.errors import InvalidRequest, NotFound
 from terminology.fhir import params, render, resources
+from terminology.operations.expand import expand
 from terminology.operations.lookup import lookup
 from terminology.operations.validate_code import validate_code
-from terminology.registry import Registry
+from terminology.registry import Registry, RequestRegistry
 
 api = Blueprint("fhir", __name__)
 
@@ -27,8 +30,12 @@ def fhir_response(body: dict[str, Any], status: int = 200) -> Response:
     return Response(orjson.dumps(body), status=status, content_type=FHIR_JSON)
 
 
-def registry() -> Registry:
-    return current_app.extensions["registry"]
+def registry(flat: dict[str, list[Any]] | None = None) -> Any:
+    """The app's registry, layered with the request's `tx-resource` resources if any."""
+    base: Registry = current_app.extensions["registry"]
+    if flat and flat.get("tx-resource"):
+        return RequestRegistry(base, params.tx_resources(flat))
+    return base
 
 
 def base_url() -> str:
@@ -75,15 +82,27 @@ def operation_parameters() -> dict[str, list[Any]]:
 @api.route("/CodeSystem/$lookup", methods=["GET", "POST"])
 @api.route("/CodeSystem/<resource_id>/$lookup", methods=["GET", "POST"])
 def codesystem_lookup(resource_id: str | None = None) -> Response:
-    req = params.lookup_request(operation_parameters(), resource_id)
-    return fhir_response(render.lookup_parameters(lookup(registry(), req)))
+    flat = operation_parameters()
+    req = params.lookup_request(flat, resource_id)
+    return fhir_response(render.lookup_parameters(lookup(registry(flat), req)))
 
 
 @api.route("/CodeSystem/$validate-code", methods=["GET", "POST"])
 @api.route("/CodeSystem/<resource_id>/$validate-code", methods=["GET", "POST"])
 def codesystem_validate_code(resource_id: str | None = None) -> Response:
-    req = params.validate_request(operation_parameters(), resource_id)
-    return fhir_response(render.validation_parameters(validate_code(registry(), req)))
+    flat = operation_parameters()
+    req = params.validate_request(flat, resource_id)
+    return fhir_response(render.validation_parameters(validate_code(registry(flat), req)))
+
+
+@api.route("/ValueSet/$expand", methods=["GET", "POST"])
+@api.route("/ValueSet/<resource_id>/$expand", methods=["GET", "POST"])
+def valueset_expand(resource_id: str | None = None) -> Response:
+    flat = operation_parameters()
+    req = params.expand_request(flat, resource_id)
+    result = expand(registry(flat), req)
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return fhir_response(render.expansion_valueset(result, f"urn:uuid:{uuid.uuid4()}", now))
 
 
 @api.route("/metadata", methods=["GET"])

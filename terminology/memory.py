@@ -1,0 +1,197 @@
+"""MemoryProvider: a code system held in memory from one FHIR CodeSystem resource.
+
+Used for `tx-resource` parameters, loaded FHIR CodeSystems and supplements. Nested concepts and
+`parent`/`child`/`subsumedBy` properties both give the hierarchy; `notSelectable` makes a concept
+abstract; `inactive`, or a status of retired/inactive, makes it inactive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from terminology.model import Canonical, Coding, Concept, Designation, Property
+
+INACTIVE_STATUSES = {"retired", "inactive"}
+VALUE_TYPES = {
+    "valueCode": "code", "valueCoding": "Coding", "valueString": "string",
+    "valueInteger": "integer", "valueBoolean": "boolean", "valueDateTime": "dateTime",
+    "valueDecimal": "decimal", "valueDate": "date", "valueUri": "uri",
+}
+
+
+def property_of(item: dict[str, Any]) -> Property | None:
+    for key, type_ in VALUE_TYPES.items():
+        if key in item:
+            return Property(item.get("code", ""), item[key], type_)
+    return None
+
+
+def designation_of(item: dict[str, Any]) -> Designation:
+    use = item.get("use")
+    return Designation(
+        value=item.get("value", ""),
+        language=item.get("language"),
+        use=Coding(use.get("system"), use.get("code"), display=use.get("display"))
+        if isinstance(use, dict) else None,
+    )
+
+
+class MemoryProvider:
+    """A provider over one CodeSystem resource (plus any supplements applied to it)."""
+
+    def __init__(self, resource: dict[str, Any], supplements: list[dict[str, Any]] = ()) -> None:
+        self._resource = {k: v for k, v in resource.items() if k != "concept"}
+        self.canonical = Canonical(resource.get("url", ""), resource.get("version"))
+        self.name = resource.get("name") or resource.get("title") or self.canonical.url
+        self.title = resource.get("title")
+        self.content = resource.get("content", "complete")
+        self.case_sensitive = bool(resource.get("caseSensitive", False))
+        self.copyright = resource.get("copyright")
+        self.resource_id = resource.get("id")
+        self.effective_date = None
+        self.language = resource.get("language")
+        self.status = resource.get("status")
+        self.supplements = [s.get("url", "") for s in supplements]
+        self.property_defs = {p.get("code"): p for p in resource.get("property", [])
+                              if isinstance(p, dict)}
+        self._concepts: dict[str, Concept] = {}
+        self._order: list[str] = []
+        self._parents: dict[str, list[str]] = {}
+        self._children: dict[str, list[str]] = {}
+        self._folded: dict[str, str] = {}
+        self._walk(resource.get("concept", []), None)
+        self._link_properties()
+        for supplement in supplements:
+            self._apply_supplement(supplement)
+
+    # -- building -----------------------------------------------------------------------------
+
+    def _walk(self, items: list[dict[str, Any]], parent: str | None) -> None:
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("code"), str):
+                continue
+            code = item["code"]
+            properties = tuple(p for p in (property_of(x) for x in item.get("property", []))
+                               if p is not None)
+            status = next((p.value for p in properties if p.code == "status"), None)
+            inactive = any(p.code == "inactive" and p.value is True for p in properties) or (
+                status in INACTIVE_STATUSES)
+            abstract = any(p.code in ("notSelectable", "abstract") and p.value is True
+                           for p in properties)
+            concept = Concept(
+                code=code,
+                display=item.get("display"),
+                definition=item.get("definition"),
+                inactive=inactive,
+                abstract=abstract,
+                designations=tuple(designation_of(d) for d in item.get("designation", [])
+                                   if isinstance(d, dict)),
+                properties=properties,
+            )
+            if code not in self._concepts:
+                self._order.append(code)
+                self._folded.setdefault(code.casefold(), code)
+            self._concepts[code] = concept
+            if parent is not None:
+                self._link(parent, code)
+            self._walk(item.get("concept", []), code)
+
+    def _link(self, parent: str, child: str) -> None:
+        if child not in self._parents.setdefault(parent, []) or True:
+            if parent not in self._parents.setdefault(child, []):
+                self._parents[child].append(parent)
+            if child not in self._children.setdefault(parent, []):
+                self._children[parent].append(child)
+
+    def _link_properties(self) -> None:
+        for code, concept in list(self._concepts.items()):
+            for p in concept.properties:
+                if p.code in ("parent", "subsumedBy") and isinstance(p.value, str):
+                    self._link(p.value, code)
+                elif p.code == "child" and isinstance(p.value, str):
+                    self._link(code, p.value)
+
+    def _apply_supplement(self, supplement: dict[str, Any]) -> None:
+        language = supplement.get("language")
+
+        def visit(items: list[dict[str, Any]]) -> None:
+            for item in items:
+                code = item.get("code")
+                concept = self._concepts.get(code) if isinstance(code, str) else None
+                if concept is not None:
+                    extra_d = [designation_of(d) for d in item.get("designation", [])]
+                    if item.get("display") and language:
+                        extra_d.insert(0, Designation(item["display"], language))
+                    extra_p = [p for p in (property_of(x) for x in item.get("property", []))
+                               if p is not None]
+                    from dataclasses import replace
+
+                    self._concepts[code] = replace(
+                        concept,
+                        designations=concept.designations + tuple(extra_d),
+                        properties=concept.properties + tuple(extra_p),
+                    )
+                visit(item.get("concept", []))
+
+        visit(supplement.get("concept", []))
+        for p in supplement.get("property", []):
+            self.property_defs.setdefault(p.get("code"), p)
+
+    # -- the provider protocol ----------------------------------------------------------------
+
+    def locate(self, code: str) -> Concept | None:
+        concept = self._concepts.get(code)
+        if concept is None and not self.case_sensitive:
+            folded = self._folded.get(code.casefold())
+            concept = self._concepts.get(folded) if folded else None
+        return concept
+
+    def count(self) -> int:
+        return len(self._order)
+
+    def resource(self) -> dict[str, Any]:
+        return self._resource
+
+    def iter_concepts(self) -> Iterator[Concept]:
+        for code in self._order:
+            yield self._concepts[code]
+
+    def parents(self, code: str) -> list[str]:
+        return self._parents.get(code, [])
+
+    def children(self, code: str) -> list[str]:
+        return self._children.get(code, [])
+
+    def roots(self) -> list[str]:
+        return [c for c in self._order if not self._parents.get(c)]
+
+    def descendants(self, code: str) -> list[str]:
+        """All codes below `code`, in document order, each once."""
+        seen: set[str] = set()
+        stack = list(reversed(self.children(code)))
+        out: list[str] = []
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            out.append(current)
+            stack.extend(reversed(self.children(current)))
+        order = {c: i for i, c in enumerate(self._order)}
+        return sorted(out, key=lambda c: order.get(c, 0))
+
+    def subsumes(self, ancestor: str, code: str) -> bool:
+        """True if `code` is `ancestor` or below it."""
+        if ancestor == code:
+            return True
+        seen: set[str] = set()
+        stack = list(self.parents(code))
+        while stack:
+            current = stack.pop()
+            if current == ancestor:
+                return True
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.parents(current))
+        return False

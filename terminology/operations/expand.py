@@ -1,0 +1,107 @@
+"""ValueSet/$expand: the members of a value set, filtered, paged and shaped as asked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from terminology.errors import InvalidRequest, NotFound
+from terminology.model import ExpandRequest
+from terminology.valuesets import Entry, Evaluator, VersionRules
+
+
+@dataclass
+class ExpandResult:
+    valueset: dict[str, Any]
+    entries: list[Entry]
+    total: int
+    offset: int
+    used_systems: list[str]
+    used_valuesets: list[str]
+    request: ExpandRequest
+    property_defs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nest: bool = False
+    providers: dict[str, Any] = field(default_factory=dict)
+
+
+def find_valueset(registry: Any, request: Any) -> dict[str, Any]:
+    """The value set a request names: inline, by url (and version), or by id."""
+    if request.valueset is not None:
+        if not isinstance(request.valueset, dict) or request.valueset.get(
+                "resourceType") != "ValueSet":
+            raise InvalidRequest("The valueSet parameter must be a ValueSet resource",
+                                 expression="valueSet")
+        return request.valueset
+    if request.url:
+        url, _, pinned = request.url.partition("|")
+        version = request.valueset_version or pinned or None
+        found = registry.value_set(url, version)
+        if found is None:
+            label = f"{url}|{version}" if version else url
+            raise NotFound(f"A definition for the value Set '{label}' could not be found",
+                           tx_issue_type="not-found", message_id="Unable_to_resolve_value_Set_")
+        return found
+    if request.instance_id:
+        for vs in registry.value_sets() if hasattr(registry, "value_sets") else []:
+            if vs.get("id") == request.instance_id:
+                return vs
+        base = getattr(registry, "base", None)
+        if base is not None:
+            for vs in base.value_sets():
+                if vs.get("id") == request.instance_id:
+                    return vs
+        raise NotFound(f"ValueSet/{request.instance_id} is not known on this server")
+    raise InvalidRequest("A value set is required: give url or valueSet", expression="url")
+
+
+def _matches_text(entry: Entry, words: list[str]) -> bool:
+    texts = [entry.display or "", entry.concept.code]
+    texts += [d.value for d in entry.concept.designations]
+    haystack = " ".join(texts).casefold()
+    return all(w in haystack for w in words)
+
+
+def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
+    valueset = find_valueset(registry, request)
+    evaluator = Evaluator(
+        registry,
+        versions=VersionRules.from_params(list(request.system_version),
+                                          list(request.force_system_version),
+                                          list(request.check_system_version)),
+        on_date=request.date,
+        active_only=request.active_only,
+    )
+    expansion = evaluator.expand(valueset)
+    entries = expansion.entries
+    if request.filter:
+        words = request.filter.casefold().split()
+        entries = [e for e in entries if _matches_text(e, words)]
+    total = len(entries)
+    if request.offset < 0 or (request.count is not None and request.count < 0):
+        raise InvalidRequest("offset and count must not be negative", expression="offset")
+    paged = request.offset > 0 or request.count is not None
+    end = None if request.count is None else request.offset + request.count
+    page = entries[request.offset:end]
+    providers: dict[str, Any] = {}
+    property_defs: dict[str, dict[str, Any]] = {}
+    for canonical in expansion.used_systems:
+        url, _, version = canonical.partition("|")
+        try:
+            provider = registry.resolve(url, version or None)
+        except NotFound:
+            continue
+        providers[url] = provider
+        for code, definition in (getattr(provider, "property_defs", None) or {}).items():
+            property_defs.setdefault(code, definition)
+    return ExpandResult(
+        valueset=valueset,
+        entries=page,
+        total=total,
+        offset=request.offset,
+        used_systems=expansion.used_systems,
+        used_valuesets=expansion.used_valuesets,
+        request=request,
+        property_defs=property_defs,
+        nest=not request.exclude_nested and not paged and not request.filter,
+        providers=providers,
+    )

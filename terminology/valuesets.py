@@ -1,0 +1,215 @@
+"""ValueSet.compose evaluated: expansions (the member list) and membership tests (one code).
+
+Include and exclude rules with concept lists, filters and nested value sets; version rules from
+the request (`system-version`, `force-system-version`, `check-system-version`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from terminology.errors import InvalidRequest, NotFound, TooCostly
+from terminology.filters import predicate
+from terminology.memory import designation_of
+from terminology.model import Canonical, Concept, Designation
+
+
+@dataclass(slots=True)
+class Entry:
+    """One member of an expansion."""
+
+    system: str
+    version: str | None
+    concept: Concept
+    display: str | None
+    designations: tuple[Designation, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.system, self.concept.code)
+
+
+@dataclass
+class VersionRules:
+    """How the request steers code-system versions (FHIR $expand / $validate-code parameters)."""
+
+    default: dict[str, str] = field(default_factory=dict)  # system-version
+    force: dict[str, str] = field(default_factory=dict)  # force-system-version
+    check: dict[str, str] = field(default_factory=dict)  # check-system-version
+
+    @staticmethod
+    def from_params(system_version: list[str], force: list[str], check: list[str]) -> VersionRules:
+        def split(values: list[str]) -> dict[str, str]:
+            out = {}
+            for v in values:
+                c = Canonical.parse(v)
+                if c.version:
+                    out[c.url] = c.version
+            return out
+
+        return VersionRules(split(system_version), split(force), split(check))
+
+    def choose(self, system: str, stated: str | None) -> str | None:
+        if system in self.force:
+            return self.force[system]
+        return stated or self.default.get(system)
+
+
+@dataclass
+class Expansion:
+    entries: list[Entry]
+    used_systems: list[str] = field(default_factory=list)  # canonical url|version
+    used_valuesets: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class Evaluator:
+    """Evaluates value sets against a registry for one request."""
+
+    def __init__(
+        self,
+        registry: Any,
+        *,
+        versions: VersionRules | None = None,
+        on_date: str | None = None,
+        active_only: bool = False,
+        limit: int = 10000,
+    ) -> None:
+        self.registry = registry
+        self.versions = versions or VersionRules()
+        self.on_date = on_date
+        self.active_only = active_only
+        self.limit = limit
+        self._stack: list[str] = []
+
+    # -- code systems -------------------------------------------------------------------------
+
+    def provider(self, system: str, version: str | None, where: str) -> Any:
+        chosen = self.versions.choose(system, version)
+        try:
+            return self.registry.resolve(system, chosen, self.on_date)
+        except NotFound as exc:
+            exc.expression = exc.expression or where
+            raise
+
+    # -- expansion ----------------------------------------------------------------------------
+
+    def expand(self, valueset: dict[str, Any]) -> Expansion:
+        url = valueset.get("url", "")
+        if url and url in self._stack:
+            raise InvalidRequest(f"The value set {url} includes itself (a cycle through "
+                                 f"{' -> '.join(self._stack + [url])})",
+                                 tx_issue_type="vs-invalid")
+        self._stack.append(url)
+        try:
+            return self._expand(valueset)
+        finally:
+            self._stack.pop()
+
+    def _expand(self, valueset: dict[str, Any]) -> Expansion:
+        compose = valueset.get("compose") or {}
+        result = Expansion(entries=[])
+        seen: dict[tuple[str, str], int] = {}
+        for index, include in enumerate(compose.get("include", [])):
+            for entry in self._rule(include, f"ValueSet.compose.include[{index}]", result):
+                if entry.key not in seen:
+                    seen[entry.key] = len(result.entries)
+                    result.entries.append(entry)
+                    if len(result.entries) > self.limit:
+                        raise TooCostly(
+                            f"The value set '{valueset.get('url', '')}' expansion has too many "
+                            f"codes to display (>{self.limit})",
+                            message_id="VALUESET_TOO_COSTLY")
+        excluded: set[tuple[str, str]] = set()
+        for index, exclude in enumerate(compose.get("exclude", [])):
+            excluded.update(e.key for e in self._rule(
+                exclude, f"ValueSet.compose.exclude[{index}]", result))
+        if excluded:
+            result.entries = [e for e in result.entries if e.key not in excluded]
+        if self.active_only or compose.get("inactive") is False:
+            result.entries = [e for e in result.entries if not e.concept.inactive]
+        return result
+
+    def _rule(self, rule: dict[str, Any], where: str, result: Expansion) -> list[Entry]:
+        """The members one include/exclude rule selects."""
+        members: list[Entry] | None = None
+        system = rule.get("system")
+        if system:
+            provider = self.provider(system, rule.get("version"), f"{where}.system")
+            used = str(provider.canonical)
+            if used not in result.used_systems:
+                result.used_systems.append(used)
+            members = self._from_system(provider, rule, where)
+        for vs_index, reference in enumerate(rule.get("valueSet", [])):
+            nested = self.expand(self.valueset(reference, f"{where}.valueSet[{vs_index}]"))
+            for s in nested.used_systems:
+                if s not in result.used_systems:
+                    result.used_systems.append(s)
+            if reference not in result.used_valuesets:
+                result.used_valuesets.append(reference)
+            if members is None:
+                members = nested.entries
+            else:
+                keys = {e.key for e in nested.entries}
+                members = [e for e in members if e.key in keys]
+        return members or []
+
+    def valueset(self, reference: str, where: str) -> dict[str, Any]:
+        canonical = Canonical.parse(reference)
+        found = self.registry.value_set(canonical.url, canonical.version)
+        if found is None:
+            raise NotFound(
+                f"A definition for the value Set '{reference}' could not be found",
+                tx_issue_type="not-found", message_id="Unable_to_resolve_value_Set_",
+                expression=where)
+        return found
+
+    def _from_system(self, provider: Any, rule: dict[str, Any], where: str) -> list[Entry]:
+        system, version = provider.canonical.url, provider.canonical.version
+        concepts = rule.get("concept")
+        if concepts:
+            out = []
+            for item in concepts:
+                concept = provider.locate(item.get("code", ""))
+                if concept is None:
+                    continue
+                out.append(Entry(system, version, concept, item.get("display") or concept.display,
+                                 tuple(designation_of(d) for d in item.get("designation", []))))
+            return out
+        tests = self._filters(provider, rule, where)
+        return [Entry(system, version, c, c.display) for c in provider.iter_concepts()
+                if all(t(c) for t in tests)]
+
+    def _filters(self, provider: Any, rule: dict[str, Any], where: str) -> list[Any]:
+        tests = []
+        for index, f in enumerate(rule.get("filter", [])):
+            at = f"{where}.filter[{index}]"
+            prop, op, value = f.get("property"), f.get("op"), f.get("value")
+            if value is None or value == "":
+                raise InvalidRequest(
+                    f"The system {provider.canonical.url} filter with property = {prop}, "
+                    f"op = {op} has no value",
+                    tx_issue_type="vs-invalid", expression=at,
+                    message_id="UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE")
+            tests.append(predicate(provider, str(prop), str(op), str(value), at))
+        return tests
+
+    # -- membership ---------------------------------------------------------------------------
+
+    def member(self, valueset: dict[str, Any], system: str, code: str,
+               version: str | None = None) -> Entry | None:
+        """The expansion entry for system#code if it is in the value set, else None."""
+        for entry in self.expand(valueset).entries:
+            if entry.system == system and (entry.concept.code == code or (
+                    not _case_sensitive(self.registry, system)
+                    and entry.concept.code.casefold() == code.casefold())):
+                return entry
+        return None
+
+
+def _case_sensitive(registry: Any, system: str) -> bool:
+    try:
+        return bool(registry.resolve(system).case_sensitive)
+    except NotFound:
+        return True
