@@ -24,6 +24,8 @@ class Entry:
     concept: Concept
     display: str | None
     designations: tuple[Designation, ...] = ()
+    enumerated: bool = False  # listed by code in compose (never nested under a parent)
+    extensions: tuple[dict[str, Any], ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -175,7 +177,9 @@ class Evaluator:
                 if concept is None:
                     continue
                 out.append(Entry(system, version, concept, item.get("display") or concept.display,
-                                 tuple(designation_of(d) for d in item.get("designation", []))))
+                                 tuple(designation_of(d) for d in item.get("designation", [])),
+                                 enumerated=True,
+                                 extensions=tuple(item.get("extension", []))))
             return out
         tests = self._filters(provider, rule, where)
         return [Entry(system, version, c, c.display) for c in provider.iter_concepts()

@@ -96,8 +96,9 @@ def _single(flat: dict[str, list[Any]], repeating: set[str]) -> dict[str, Any]:
 
 
 def _load(schema: Schema, flat: dict[str, list[Any]], repeating: set[str]) -> dict[str, Any]:
+    known = {f.data_key or name for name, f in schema.fields.items()}
     try:
-        return schema.load(_single(flat, repeating))
+        return schema.load(_single({k: v for k, v in flat.items() if k in known}, repeating))
     except ValidationError as exc:
         name, problem = _first_error(exc.messages)
         raise InvalidRequest(f"The parameter '{name}' is invalid: {problem}", expression=name)
@@ -281,7 +282,7 @@ ECHOED = {
     "includeDesignations": "valueBoolean", "includeDefinition": "valueBoolean",
     "excludeNotForUI": "valueBoolean", "excludePostCoordinated": "valueBoolean",
     "count": "valueInteger", "offset": "valueInteger", "filter": "valueString",
-    "displayLanguage": "valueCode", "designation": "valueString", "property": "valueString",
+    "displayLanguage": "valueCode", "designation": "valueString",
     "date": "valueDateTime", "system-version": "valueUri", "force-system-version": "valueUri",
     "check-system-version": "valueUri",
 }

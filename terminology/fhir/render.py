@@ -152,6 +152,9 @@ def error_outcome(error: TerminologyError) -> dict[str, Any]:
 
 
 DEFINITION_EXTENSION = "http://hl7.org/fhir/StructureDefinition/valueset-concept-definition"
+PSEUDO_PROPERTIES = {
+    "definition": {"code": "definition", "uri": "http://hl7.org/fhir/concept-properties#definition"},
+}
 
 
 def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
@@ -165,8 +168,6 @@ def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
     item["code"] = concept.code
     if entry.display:
         item["display"] = entry.display
-    if request.include_definition and concept.definition:
-        item["extension"] = [{"url": DEFINITION_EXTENSION, "valueString": concept.definition}]
     if request.include_designations or request.designations:
         designations = list(entry.designations) + list(concept.designations)
         if designations:
@@ -178,15 +179,18 @@ def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
             ]
     if request.properties:
         wanted = set(request.properties)
-        props = [{"code": p.code, VALUE_KEYS.get(p.type, "valueString"): p.value}
-                 for p in concept.properties if p.code in wanted or "*" in wanted]
+        props = []
+        if "definition" in wanted and concept.definition:
+            props.append({"code": "definition", "valueString": concept.definition})
+        props += [{"code": p.code, VALUE_KEYS.get(p.type, "valueString"): p.value}
+                  for p in concept.properties if p.code in wanted or "*" in wanted]
         if props:
             item["property"] = props
     return item
 
 
 def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str, Any]:
-    out = {k: v for k, v in result.valueset.items() if k not in ("expansion", "text")}
+    out = {k: v for k, v in result.valueset.items() if k not in ("expansion", "text", "compose")}
     parameters = [{"name": name, key: value} for name, key, value in result.request.echo]
     parameters += [{"name": "used-codesystem", "valueUri": u} for u in result.used_systems]
     parameters += [{"name": "used-valueset", "valueUri": u} for u in result.used_valuesets]
@@ -200,7 +204,7 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
     if result.request.properties:
         declared = []
         for code in result.request.properties:
-            definition = result.property_defs.get(code)
+            definition = result.property_defs.get(code) or PSEUDO_PROPERTIES.get(code)
             if definition is not None:
                 entry = {"code": code}
                 if definition.get("uri"):
@@ -226,8 +230,8 @@ def _nest(items: list[tuple[dict[str, Any], Any]], providers: dict[str, Any]) ->
     for item, entry in items:
         provider = providers.get(entry.system)
         parents = provider.parents(entry.concept.code) if hasattr(provider, "parents") else []
-        home = next((by_key[(entry.system, p)] for p in parents if (entry.system, p) in by_key),
-                    None)
+        home = None if entry.enumerated else next(
+            (by_key[(entry.system, p)] for p in parents if (entry.system, p) in by_key), None)
         if home is None:
             roots.append(item)
         else:
