@@ -111,6 +111,20 @@ class ValidateRequest:
     display_language: str | None = None
     lenient_display: bool = False
     instance_id: str | None = None
+    valueset: dict[str, Any] | None = None  # ValueSet/$validate-code: the inline value set
+    valueset_url: str | None = None
+    valueset_version: str | None = None
+    valueset_id: str | None = None
+    infer_system: bool = False
+    active_only: bool = False
+    system_version: tuple[str, ...] = ()
+    force_system_version: tuple[str, ...] = ()
+    check_system_version: tuple[str, ...] = ()
+
+    @property
+    def against_valueset(self) -> bool:
+        return (self.valueset is not None or self.valueset_url is not None
+                or self.valueset_id is not None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,8 @@ def _flag(concept: Concept, name: str) -> bool:
 
 
 class CptProvider(SqlProvider):
+    lenient_whitespace = True  # any AMA descriptor matches ignoring runs of white space
+
     def __init__(self, store: Store, info: CodeSystemInfo) -> None:
         super().__init__(store, info)
         self._enriched = lru_cache(maxsize=self.CACHE_SIZE)(self._locate_enriched)

@@ -191,6 +191,13 @@ class ValidateSchema(Schema):
     displayLanguage = fields.String()
     mode = fields.String()
     abstract = _BOOLEAN
+    inferSystem = _BOOLEAN
+    activeOnly = _BOOLEAN
+    valueSet = fields.Dict()
+    valueSetVersion = fields.String()
+    system_version = fields.List(fields.String(), data_key="system-version")
+    force_system_version = fields.List(fields.String(), data_key="force-system-version")
+    check_system_version = fields.List(fields.String(), data_key="check-system-version")
     lenient_display = fields.Boolean(data_key="lenient-display-validation",
                                      truthy={"true", True}, falsy={"false", False})
 
@@ -208,8 +215,16 @@ class ValidateSchema(Schema):
 _VALIDATE = ValidateSchema()
 
 
-def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None) -> ValidateRequest:
-    data = _load(_VALIDATE, flat, set())
+_VALIDATE_REPEATING = {"system-version", "force-system-version", "check-system-version"}
+
+
+def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None,
+                     valueset: bool = False) -> ValidateRequest:
+    """CodeSystem/$validate-code, or with `valueset` ValueSet/$validate-code (where `url` is
+    the value set's and `system` the code system's)."""
+    data = _load(_VALIDATE, flat, _VALIDATE_REPEATING)
+    if valueset:
+        return _valueset_validate_request(data, instance_id)
     url = data.get("url") or data.get("system")
     if data.get("url") and data.get("system") and data["url"] != data["system"]:
         raise InvalidRequest("The url and system parameters differ", expression="system")
@@ -237,6 +252,7 @@ def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None)
         source = "codeableConcept"
     lenient = data.get("mode") == "lenient-display-validation" or bool(data.get("lenient_display"))
     return ValidateRequest(
+        **_versions(data),
         codings=codings,
         source=source,
         url=url,
@@ -330,3 +346,51 @@ def tx_resources(flat: dict[str, list[Any]]) -> list[dict[str, Any]]:
             raise InvalidRequest(f"tx-resource[{index}] must be a FHIR resource",
                                  expression="tx-resource")
     return resources
+
+
+def _versions(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "system_version": tuple(data.get("system_version", ())),
+        "force_system_version": tuple(data.get("force_system_version", ())),
+        "check_system_version": tuple(data.get("check_system_version", ())),
+    }
+
+
+def _codings(data: dict[str, Any], system: str | None) -> tuple[tuple[Coding, ...], str]:
+    if "code" in data:
+        return (Coding(system=system, code=data["code"],
+                       version=data.get("systemVersion") or data.get("version"),
+                       display=data.get("display")),), "code"
+    if "coding" in data:
+        c = data["coding"]
+        return (Coding(c.get("system"), c.get("code"), c.get("version"), c.get("display")),), \
+            "coding"
+    cc = data["codeableConcept"]["coding"]
+    if not cc:
+        raise InvalidRequest("The codeableConcept has no coding to validate",
+                             expression="codeableConcept.coding")
+    return tuple(Coding(c.get("system"), c.get("code"), c.get("version"), c.get("display"))
+                 for c in cc), "codeableConcept"
+
+
+def _valueset_validate_request(data: dict[str, Any], instance_id: str | None) -> ValidateRequest:
+    if not (data.get("url") or data.get("valueSet") or instance_id):
+        raise InvalidRequest("A value set is required: give url or valueSet", expression="url")
+    codings, source = _codings(data, data.get("system"))
+    lenient = data.get("mode") == "lenient-display-validation" or bool(data.get("lenient_display"))
+    return ValidateRequest(
+        codings=codings,
+        source=source,
+        url=None,
+        version=data.get("systemVersion"),
+        date=data.get("date"),
+        display_language=data.get("displayLanguage"),
+        lenient_display=lenient,
+        valueset=data.get("valueSet"),
+        valueset_url=data.get("url"),
+        valueset_version=data.get("valueSetVersion"),
+        valueset_id=instance_id,
+        infer_system=bool(data.get("inferSystem")),
+        active_only=bool(data.get("activeOnly")),
+        **_versions(data),
+    )

@@ -1,18 +1,19 @@
-"""CodeSystem/$validate-code: is this code (Coding, CodeableConcept) valid, with this display?
+"""$validate-code on a CodeSystem or a ValueSet: is this code (Coding, CodeableConcept) valid?
 
 A code that fails is a result (`result=false` with a message and issues), never an exception;
-only a request that cannot be understood raises.
+only a request that cannot be understood raises. Issue codes, tx-issue-types, message ids and
+message texts are tx.fhir.org's; the `message` is the sorted error and warning texts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from terminology.errors import InvalidCode, NotFound
+from terminology.errors import InvalidCode, NotFound, TerminologyError
 from terminology.model import Coding, Concept, Issue, ValidateRequest, ValidationResult
 from terminology.operations.common import provider_for
-from terminology.registry import Registry
+from terminology.valuesets import Evaluator, VersionRules
 
 
 def normalise_display(text: str) -> str:
@@ -20,12 +21,12 @@ def normalise_display(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class _Outcome:
     """The verdict on one Coding."""
 
-    valid: bool
-    issues: tuple[Issue, ...]
+    valid: bool = False
+    issues: list[Issue] = field(default_factory=list)
     system: str | None = None
     code: str | None = None
     version: str | None = None
@@ -44,102 +45,234 @@ def _paths(request: ValidateRequest, index: int) -> dict[str, str]:
             "version": f"{base}.version", "coding": base}
 
 
-def _check_coding(
-    registry: Registry, request: ValidateRequest, coding: Coding, index: int
-) -> _Outcome:
-    path = _paths(request, index)
-    system = coding.system or request.url
-    if not coding.code:
-        text = "No code was provided, so there is nothing to validate"
-        return _Outcome(False, (Issue("error", "invalid", text, "invalid-code", path["code"]),),
-                        system=system)
-    if not system and request.instance_id is None:
-        text = ("Coding has no system. A code with no system has no defined meaning, and it "
-                "cannot be validated")
-        return _Outcome(False, (Issue("error", "invalid", text, "invalid-data", path["system"],
-                                      "Coding_has_no_system__cannot_validate"),), code=coding.code)
-    try:
-        provider = provider_for(
+def vs_label(valueset: dict[str, Any]) -> str:
+    url, version = valueset.get("url", ""), valueset.get("version")
+    return f"{url}|{version}" if version else url
+
+
+class _Validator:
+    def __init__(self, registry: Any, request: ValidateRequest,
+                 valueset: dict[str, Any] | None) -> None:
+        self.registry = registry
+        self.request = request
+        self.valueset = valueset
+        self.evaluator = Evaluator(
             registry,
-            system=system,
-            version=coding.version or request.version,
+            versions=VersionRules.from_params(list(request.system_version),
+                                              list(request.force_system_version),
+                                              list(request.check_system_version)),
             on_date=request.date,
-            instance_id=request.instance_id,
-            system_param="url" if request.source == "code" else "system",
+            active_only=request.active_only,
+            limit=10**9,
         )
-    except NotFound as exc:
-        unknown = exc.message_id == "UNKNOWN_CODESYSTEM"
-        expression = path["system"] if unknown else path["version"]
-        issue = Issue("error", "not-found", exc.message, "not-found", expression, exc.message_id)
-        return _Outcome(False, (issue,), system=system, code=coding.code,
-                        version=coding.version or request.version,
-                        unknown_system=system if unknown else None)
+        self._expansion: Any = None
 
-    url, version = provider.canonical.url, provider.canonical.version
-    where = f"the CodeSystem '{url}'" + (f" version '{version}'" if version else "")
-    try:
-        concept = provider.locate(coding.code)
-    except InvalidCode as exc:
-        text = f"The code '{coding.code}' is not valid in {where}: {exc.message}"
-        issue = Issue("error", "code-invalid", text, "invalid-code", path["code"],
-                      "Invalid_Code_Expression")
-        return _Outcome(False, (issue,), system=url, code=coding.code, version=version)
-    if concept is None:
-        text = f"Unknown code '{coding.code}' in {where}"
-        issue = Issue("error", "code-invalid", text, "invalid-code", path["code"],
-                      "Unknown_Code_in_Version")
-        return _Outcome(False, (issue,), system=url, code=coding.code, version=version)
+    # -- value set helpers --------------------------------------------------------------------
 
-    issues: list[Issue] = []
-    valid = True
-    if concept.withdrawn:
-        valid = False
-        issues.append(Issue(
-            "error", "business-rule",
-            f"The code '{concept.code}' was deleted from {where} on {concept.withdrawn}, and is "
-            "not valid for use in that version",
-            "code-rule", path["code"], "Code_Deleted_In_Version",
-        ))
-    elif concept.inactive:
-        issues.append(Issue(
-            "warning", "business-rule",
-            f"The concept '{concept.code}' has a status of inactive and its use should be "
-            "reviewed",
-            "code-comment", path["coding"], "INACTIVE_CONCEPT_FOUND",
-        ))
-    display_issue = _check_display(request, coding, concept, url, path)
-    if display_issue is not None:
-        issues.append(display_issue)
-        if display_issue.severity == "error":
+    def expansion(self) -> Any:
+        if self._expansion is None:
+            self._expansion = self.evaluator.expand(self.valueset or {})
+        return self._expansion
+
+    def include_version(self, system: str) -> str | None:
+        for include in (self.valueset or {}).get("compose", {}).get("include", []):
+            if include.get("system") == system and include.get("version"):
+                return include["version"]
+        return None
+
+    def includes_system(self, system: str) -> bool:
+        return any(i.get("system") == system
+                   for i in (self.valueset or {}).get("compose", {}).get("include", []))
+
+    def not_in_vs(self, coding: Coding, path: dict[str, str], system: str | None,
+                  version: str | None = None) -> Issue:
+        shown = f"{system or ''}{'|' + version if version else ''}#{coding.code}"
+        if coding.display and self.request.source == "codeableConcept" and False:
+            shown += f" ('{coding.display}')"
+        text = (f"The provided code '{shown}' was not found in the value set "
+                f"'{vs_label(self.valueset or {})}'")
+        if self.request.source == "codeableConcept":
+            return Issue("information", "code-invalid", text, "this-code-not-in-vs",
+                         path["code"], "None_of_the_provided_codes_are_in_the_value_set_one")
+        return Issue("error", "code-invalid", text, "not-in-vs", path["code"],
+                     "None_of_the_provided_codes_are_in_the_value_set_one")
+
+    # -- one coding ---------------------------------------------------------------------------
+
+    def check(self, coding: Coding, index: int) -> _Outcome:
+        request = self.request
+        path = _paths(request, index)
+        out = _Outcome(code=coding.code)
+        if not coding.code:
+            out.issues.append(Issue("error", "invalid", "No code was provided, so there is "
+                                    "nothing to validate", "invalid-code", path["code"]))
+            return out
+        system = coding.system
+        if not system and not request.against_valueset:
+            system = request.url
+        if not system and request.against_valueset:
+            if request.infer_system or request.source == "code":
+                system = self._infer_system(coding, path, out)
+                if system is None:
+                    return out
+            else:
+                out.issues.append(Issue(
+                    "warning", "invalid",
+                    "Coding has no system. A code with no system has no defined meaning, and "
+                    "it cannot be validated. A system should be provided",
+                    "invalid-data", path["coding"], "Coding_has_no_system__cannot_validate"))
+                out.issues.append(self.not_in_vs(coding, path, None))
+                return out
+        if not system and request.instance_id is None:
+            out.issues.append(Issue(
+                "error", "invalid",
+                "Coding has no system. A code with no system has no defined meaning, and it "
+                "cannot be validated", "invalid-data", path["system"],
+                "Coding_has_no_system__cannot_validate"))
+            return out
+        out.system = system
+        return self._check_in_system(coding, system, path, out)
+
+    def _infer_system(self, coding: Coding, path: dict[str, str], out: _Outcome) -> str | None:
+        systems = []
+        try:
+            for entry in self.expansion().entries:
+                if entry.concept.code == coding.code and entry.system not in systems:
+                    systems.append(entry.system)
+        except TerminologyError:
+            systems = []
+        if len(systems) == 1:
+            return systems[0]
+        out.issues.append(self.not_in_vs(coding, path, None))
+        out.issues.append(Issue(
+            "error", "not-found",
+            f"The System URI could not be determined for the code '{coding.code}' in the "
+            f"ValueSet '{vs_label(self.valueset or {})}'",
+            "cannot-infer", path["code"], "UNABLE_TO_INFER_CODESYSTEM"))
+        return None
+
+    def _check_in_system(self, coding: Coding, system: str, path: dict[str, str],
+                         out: _Outcome) -> _Outcome:
+        request = self.request
+        in_vs_mode = request.against_valueset
+        wanted_version = coding.version or (None if in_vs_mode else request.version)
+        pinned = self.include_version(system) if in_vs_mode else None
+        if in_vs_mode and pinned and coding.version and not _version_matches(pinned,
+                                                                            coding.version):
+            try:
+                resolved = self.evaluator.provider(system, pinned, path["system"])
+                shown = resolved.canonical.version or pinned
+            except NotFound:
+                shown = pinned
+            out.issues.append(Issue(
+                "error", "invalid",
+                f"The code system '{system}' version '{shown}' in the ValueSet include is "
+                f"different to the one in the value ('{coding.version}')",
+                "vs-invalid", path["version"], "VALUESET_VALUE_MISMATCH"))
+            wanted_version = pinned
+        elif in_vs_mode and not coding.version:
+            wanted_version = pinned
+        try:
+            if in_vs_mode:
+                provider = self.evaluator.provider(system, wanted_version, path["system"])
+            else:
+                provider = provider_for(
+                    self.registry, system=system, version=wanted_version,
+                    on_date=request.date, instance_id=request.instance_id,
+                    system_param="url" if request.source == "code" else "system")
+        except NotFound as exc:
+            unknown = exc.message_id == "UNKNOWN_CODESYSTEM"
+            out.issues.append(Issue("error", "not-found", exc.message, "not-found",
+                                    path["system"], exc.message_id))
+            out.version = wanted_version
+            label = f"{system}|{wanted_version}" if wanted_version and not unknown else system
+            if in_vs_mode and not self.includes_system(system):
+                out.issues.append(self.not_in_vs(coding, path, system))
+            else:
+                out.unknown_system = label
+            return out
+        url, version = provider.canonical.url, provider.canonical.version
+        out.system, out.version = url, version
+        where = f"the CodeSystem '{url}'" + (f" version '{version}'" if version else "")
+        try:
+            concept = provider.locate(coding.code)
+        except InvalidCode as exc:
+            out.issues.append(Issue(
+                "error", "code-invalid",
+                f"The code '{coding.code}' is not valid in {where}: {exc.message}",
+                "invalid-code", path["code"], "Invalid_Code_Expression"))
+            return out
+        if concept is None:
+            out.issues.append(Issue("error", "code-invalid",
+                                    f"Unknown code '{coding.code}' in {where}", "invalid-code",
+                                    path["code"], "Unknown_Code_in_Version"))
+            if in_vs_mode:
+                out.issues.append(self.not_in_vs(coding, path, system))
+            return out
+        out.code, out.display, out.inactive = concept.code, concept.display, concept.inactive
+        valid = not any(i.severity == "error" for i in out.issues)
+        if concept.withdrawn:
             valid = False
-    return _Outcome(valid, tuple(issues), system=url, code=concept.code, version=version,
-                    display=concept.display, inactive=concept.inactive)
+            out.issues.append(Issue(
+                "error", "business-rule",
+                f"The code '{concept.code}' was deleted from {where} on {concept.withdrawn}, "
+                "and is not valid for use in that version",
+                "code-rule", path["code"], "Code_Deleted_In_Version"))
+        if in_vs_mode and self.valueset is not None:
+            member = self.evaluator.member(self.valueset, url, concept.code, version)
+            if member is None:
+                valid = False
+                out.issues.append(self.not_in_vs(coding, path, system))
+        display_issue = self._check_display(coding, concept, provider, path)
+        if display_issue is not None:
+            out.issues.append(display_issue)
+            if display_issue.severity == "error":
+                valid = False
+        out.valid = valid
+        return out
+
+    def _check_display(self, coding: Coding, concept: Concept, provider: Any,
+                       path: dict[str, str]) -> Issue | None:
+        if not coding.display:
+            return None
+        lenient_ws = getattr(provider, "lenient_whitespace", False)
+        choices = _display_choices(concept)
+        wanted = coding.display.casefold()
+        if any(choice.casefold() == wanted for choice, _ in choices):
+            return None
+        squashed = normalise_display(coding.display)
+        ws_only = any(normalise_display(choice) == squashed for choice, _ in choices)
+        if ws_only and lenient_ws:
+            return None
+        if concept.expression and squashed == normalise_display(concept.code):
+            return None
+        languages = self.request.display_language or "--"
+        listed = [f"'{text}' ({lang})" if lang else f"'{text}'" for text, lang in choices]
+        if len(listed) == 1:
+            valid = f"Valid display is {listed[0]}"
+        else:
+            valid = (f"Valid display is one of {len(listed)} choices: "
+                     f"{', '.join(listed[:-1])} or {listed[-1]}")
+        if ws_only:
+            prefix, message_id = "Wrong whitespace in Display Name", \
+                "Display_Name_WS_for__should_be_one_of__instead_of"
+        else:
+            prefix, message_id = "Wrong Display Name", \
+                "Display_Name_for__should_be_one_of__instead_of"
+        text = (f"{prefix} '{coding.display}' for {provider.canonical.url}#{concept.code}. "
+                f"{valid} (for the language(s) '{languages}')")
+        severity = "warning" if self.request.lenient_display else "error"
+        return Issue(severity, "invalid", text, "invalid-display", path["display"], message_id)
 
 
-def _check_display(
-    request: ValidateRequest, coding: Coding, concept: Concept, url: str, path: dict[str, str]
-) -> Issue | None:
-    if not coding.display:
-        return None
-    choices = _display_choices(concept)
-    wanted = normalise_display(coding.display)
-    if any(normalise_display(choice) == wanted for choice, _ in choices):
-        return None
-    if concept.expression and wanted == normalise_display(concept.code):
-        return None
-    languages = request.display_language or "--"
-    listed = [f"'{text}' ({lang})" if lang else f"'{text}'" for text, lang in choices]
-    if len(listed) == 1:
-        valid = f"Valid display is {listed[0]}"
-        message_id = "Display_Name_for__should_be_one_of__instead_of_one"
-    else:
-        valid = (f"Valid display is one of {len(listed)} choices: "
-                 f"{', '.join(listed[:-1])} or {listed[-1]}")
-        message_id = "Display_Name_for__should_be_one_of__instead_of"
-    text = (f"Wrong Display Name '{coding.display}' for {url}#{concept.code}. {valid} "
-            f"(for the language(s) '{languages}')")
-    severity = "warning" if request.lenient_display else "error"
-    return Issue(severity, "invalid", text, "invalid-display", path["display"], message_id)
+def _version_matches(pattern: str, version: str) -> bool:
+    if pattern == version:
+        return True
+    parts, actual = pattern.split("."), version.split(".")
+    if "x" not in parts and "*" not in parts:
+        return False
+    return all(p in ("x", "*") or (i < len(actual) and p == actual[i])
+               for i, p in enumerate(parts))
 
 
 def _display_choices(concept: Concept) -> list[tuple[str, str | None]]:
@@ -147,36 +280,42 @@ def _display_choices(concept: Concept) -> list[tuple[str, str | None]]:
     seen: set[str] = set()
     choices: list[tuple[str, str | None]] = []
     candidates: list[tuple[str | None, str | None]] = [(concept.display, "en")]
-    candidates += [(d.value, d.language) for d in concept.designations]
+    candidates += [(d.value, d.language or "en") for d in concept.designations]
     for text, lang in candidates:
-        if text and normalise_display(text) not in seen:
-            seen.add(normalise_display(text))
+        if text and text not in seen:
+            seen.add(text)
             choices.append((text, lang))
     return choices
 
 
-def validate_code(registry: Registry, request: ValidateRequest) -> ValidationResult:
-    outcomes = [_check_coding(registry, request, c, i) for i, c in enumerate(request.codings)]
+def _message(issues: list[Issue], valid: bool) -> str | None:
+    wanted = ("warning",) if valid else ("error", "warning")
+    texts = sorted({i.text for i in issues if i.severity in wanted})
+    return "; ".join(texts) or None
+
+
+def validate_code(registry: Any, request: ValidateRequest,
+                  valueset: dict[str, Any] | None = None) -> ValidationResult:
+    validator = _Validator(registry, request, valueset)
+    outcomes = [validator.check(c, i) for i, c in enumerate(request.codings)]
     good = next((o for o in outcomes if o.valid), None)
     chosen = good or outcomes[0]
-    issues = tuple(i for o in outcomes for i in o.issues)
-    errors = [i.text for i in issues if i.severity == "error"]
-    warnings = [i.text for i in issues if i.severity == "warning"]
-    if good is not None:
-        issues = tuple(i for o in outcomes if o is good for i in o.issues) + tuple(
-            i for o in outcomes if o is not good for i in o.issues
-        )
-    message = "; ".join(errors if good is None else warnings) or None
-    extra: dict[str, Any] = {}
+    issues = [i for o in outcomes for i in o.issues]
+    if request.source == "codeableConcept" and valueset is not None and good is None:
+        issues.insert(0, Issue(
+            "error", "code-invalid",
+            f"No valid coding was found for the value set '{vs_label(valueset)}'",
+            "not-in-vs", None, "TX_GENERAL_CC_ERROR_MESSAGE"))
+    single = len(outcomes) == 1 or good is not None
     return ValidationResult(
         result=good is not None,
-        system=chosen.system,
-        code=chosen.code,
-        version=chosen.version,
-        display=chosen.display,
-        message=message,
-        issues=issues,
+        system=chosen.system if single else None,
+        code=chosen.code if single else None,
+        version=chosen.version if single else None,
+        display=chosen.display if single else None,
+        message=_message(issues, good is not None),
+        issues=tuple(issues),
         codeable_concept=request.codings if request.source == "codeableConcept" else None,
         unknown_system=next((o.unknown_system for o in outcomes if o.unknown_system), None),
-        extra={"inactive": True} if chosen.inactive else extra,
+        extra={"inactive": True} if chosen.inactive and single else {},
     )

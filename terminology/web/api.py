@@ -7,6 +7,7 @@ orjson serialisation. Errors are raised as TerminologyError and answered by serv
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,7 +16,7 @@ from flask import Blueprint, Response, current_app, request
 
 from terminology.errors import InvalidRequest, NotFound
 from terminology.fhir import params, render, resources
-from terminology.operations.expand import expand
+from terminology.operations.expand import expand, find_valueset
 from terminology.operations.lookup import lookup
 from terminology.operations.validate_code import validate_code
 from terminology.registry import Registry, RequestRegistry
@@ -93,6 +94,18 @@ def codesystem_validate_code(resource_id: str | None = None) -> Response:
     flat = operation_parameters()
     req = params.validate_request(flat, resource_id)
     return fhir_response(render.validation_parameters(validate_code(registry(flat), req)))
+
+
+@api.route("/ValueSet/$validate-code", methods=["GET", "POST"])
+@api.route("/ValueSet/<resource_id>/$validate-code", methods=["GET", "POST"])
+def valueset_validate_code(resource_id: str | None = None) -> Response:
+    flat = operation_parameters()
+    req = params.validate_request(flat, resource_id, valueset=True)
+    reg = registry(flat)
+    valueset = find_valueset(reg, SimpleNamespace(
+        valueset=req.valueset, url=req.valueset_url, valueset_version=req.valueset_version,
+        instance_id=req.valueset_id))
+    return fhir_response(render.validation_parameters(validate_code(reg, req, valueset)))
 
 
 @api.route("/ValueSet/$expand", methods=["GET", "POST"])
