@@ -95,7 +95,6 @@ def issue_json(issue: Issue) -> dict[str, Any]:
     details["text"] = issue.text
     out["details"] = details
     if issue.expression:
-        out["location"] = [issue.expression]
         out["expression"] = [issue.expression]
     return out
 
@@ -198,9 +197,10 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
         "identifier": identifier,
         "timestamp": timestamp,
         "total": result.total,
-        "offset": result.offset,
-        "parameter": parameters,
     }
+    if result.request.offset or result.request.count is not None:
+        expansion["offset"] = result.offset
+    expansion["parameter"] = parameters
     if result.request.properties:
         declared = []
         for code in result.request.properties:
