@@ -32,6 +32,7 @@ RESOURCE_TYPES = {
     "ConceptMap",
     "CapabilityStatement",
     "TerminologyCapabilities",
+    "ValueSet",  # $expand and ValueSet reads, as the engine grows them
 }
 # http://hl7.org/fhir/R4/valueset-issue-type.html and issue-severity
 ISSUE_TYPES = {

@@ -12,7 +12,7 @@ from typing import Any
 
 from terminology.errors import InvalidCode, NotFound, TerminologyError
 from terminology.model import Coding, Concept, Issue, ValidateRequest, ValidationResult
-from terminology.operations.common import provider_for
+from terminology.operations.versioning import choose_code_system
 from terminology.valuesets import Evaluator, VersionRules
 
 
@@ -155,41 +155,8 @@ class _Validator:
                          out: _Outcome) -> _Outcome:
         request = self.request
         in_vs_mode = request.against_valueset
-        wanted_version = coding.version or (None if in_vs_mode else request.version)
-        pinned = self.include_version(system) if in_vs_mode else None
-        if in_vs_mode and pinned and coding.version and not _version_matches(pinned,
-                                                                            coding.version):
-            try:
-                resolved = self.evaluator.provider(system, pinned, path["system"])
-                shown = resolved.canonical.version or pinned
-            except NotFound:
-                shown = pinned
-            out.issues.append(Issue(
-                "error", "invalid",
-                f"The code system '{system}' version '{shown}' in the ValueSet include is "
-                f"different to the one in the value ('{coding.version}')",
-                "vs-invalid", path["version"], "VALUESET_VALUE_MISMATCH"))
-            wanted_version = pinned
-        elif in_vs_mode and not coding.version:
-            wanted_version = pinned
-        try:
-            if in_vs_mode:
-                provider = self.evaluator.provider(system, wanted_version, path["system"])
-            else:
-                provider = provider_for(
-                    self.registry, system=system, version=wanted_version,
-                    on_date=request.date, instance_id=request.instance_id,
-                    system_param="url" if request.source == "code" else "system")
-        except NotFound as exc:
-            unknown = exc.message_id == "UNKNOWN_CODESYSTEM"
-            out.issues.append(Issue("error", "not-found", exc.message, "not-found",
-                                    path["system"], exc.message_id))
-            out.version = wanted_version
-            label = f"{system}|{wanted_version}" if wanted_version and not unknown else system
-            if in_vs_mode and not self.includes_system(system):
-                out.issues.append(self.not_in_vs(coding, path, system))
-            else:
-                out.unknown_system = label
+        provider = choose_code_system(self, coding, system, path, out)
+        if provider is None:
             return out
         url, version = provider.canonical.url, provider.canonical.version
         out.system, out.version = url, version
@@ -263,16 +230,6 @@ class _Validator:
                 f"{valid} (for the language(s) '{languages}')")
         severity = "warning" if self.request.lenient_display else "error"
         return Issue(severity, "invalid", text, "invalid-display", path["display"], message_id)
-
-
-def _version_matches(pattern: str, version: str) -> bool:
-    if pattern == version:
-        return True
-    parts, actual = pattern.split("."), version.split(".")
-    if "x" not in parts and "*" not in parts:
-        return False
-    return all(p in ("x", "*") or (i < len(actual) and p == actual[i])
-               for i, p in enumerate(parts))
 
 
 def _display_choices(concept: Concept) -> list[tuple[str, str | None]]:
