@@ -84,6 +84,7 @@ class Evaluator:
         self.active_only = active_only
         self.limit = limit
         self._stack: list[str] = []
+        self._containers: list[dict[str, Any]] = []
 
     # -- code systems -------------------------------------------------------------------------
 
@@ -104,10 +105,12 @@ class Evaluator:
                                  f"{' -> '.join(self._stack + [url])})",
                                  tx_issue_type="vs-invalid")
         self._stack.append(url)
+        self._containers.append(valueset)
         try:
             return self._expand(valueset)
         finally:
             self._stack.pop()
+            self._containers.pop()
 
     def _expand(self, valueset: dict[str, Any]) -> Expansion:
         compose = valueset.get("compose") or {}
@@ -158,6 +161,12 @@ class Evaluator:
         return members or []
 
     def valueset(self, reference: str, where: str) -> dict[str, Any]:
+        if reference.startswith("#"):
+            for container in reversed(self._containers):
+                for resource in container.get("contained", []):
+                    if resource.get("id") == reference[1:] and resource.get(
+                            "resourceType") == "ValueSet":
+                        return resource
         canonical = Canonical.parse(reference)
         found = self.registry.value_set(canonical.url, canonical.version)
         if found is None:
@@ -189,7 +198,7 @@ class Evaluator:
         tests = []
         for index, f in enumerate(rule.get("filter", [])):
             at = f"{where}.filter[{index}]"
-            prop, op, value = f.get("property"), f.get("op"), f.get("value")
+            prop, op, value = f.get("property"), filter_op(f), f.get("value")
             if value is None or value == "":
                 raise InvalidRequest(
                     f"The system {provider.canonical.url} filter with property = {prop}, "
@@ -210,6 +219,19 @@ class Evaluator:
                     and entry.concept.code.casefold() == code.casefold())):
                 return entry
         return None
+
+
+EXT_FILTER_OP = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.compose.include.filter.op"
+
+
+def filter_op(f: dict[str, Any]) -> str | None:
+    """The filter's op; R4 carries the R5-only ops (child-of, descendent-leaf) in an extension."""
+    if f.get("op"):
+        return f["op"]
+    for ext in (f.get("_op") or {}).get("extension", []):
+        if ext.get("url") == EXT_FILTER_OP:
+            return ext.get("valueCode")
+    return None
 
 
 def _case_sensitive(registry: Any, system: str) -> bool:

@@ -151,6 +151,11 @@ def error_outcome(error: TerminologyError) -> dict[str, Any]:
 
 
 DEFINITION_EXTENSION = "http://hl7.org/fhir/StructureDefinition/valueset-concept-definition"
+# R5 elements carried in R4 as the cross-version extensions FHIR defines for them.
+EXT_EXPANSION_PROPERTY = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.property")
+EXT_CONTAINS_PROPERTY = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property")
 PSEUDO_PROPERTIES = {
     "definition": {"code": "definition", "uri": "http://hl7.org/fhir/concept-properties#definition"},
 }
@@ -184,7 +189,11 @@ def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
         props += [{"code": p.code, VALUE_KEYS.get(p.type, "valueString"): p.value}
                   for p in concept.properties if p.code in wanted or "*" in wanted]
         if props:
-            item["property"] = props
+            item.setdefault("extension", []).extend(
+                {"url": EXT_CONTAINS_PROPERTY, "extension": [
+                    {"url": "code", "valueCode": p["code"]},
+                    {"url": "value", **{k: v for k, v in p.items() if k != "code"}}]}
+                for p in props)
     return item
 
 
@@ -211,7 +220,11 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
                     entry["uri"] = definition["uri"]
                 declared.append(entry)
         if declared:
-            expansion["property"] = declared
+            expansion["extension"] = [
+                {"url": EXT_EXPANSION_PROPERTY, "extension": [
+                    {"url": key, ("valueCode" if key == "code" else "valueUri"): value}
+                    for key, value in d.items()]}
+                for d in declared]
     items = [(_contains_item(e, result), e) for e in result.entries]
     if result.nest:
         expansion["contains"] = _nest(items, result.providers)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from terminology.errors import InvalidCode, NotFound
-from terminology.model import LookupRequest, LookupResult
+from terminology.model import Concept, LookupRequest, LookupResult, Property
 from terminology.operations.common import provider_for
 from terminology.registry import Registry
 
@@ -34,6 +37,7 @@ def lookup(registry: Registry, request: LookupRequest) -> LookupResult:
             expression="code",
             message_id="Unknown_Code_in_Version",
         )
+    concept = _with_hierarchy(provider, concept)
     return LookupResult(
         name=provider.name,
         system=provider.canonical.url,
@@ -42,3 +46,14 @@ def lookup(registry: Registry, request: LookupRequest) -> LookupResult:
         copyright=provider.copyright,
         wanted=request.properties,
     )
+
+
+def _with_hierarchy(provider: Any, concept: Concept) -> Concept:
+    """Add `parent` and `child` properties from a hierarchical code system."""
+    parents = getattr(provider, "parents", None)
+    children = getattr(provider, "children", None)
+    if parents is None or children is None or concept.expression:
+        return concept
+    extra = tuple(Property("parent", code, "code") for code in parents(concept.code))
+    extra += tuple(Property("child", code, "code") for code in children(concept.code))
+    return replace(concept, properties=concept.properties + extra) if extra else concept
