@@ -150,8 +150,8 @@ def test_a_modifier_is_a_valid_code(client):
 @pytest.mark.xfail(
     strict=True,
     reason="engine bug: an instance-level call on a CodeSystem id that does not exist answers "
-           "200 result=false with an issue whose expression is `version` (never sent); $lookup "
-           "answers the same URL with 404",
+           "200 result=false (issue pointing at a system/version the request never sent); "
+           "$lookup answers the same URL with 404",
 )
 def test_instance_level_unknown_id(client):
     response = client.get("/fhir/CodeSystem/cpt-1999/$validate-code",
