@@ -62,7 +62,11 @@ def _register_errors(app: Flask) -> None:
                  f"{app.config['MAX_CONTENT_LENGTH']} bytes",
         }.get(status, error.description or error.name)
         code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(status, "invalid")
-        return fhir_response(operation_outcome(text, code=code), status)
+        response = fhir_response(operation_outcome(text, code=code), status)
+        for name, value in error.get_headers():
+            if name.lower() == "allow":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):  # type: ignore[no-untyped-def]

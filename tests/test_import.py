@@ -127,11 +127,6 @@ def test_broken_line_in_other_files(tmp_path, store_path, name, number, text):
     assert dump(store_path) == before_dump
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: a code listed twice in LONGULT.txt is accepted silently (the second "
-           "descriptor wins); import_release's duplicate-code handler is unreachable",
-)
 def test_duplicate_code_in_longult_fails(tmp_path, store_path):
     folder = copy_sample(tmp_path)
     insert_line(folder / "LONGULT.txt", 3, "99202\tA second, different descriptor for 99202")
@@ -176,9 +171,7 @@ def test_a_file_is_not_a_folder(tmp_path, store_path):
 
 @pytest.mark.parametrize("version", [
     "20x6", "26", "2026a", "", "2026.1", "-2026",
-    pytest.param("２０２６", marks=pytest.mark.xfail(
-        strict=True, reason="engine bug: the year check uses str.isdigit, which accepts "
-                            "full-width digits, so '２０２６' is stored as a new CPT version")),
+    "２０２６",
 ])
 def test_bad_version_fails(store_path, version):
     before_dump = dump(store_path)

@@ -147,12 +147,6 @@ def test_a_modifier_is_a_valid_code(client):
     assert param_dict(body)["display"][0].startswith("Distinct evaluation and management")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug: an instance-level call on a CodeSystem id that does not exist answers "
-           "200 result=false (issue pointing at a system/version the request never sent); "
-           "$lookup answers the same URL with 404",
-)
 def test_instance_level_unknown_id(client):
     response = client.get("/fhir/CodeSystem/cpt-1999/$validate-code",
                           query_string={"code": "99202"})

@@ -6,6 +6,7 @@ Property codes follow HL7 Terminology (THO) and tx.fhir.org; `add-on`, `status`,
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 URL = "http://www.ama-assn.org/go/cpt"
@@ -83,7 +84,7 @@ FILTERS: list[dict[str, Any]] = [
 
 def start_of(version: str) -> str | None:
     """CPT versions are years in force from 1 January."""
-    return f"{version}-01-01" if version.isdigit() and len(version) == 4 else None
+    return f"{version}-01-01" if re.fullmatch(r"[0-9]{4}", version) else None
 
 
 def code_system_resource(version: str, *, sample: bool) -> dict[str, Any]:

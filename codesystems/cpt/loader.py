@@ -6,6 +6,7 @@ parsed and checked first, then written in one transaction, so a broken file chan
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,7 +71,7 @@ def read_release(folder: Path, version: str) -> Release:
     folder = Path(folder)
     if not folder.is_dir():
         raise ImportFailed(f"{folder} is not a folder of AMA CPT data files")
-    if not (version.isdigit() and len(version) == 4):
+    if not re.fullmatch(r"[0-9]{4}", version):
         raise ImportFailed(f"version {version!r} is not a year (CPT versions are years: 2026)")
     longult = find(folder, "LONGULT.txt")
     if longult is None:
@@ -84,8 +85,10 @@ def read_release(folder: Path, version: str) -> Release:
         if path is None:
             continue
         used.append(path.name)
-        for _, code, text in code_text_lines(path):
-            if use == "display" and code not in texts:
+        for number, code, text in code_text_lines(path):
+            if use in texts.get(code, {}):
+                raise ImportFailed(f"{path.name} line {number}: code {code} is listed twice")
+            if use == "display":
                 order.append(code)
             texts.setdefault(code, {})[use] = text
 

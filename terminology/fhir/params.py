@@ -8,6 +8,7 @@ naming the parameter.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -118,6 +119,27 @@ def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
 
 
 _BOOLEAN = fields.Boolean(truthy={"true", True}, falsy={"false", False})
+_DATE = re.compile(r"^(\d{4})(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?$")
+_CODE = re.compile(r"^[^\s]+( [^\s]+)*$")
+
+
+def normalise_date(value: str | None) -> str | None:
+    """A FHIR date/dateTime as `YYYY-MM-DD` (a year or month means its first day)."""
+    if value is None:
+        return None
+    match = _DATE.fullmatch(value)
+    if not match:
+        raise InvalidRequest(f"The date '{value}' is not a FHIR date or dateTime (YYYY, YYYY-MM, "
+                             "YYYY-MM-DD or a full dateTime)", expression="date")
+    return f"{match.group(1)}-{match.group(3) or '01'}-{match.group(5) or '01'}"
+
+
+def check_code(code: str | None, name: str = "code") -> None:
+    """A FHIR `code`: no leading, trailing or repeated white space, not empty."""
+    if code is not None and not _CODE.fullmatch(code):
+        raise InvalidRequest(f"The {name} '{code}' is not a valid FHIR code (it must not be "
+                             "empty or have leading, trailing or repeated white space)",
+                             expression=name)
 
 
 class LookupSchema(Schema):
@@ -156,6 +178,7 @@ def lookup_request(flat: dict[str, list[Any]], instance_id: str | None = None) -
         version = coding.get("version") or data.get("version")
     else:
         code, system, version = data["code"], data.get("system"), data.get("version")
+    check_code(code, "coding.code" if coding is not None else "code")
     if system and "|" in system:  # a canonical with its version: url|version
         system, _, pinned = system.partition("|")
         version = version or pinned or None
@@ -168,7 +191,7 @@ def lookup_request(flat: dict[str, list[Any]], instance_id: str | None = None) -
         code=code,
         system=system,
         version=version,
-        date=data.get("date"),
+        date=normalise_date(data.get("date")),
         display_language=data.get("displayLanguage"),
         properties=tuple(data.get("property", ())),
         instance_id=instance_id,
@@ -251,13 +274,15 @@ def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None,
                                c.get("display")) for c in cc)
         source = "codeableConcept"
     lenient = data.get("mode") == "lenient-display-validation" or bool(data.get("lenient_display"))
+    for coding in codings:
+        check_code(coding.code, "code" if source == "code" else f"{source}.code")
     return ValidateRequest(
         **_versions(data),
         codings=codings,
         source=source,
         url=url,
         version=data.get("version"),
-        date=data.get("date"),
+        date=normalise_date(data.get("date")),
         display_language=data.get("displayLanguage"),
         lenient_display=lenient,
         instance_id=instance_id,
@@ -330,7 +355,7 @@ def expand_request(flat: dict[str, list[Any]], instance_id: str | None = None) -
         designations=tuple(data.get("designation", ())),
         properties=tuple(data.get("property", ())),
         display_language=data.get("displayLanguage"),
-        date=data.get("date"),
+        date=normalise_date(data.get("date")),
         system_version=tuple(data.get("system_version", ())),
         force_system_version=tuple(data.get("force_system_version", ())),
         check_system_version=tuple(data.get("check_system_version", ())),
@@ -383,7 +408,7 @@ def _valueset_validate_request(data: dict[str, Any], instance_id: str | None) ->
         source=source,
         url=None,
         version=data.get("systemVersion"),
-        date=data.get("date"),
+        date=normalise_date(data.get("date")),
         display_language=data.get("displayLanguage"),
         lenient_display=lenient,
         valueset=data.get("valueSet"),

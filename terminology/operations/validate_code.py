@@ -253,6 +253,9 @@ def _message(issues: list[Issue], valid: bool) -> str | None:
 
 def validate_code(registry: Any, request: ValidateRequest,
                   valueset: dict[str, Any] | None = None) -> ValidationResult:
+    if request.instance_id is not None and registry.by_id(request.instance_id) is None:
+        raise NotFound(f"CodeSystem/{request.instance_id} is not known on this server",
+                       message_id="RESOURCE_NOT_FOUND")
     validator = _Validator(registry, request, valueset)
     outcomes = [validator.check(c, i) for i, c in enumerate(request.codings)]
     good = next((o for o in outcomes if o.valid), None)
