@@ -120,9 +120,20 @@ def capability_statement(base: str) -> dict[str, Any]:
         {"name": "title", "type": "string"},
         {"name": "status", "type": "token"},
     ]
+    features = [
+        {"url": "http://hl7.org/fhir/uv/application-feature/StructureDefinition/feature",
+         "extension": [{"url": "definition", "valueCanonical": definition},
+                       {"url": "value", "valueCode": value}]}
+        for definition, value in (
+            ("http://hl7.org/fhir/uv/tx-tests/FeatureDefinition/test-version", "1.9.0"),
+            ("http://hl7.org/fhir/uv/tx-ecosystem/FeatureDefinition/CodeSystemAsParameter",
+             "true"),
+        )
+    ]
     return {
         "resourceType": "CapabilityStatement",
         "id": "txserver",
+        "extension": features,
         "url": f"{base}/CapabilityStatement/txserver",
         "version": SOFTWARE_VERSION,
         "name": "TxServer",
@@ -148,11 +159,21 @@ def capability_statement(base: str) -> dict[str, Any]:
                                   op("validate-code", "CodeSystem-validate-code")],
                 },
                 {
+                    "type": "ValueSet",
+                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "searchParam": search,
+                    "operation": [op("expand", "ValueSet-expand"),
+                                  op("validate-code", "ValueSet-validate-code")],
+                },
+                {
                     "type": "ConceptMap",
                     "interaction": [{"code": "read"}, {"code": "search-type"}],
                     "searchParam": search,
+                    "operation": [op("translate", "ConceptMap-translate")],
                 },
             ],
+            "operation": [{"name": "versions",
+                           "definition": "http://hl7.org/fhir/OperationDefinition/-versions"}],
         }],
     }
 
@@ -187,5 +208,21 @@ def terminology_capabilities(
         "implementation": {"description": "txserver", "url": base},
         "codeSearch": "all",
         "codeSystem": code_systems,
+        "expansion": {
+            "hierarchical": True,
+            "paging": True,
+            "incomplete": False,
+            "parameter": [{"name": n} for n in EXPANSION_PARAMETERS],
+            "textFilter": "Matches codes, displays and designations containing every word",
+        },
         "validateCode": {"translations": False},
+        "translation": {"needsMap": True},
     }
+
+
+EXPANSION_PARAMETERS = (
+    "activeOnly", "check-system-version", "count", "date", "designation", "displayLanguage",
+    "excludeNested", "filter", "force-system-version", "includeDefinition",
+    "includeDesignations", "offset", "property", "system-version", "tx-resource",
+    "useSupplement", "valueSetVersion",
+)

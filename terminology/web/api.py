@@ -136,6 +136,32 @@ def metadata() -> Response:
     return fhir_response(resources.capability_statement(base))
 
 
+@api.route("/$versions", methods=["GET", "POST"])
+def versions() -> Response:
+    _check_format()
+    return fhir_response({"resourceType": "Parameters", "parameter": [
+        {"name": "version", "valueString": "4.0"}, {"name": "default", "valueString": "4.0"}]})
+
+
+@api.route("/ValueSet", methods=["GET"])
+def valueset_search() -> Response:
+    _check_format()
+    found = [resources.shape(vs, request.args) for vs in registry().value_sets()
+             if _matches(vs, request.args)]
+    base = request.url_root.rstrip("/") + "/fhir"
+    return fhir_response(resources.searchset(
+        base, "ValueSet", found, request.url, request.args.get("_summary") == "count"))
+
+
+@api.route("/ValueSet/<resource_id>", methods=["GET"])
+def valueset_read(resource_id: str) -> Response:
+    _check_format()
+    for vs in registry().value_sets():
+        if vs.get("id") == resource_id:
+            return fhir_response(resources.shape(vs, request.args))
+    raise NotFound(f"ValueSet/{resource_id} is not known on this server")
+
+
 def _matches(resource: dict[str, Any], args: Any) -> bool:
     for name, key in (("url", "url"), ("system", "url"), ("version", "version"),
                       ("status", "status"), ("_id", "id")):
