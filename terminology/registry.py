@@ -151,6 +151,10 @@ class Registry:
         self.refresh()
         return list(self._maps)
 
+    def concept_map_resources(self) -> list[dict[str, Any]]:
+        """Every stored ConceptMap as a FHIR R4 resource, its groups rebuilt from the store."""
+        return [concept_map_resource(self.store, info) for info in self.concept_maps()]
+
 
 def _match_version(providers: list[Any], version: str) -> Any | None:
     for p in providers:
@@ -178,6 +182,26 @@ def _default_version(providers: list[Any], on_date: str | None) -> Any:
     if on_date and not in_force:
         return providers[0]
     return (in_force or providers)[-1]
+
+
+def concept_map_resource(store: Store, info: ConceptMapInfo) -> dict[str, Any]:
+    resource = dict(info.resource)
+    groups: dict[tuple[str, str | None], dict[str, dict[str, Any]]] = {}
+    for e in store.map_elements(info.id):
+        target: dict[str, Any] = {"equivalence": e.equivalence}
+        if e.target_code:
+            target = {"code": e.target_code, **target}
+        if e.comment:
+            target["comment"] = e.comment
+        elements = groups.setdefault((e.source_system, e.target_system), {})
+        element = elements.setdefault(e.source_code, {"code": e.source_code, "target": []})
+        element["target"].append(target)
+    resource["group"] = [
+        {"source": source, **({"target": target} if target else {}),
+         "element": list(elements.values())}
+        for (source, target), elements in groups.items()
+    ]
+    return resource
 
 
 def _pick_value_set(candidates: list[dict[str, Any]], version: str | None) -> dict[str, Any] | None:
@@ -264,6 +288,13 @@ class RequestRegistry:
 
     def concept_maps(self) -> list[Any]:
         return self.base.concept_maps()
+
+    def concept_map_resources(self) -> list[dict[str, Any]]:
+        return self._concept_maps + self.base.concept_map_resources()
+
+    def value_sets(self) -> list[dict[str, Any]]:
+        local = [vs for listed in self._value_sets.values() for vs in listed]
+        return local + self.base.value_sets()
 
     def providers(self) -> list[Any]:
         return self.base.providers()

@@ -419,3 +419,73 @@ def _valueset_validate_request(data: dict[str, Any], instance_id: str | None) ->
         active_only=bool(data.get("activeOnly")),
         **_versions(data),
     )
+
+
+class TranslateSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    url = fields.String()
+    conceptMapVersion = fields.String()
+    system = fields.String()
+    code = fields.String()
+    version = fields.String()
+    coding = fields.Nested(CodingSchema)
+    codeableConcept = fields.Nested(CodeableConceptSchema)
+    source = fields.String()
+    target = fields.String()
+    targetsystem = fields.String()
+    reverse = _BOOLEAN
+    sourceCode = fields.String()
+    sourceSystem = fields.String()
+    sourceVersion = fields.String()
+    sourceCoding = fields.Nested(CodingSchema)
+    sourceCodeableConcept = fields.Nested(CodeableConceptSchema)
+    targetCode = fields.String()
+    targetCoding = fields.Nested(CodingSchema)
+    targetSystem = fields.String()
+    sourceScope = fields.String()
+    targetScope = fields.String()
+
+
+_TRANSLATE = TranslateSchema()
+
+
+def translate_request(flat: dict[str, list[Any]], instance_id: str | None = None) -> Any:
+    from terminology.operations.translate import TranslateRequest
+
+    data = _load(_TRANSLATE, flat, set())
+    reverse = bool(data.get("reverse"))
+    target_system = data.get("targetsystem") or data.get("targetSystem")
+    coding: Coding | None = None
+    if data.get("targetCode") or data.get("targetCoding"):
+        reverse = True
+        if data.get("targetCoding"):
+            c = data["targetCoding"]
+            coding = Coding(c.get("system"), c.get("code"), c.get("version"))
+        else:
+            coding = Coding(target_system, data["targetCode"])
+        target_system = data.get("sourceSystem") or data.get("system")
+    else:
+        cc = data.get("codeableConcept") or data.get("sourceCodeableConcept")
+        c = data.get("coding") or data.get("sourceCoding") or (
+            cc["coding"][0] if cc and cc.get("coding") else None)
+        if c is not None:
+            coding = Coding(c.get("system"), c.get("code"), c.get("version"))
+        elif data.get("code") or data.get("sourceCode"):
+            coding = Coding(data.get("system") or data.get("sourceSystem"),
+                            data.get("code") or data.get("sourceCode"),
+                            data.get("version") or data.get("sourceVersion"))
+    if coding is None or not coding.code:
+        raise InvalidRequest("A code to translate is required: give sourceCode (or code) with "
+                             "its system, a coding, or a codeableConcept", expression="code")
+    return TranslateRequest(
+        coding=coding,
+        reverse=reverse,
+        url=data.get("url"),
+        map_version=data.get("conceptMapVersion"),
+        target_system=target_system,
+        source_scope=data.get("source") or data.get("sourceScope"),
+        target_scope=data.get("target") or data.get("targetScope"),
+        instance_id=instance_id,
+    )

@@ -250,3 +250,18 @@ def _nest(items: list[tuple[dict[str, Any], Any]], providers: dict[str, Any]) ->
         else:
             home.setdefault("contains", []).append(item)
     return roots
+
+
+def translation_parameters(result: Any) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [{"name": "result", "valueBoolean": result.result}]
+    if result.message:
+        params.append({"name": "message", "valueString": result.message})
+    for m in result.matches:
+        part: list[dict[str, Any]] = [{"name": "equivalence", "valueCode": m.equivalence}]
+        if m.concept is not None:
+            part.append({"name": "concept", "valueCoding": coding_json(m.concept)})
+        if m.source is not None:
+            part.append({"name": "source", "valueCoding": coding_json(m.source)})
+        part.append({"name": "originMap", "valueCanonical": m.origin})
+        params.append({"name": "match", "part": part})
+    return {"resourceType": "Parameters", "parameter": params}

@@ -18,6 +18,7 @@ from terminology.errors import InvalidRequest, NotFound
 from terminology.fhir import params, render, resources
 from terminology.operations.expand import expand, find_valueset
 from terminology.operations.lookup import lookup
+from terminology.operations.translate import translate
 from terminology.operations.validate_code import validate_code
 from terminology.registry import Registry, RequestRegistry
 
@@ -206,35 +207,21 @@ def codesystem_read(resource_id: str) -> Response:
         resources.shape(_with_count(provider), request.args, concepts=provider.iter_concepts))
 
 
-def _concept_map_resource(info: Any) -> dict[str, Any]:
-    store = current_app.extensions["store"]
-    resource = dict(info.resource)
-    groups: dict[tuple[str, str | None], dict[str, dict[str, Any]]] = {}
-    for e in store.map_elements(info.id):
-        target: dict[str, Any] = {"equivalence": e.equivalence}
-        if e.target_code:
-            target = {"code": e.target_code, **target}
-        if e.comment:
-            target["comment"] = e.comment
-        elements = groups.setdefault((e.source_system, e.target_system), {})
-        elements.setdefault(e.source_code, {"code": e.source_code, "target": []})["target"].append(
-            target
-        )
-    resource["group"] = [
-        {"source": source, **({"target": target} if target else {}),
-         "element": list(elements.values())}
-        for (source, target), elements in groups.items()
-    ]
-    return resource
+@api.route("/ConceptMap/$translate", methods=["GET", "POST"])
+@api.route("/ConceptMap/<resource_id>/$translate", methods=["GET", "POST"])
+def conceptmap_translate(resource_id: str | None = None) -> Response:
+    flat = operation_parameters()
+    req = params.translate_request(flat, resource_id)
+    return fhir_response(render.translation_parameters(translate(registry(flat), req)))
 
 
 @api.route("/ConceptMap", methods=["GET"])
 def conceptmap_search() -> Response:
     _check_format()
     found = [
-        resources.shape(_concept_map_resource(info), request.args)
-        for info in registry().concept_maps()
-        if _matches(info.resource, request.args)
+        resources.shape(cm, request.args)
+        for cm in registry().concept_map_resources()
+        if _matches(cm, request.args)
     ]
     base = request.url_root.rstrip("/") + "/fhir"
     return fhir_response(resources.searchset(
@@ -244,7 +231,7 @@ def conceptmap_search() -> Response:
 @api.route("/ConceptMap/<resource_id>", methods=["GET"])
 def conceptmap_read(resource_id: str) -> Response:
     _check_format()
-    for info in registry().concept_maps():
-        if info.resource_id == resource_id:
-            return fhir_response(resources.shape(_concept_map_resource(info), request.args))
+    for cm in registry().concept_map_resources():
+        if cm.get("id") == resource_id:
+            return fhir_response(resources.shape(cm, request.args))
     raise NotFound(f"ConceptMap/{resource_id} is not known on this server")
