@@ -115,6 +115,7 @@ class ValidateRequest:
     valueset_url: str | None = None
     valueset_version: str | None = None
     valueset_id: str | None = None
+    original: Any = None  # the CodeableConcept as sent, echoed back
     infer_system: bool = False
     active_only: bool = False
     system_version: tuple[str, ...] = ()
@@ -136,7 +137,7 @@ class ValidationResult:
     display: str | None = None
     message: str | None = None
     issues: tuple[Issue, ...] = ()
-    codeable_concept: tuple[Coding, ...] | None = None
+    codeable_concept: Any = None
     unknown_system: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -278,6 +278,7 @@ def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None,
         check_code(coding.code, "code" if source == "code" else f"{source}.code")
     return ValidateRequest(
         **_versions(data),
+        original=data.get("codeableConcept"),
         codings=codings,
         source=source,
         url=url,
@@ -415,6 +416,7 @@ def _valueset_validate_request(data: dict[str, Any], instance_id: str | None) ->
         valueset_url=data.get("url"),
         valueset_version=data.get("valueSetVersion"),
         valueset_id=instance_id,
+        original=data.get("codeableConcept"),
         infer_system=bool(data.get("inferSystem")),
         active_only=bool(data.get("activeOnly")),
         **_versions(data),

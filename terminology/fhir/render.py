@@ -111,9 +111,10 @@ def validation_parameters(result: ValidationResult) -> dict[str, Any]:
         params.append({"name": "display", "valueString": result.display})
     if result.extra.get("inactive"):
         params.append({"name": "inactive", "valueBoolean": True})
+    if result.extra.get("status"):
+        params.append({"name": "status", "valueCode": result.extra["status"]})
     if result.codeable_concept is not None:
-        params.append({"name": "codeableConcept", "valueCodeableConcept": {
-            "coding": [coding_json(c) for c in result.codeable_concept]}})
+        params.append({"name": "codeableConcept", "valueCodeableConcept": result.codeable_concept})
     if result.message:
         params.append({"name": "message", "valueString": result.message})
     if result.issues:

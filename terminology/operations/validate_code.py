@@ -33,6 +33,7 @@ class _Outcome:
     display: str | None = None
     inactive: bool = False
     unknown_system: str | None = None
+    status: str | None = None
 
 
 def _paths(request: ValidateRequest, index: int) -> dict[str, str]:
@@ -46,7 +47,9 @@ def _paths(request: ValidateRequest, index: int) -> dict[str, str]:
 
 
 def vs_label(valueset: dict[str, Any]) -> str:
-    url, version = valueset.get("url", ""), valueset.get("version")
+    url, version = valueset.get("url"), valueset.get("version")
+    if not url:
+        return "(unidentified)"
     return f"{url}|{version}" if version else url
 
 
@@ -86,8 +89,9 @@ class _Validator:
 
     def not_in_vs(self, coding: Coding, path: dict[str, str], system: str | None,
                   version: str | None = None) -> Issue:
+        version = version or coding.version
         shown = f"{system or ''}{'|' + version if version else ''}#{coding.code}"
-        if coding.display and self.request.source == "codeableConcept" and False:
+        if coding.display:
             shown += f" ('{coding.display}')"
         text = (f"The provided code '{shown}' was not found in the value set "
                 f"'{vs_label(self.valueset or {})}'")
@@ -185,10 +189,24 @@ class _Validator:
                 f"The code '{concept.code}' was deleted from {where} on {concept.withdrawn}, "
                 "and is not valid for use in that version",
                 "code-rule", path["code"], "Code_Deleted_In_Version"))
+        status = next((p.value for p in concept.properties if p.code == "status"), None)
+        out.status = status if isinstance(status, str) else None
+        if concept.inactive and not concept.withdrawn:
+            phrase = "inactive" if out.status in (None, "inactive") else f"{out.status} and inactive"
+            out.issues.append(Issue(
+                "warning", "business-rule",
+                f"The concept '{concept.code}' has a status of {phrase} and its use should be "
+                "reviewed", "code-comment", path["coding"], "INACTIVE_CONCEPT_FOUND"))
         if in_vs_mode and self.valueset is not None:
             member = self.evaluator.member(self.valueset, url, concept.code, version)
             if member is None:
                 valid = False
+                if concept.inactive and (request.active_only or (
+                        self.valueset.get("compose") or {}).get("inactive") is False):
+                    out.issues.append(Issue(
+                        "error", "business-rule",
+                        f"The concept '{concept.code}' is valid but is not active",
+                        "code-rule", path["code"], "STATUS_CODE_WARNING_CODE"))
                 out.issues.append(self.not_in_vs(coding, path, system))
         display_issue = self._check_display(coding, concept, provider, path)
         if display_issue is not None:
@@ -275,7 +293,8 @@ def validate_code(registry: Any, request: ValidateRequest,
         display=chosen.display if single else None,
         message=_message(issues, good is not None),
         issues=tuple(issues),
-        codeable_concept=request.codings if request.source == "codeableConcept" else None,
+        codeable_concept=request.original if request.source == "codeableConcept" else None,
         unknown_system=next((o.unknown_system for o in outcomes if o.unknown_system), None),
-        extra={"inactive": True} if chosen.inactive and single else {},
+        extra={k: v for k, v in (("inactive", chosen.inactive), ("status", chosen.status))
+               if v and single},
     )
