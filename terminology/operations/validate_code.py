@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from terminology import languages
 from terminology.errors import InvalidCode, NotFound, TerminologyError
 from terminology.model import Coding, Concept, Issue, ValidateRequest, ValidationResult
 from terminology.operations.versioning import choose_code_system
@@ -180,7 +181,8 @@ class _Validator:
             if in_vs_mode:
                 out.issues.append(self.not_in_vs(coding, path, system))
             return out
-        out.code, out.display, out.inactive = concept.code, concept.display, concept.inactive
+        out.code, out.inactive = concept.code, concept.inactive
+        out.display = self.preferred_display(concept, provider)
         valid = not any(i.severity == "error" for i in out.issues)
         if concept.withdrawn:
             valid = False
@@ -221,17 +223,33 @@ class _Validator:
         if not coding.display:
             return None
         lenient_ws = getattr(provider, "lenient_whitespace", False)
-        choices = _display_choices(concept)
-        wanted = coding.display.casefold()
-        if any(choice.casefold() == wanted for choice, _ in choices):
+        default_language = getattr(provider, "language", None)
+        every = _display_choices(concept, default_language)
+        wanted_languages = languages.parse(self.request.display_language)
+        choices = [c for c in every if languages.matches(c[1], wanted_languages)]
+        where = f"{provider.canonical.url}#{concept.code}"
+        if _display_in(coding.display, every if not choices else choices, lenient_ws):
             return None
-        squashed = normalise_display(coding.display)
-        ws_only = any(normalise_display(choice) == squashed for choice, _ in choices)
-        if ws_only and lenient_ws:
+        if concept.expression and normalise_display(coding.display) == normalise_display(
+                concept.code):
             return None
-        if concept.expression and squashed == normalise_display(concept.code):
-            return None
-        languages = self.request.display_language or "--"
+        severity = "warning" if self.request.lenient_display else "error"
+        if wanted_languages and not choices:
+            shown = self.request.display_language
+            if _display_in(coding.display, every, lenient_ws):
+                return Issue(
+                    "information", "invalid",
+                    f"There are no valid display names found for the code {where} for "
+                    f"language(s) '{shown}'. The display is '{coding.display}' which is a valid "
+                    "display for the default language",
+                    "invalid-display", path["display"], "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK")
+            return Issue(
+                severity, "invalid",
+                f"Wrong Display Name '{coding.display}' for {where}. There are no valid display "
+                f"names found for language(s) '{shown}'. Default display is "
+                f"'{concept.display}'",
+                "invalid-display", path["display"], "NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_ERR")
+        ws_only = _display_in(coding.display, choices, True)
         listed = [f"'{text}' ({lang})" if lang else f"'{text}'" for text, lang in choices]
         if len(listed) == 1:
             valid = f"Valid display is {listed[0]}"
@@ -244,18 +262,37 @@ class _Validator:
         else:
             prefix, message_id = "Wrong Display Name", \
                 "Display_Name_for__should_be_one_of__instead_of"
-        text = (f"{prefix} '{coding.display}' for {provider.canonical.url}#{concept.code}. "
-                f"{valid} (for the language(s) '{languages}')")
-        severity = "warning" if self.request.lenient_display else "error"
+        text = (f"{prefix} '{coding.display}' for {where}. {valid} (for the language(s) "
+                f"'{self.request.display_language or '--'}')")
         return Issue(severity, "invalid", text, "invalid-display", path["display"], message_id)
 
+    def preferred_display(self, concept: Concept, provider: Any) -> str | None:
+        """The concept's display in the first requested language that has one."""
+        wanted = languages.parse(self.request.display_language)
+        if not wanted:
+            return concept.display
+        default_language = getattr(provider, "language", None)
+        for language in wanted:
+            for text, lang in _display_choices(concept, default_language):
+                if languages.matches(lang, [language]):
+                    return text
+        return concept.display
 
-def _display_choices(concept: Concept) -> list[tuple[str, str | None]]:
-    """Every right display: the preferred one, then each designation (no repeats)."""
+
+def _display_in(display: str, choices: list[tuple[str, str | None]], ignore_ws: bool) -> bool:
+    wanted = normalise_display(display) if ignore_ws else display.casefold()
+    return any((normalise_display(text) if ignore_ws else text.casefold()) == wanted
+               for text, _ in choices)
+
+
+def _display_choices(concept: Concept,
+                     language: str | None = None) -> list[tuple[str, str | None]]:
+    """Every right display with its language: the preferred one, then each designation."""
     seen: set[str] = set()
     choices: list[tuple[str, str | None]] = []
-    candidates: list[tuple[str | None, str | None]] = [(concept.display, "en")]
-    candidates += [(d.value, d.language or "en") for d in concept.designations]
+    language = language or "en"
+    candidates: list[tuple[str | None, str | None]] = [(concept.display, language)]
+    candidates += [(d.value, d.language or language) for d in concept.designations]
     for text, lang in candidates:
         if text and text not in seen:
             seen.add(text)

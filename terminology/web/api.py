@@ -78,6 +78,9 @@ def operation_parameters() -> dict[str, list[Any]]:
         for name, values in body.items():
             flat.setdefault(name, []).extend(values)
         flat.pop("_format", None)
+    accept_language = request.headers.get("Accept-Language")
+    if accept_language and "displayLanguage" not in flat:
+        flat["displayLanguage"] = [accept_language]
     return flat
 
 

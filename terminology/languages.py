@@ -1,0 +1,34 @@
+"""Display languages: parsing `displayLanguage` / Accept-Language and matching language tags."""
+
+from __future__ import annotations
+
+
+def parse(header: str | None) -> list[str]:
+    """`de,it;q=0.5, en-AU` -> ['de', 'it', 'en-au'] in order of preference (q=0 dropped)."""
+    if not header:
+        return []
+    weighted = []
+    for index, item in enumerate(header.split(",")):
+        tag, _, params = item.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if tag.strip() and q > 0:
+            weighted.append((-q, index, tag.strip().lower()))
+    return [tag for _, _, tag in sorted(weighted)]
+
+
+def matches(language: str | None, wanted: list[str]) -> bool:
+    """`de-CH` satisfies a request for `de`; `*` satisfies anything."""
+    if not wanted:
+        return True
+    if not language:
+        return False
+    language = language.lower()
+    return any(w == "*" or language == w or language.startswith(w + "-") or
+               w.startswith(language + "-") for w in wanted)
