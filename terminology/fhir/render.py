@@ -174,7 +174,7 @@ def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
     if entry.display:
         item["display"] = entry.display
     if request.include_designations or request.designations:
-        designations = list(entry.designations) + list(concept.designations)
+        designations = list(entry.designations)
         if designations:
             item["designation"] = [
                 {k: v for k, v in (("language", d.language),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from terminology import languages
 from terminology.errors import InvalidRequest, NotFound
-from terminology.model import ExpandRequest
+from terminology.model import Designation, ExpandRequest
 from terminology.valuesets import Entry, Evaluator, VersionRules
 
 
@@ -61,8 +62,62 @@ def _matches_text(entry: Entry, words: list[str]) -> bool:
     return all(w in haystack for w in words)
 
 
+EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+
+
+def _with_valueset_defaults(valueset: dict[str, Any], request: ExpandRequest) -> ExpandRequest:
+    """Parameters a value set asks for in compose (valueset-expansion-parameter extensions)."""
+    for ext in (valueset.get("compose") or {}).get("extension", []):
+        if ext.get("url") != EXPANSION_PARAMETER:
+            continue
+        parts = {e.get("url"): e for e in ext.get("extension", [])}
+        name = (parts.get("name") or {}).get("valueCode")
+        value = next((v for k, v in (parts.get("value") or {}).items() if k.startswith("value")),
+                     None)
+        if name == "displayLanguage" and request.display_language is None and value:
+            request = replace(request, display_language=value,
+                              echo=request.echo + (("displayLanguage", "valueCode", value),))
+    return request
+
+
+def _designation_wanted(d: Designation, filters: tuple[str, ...]) -> bool:
+    if not filters:
+        return True
+    for f in filters:
+        system, _, code = f.rpartition("|")
+        if system == "urn:ietf:bcp:47" or (not system and "|" not in f):
+            if languages.matches(d.language, [code.lower()]):
+                return True
+        elif d.use is not None and d.use.code == code and (not system or d.use.system == system):
+            return True
+    return False
+
+
+def _localise(entry: Entry, provider: Any, request: ExpandRequest) -> Entry:
+    """The entry's display in the requested language, and the designations to show."""
+    concept = entry.concept
+    cs_language = getattr(provider, "language", None)
+    candidates = [Designation(entry.display or concept.display or "", cs_language)]
+    candidates += list(concept.designations) + list(entry.designations)
+    wanted = languages.parse(request.display_language)
+    chosen = candidates[0]
+    for language in wanted:
+        found = next((d for d in candidates if d.value and languages.matches(
+            d.language or cs_language, [language])), None)
+        if found is not None:
+            chosen = found
+            break
+    designations: tuple[Designation, ...] = ()
+    if request.include_designations or request.designations:
+        shown = [d for d in candidates if d is not chosen and d.value
+                 and (d.language or d.use) and _designation_wanted(d, request.designations)]
+        designations = tuple(shown)
+    return replace(entry, display=chosen.value or None, designations=designations)
+
+
 def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     valueset = find_valueset(registry, request)
+    request = _with_valueset_defaults(valueset, request)
     evaluator = Evaluator(
         registry,
         versions=VersionRules.from_params(list(request.system_version),
@@ -93,6 +148,7 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         providers[url] = provider
         for code, definition in (getattr(provider, "property_defs", None) or {}).items():
             property_defs.setdefault(code, definition)
+    page = [_localise(e, providers.get(e.system), request) for e in page]
     return ExpandResult(
         valueset=valueset,
         entries=page,

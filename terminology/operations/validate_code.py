@@ -35,6 +35,7 @@ class _Outcome:
     inactive: bool = False
     unknown_system: str | None = None
     status: str | None = None
+    include_matched: bool = False  # in the value set's include (or its version is unknown)
 
 
 def _paths(request: ValidateRequest, index: int) -> dict[str, str]:
@@ -64,7 +65,8 @@ class _Validator:
             registry,
             versions=VersionRules.from_params(list(request.system_version),
                                               list(request.force_system_version),
-                                              list(request.check_system_version)),
+                                              list(request.check_system_version),
+                                              enforce_check=False),
             on_date=request.date,
             active_only=request.active_only,
             limit=10**9,
@@ -201,6 +203,7 @@ class _Validator:
                 "reviewed", "code-comment", path["coding"], "INACTIVE_CONCEPT_FOUND"))
         if in_vs_mode and self.valueset is not None:
             member = self.evaluator.member(self.valueset, url, concept.code, version)
+            out.include_matched = member is not None
             if member is None:
                 valid = False
                 if concept.inactive and (request.active_only or (
@@ -301,8 +304,9 @@ def _display_choices(concept: Concept,
 
 
 def _message(issues: list[Issue], valid: bool) -> str | None:
-    wanted = ("warning",) if valid else ("error", "warning")
-    texts = sorted({i.text for i in issues if i.severity in wanted})
+    wanted = ("warning", "information") if valid else ("error", "warning")
+    texts = sorted({i.text for i in issues if i.severity in wanted
+                    and (valid or i.message_id != "VALUESET_VALUE_MISMATCH_DEFAULT")})
     return "; ".join(texts) or None
 
 
@@ -316,7 +320,8 @@ def validate_code(registry: Any, request: ValidateRequest,
     good = next((o for o in outcomes if o.valid), None)
     chosen = good or outcomes[0]
     issues = [i for o in outcomes for i in o.issues]
-    if request.source == "codeableConcept" and valueset is not None and good is None:
+    if request.source == "codeableConcept" and valueset is not None and good is None \
+            and not any(o.include_matched for o in outcomes):
         issues.insert(0, Issue(
             "error", "code-invalid",
             f"No valid coding was found for the value set '{vs_label(valueset)}'",
