@@ -139,6 +139,8 @@ class ValidationResult:
     issues: tuple[Issue, ...] = ()
     codeable_concept: Any = None
     unknown_system: str | None = None
+    x_unknown_system: str | None = None
+    normalized_code: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

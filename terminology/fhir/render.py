@@ -122,9 +122,13 @@ def validation_parameters(result: ValidationResult) -> dict[str, Any]:
             "resourceType": "OperationOutcome",
             "issue": [issue_json(i) for i in result.issues],
         }})
+    if result.normalized_code:
+        params.append({"name": "normalized-code", "valueCode": result.normalized_code})
     if result.unknown_system:
         params.append({"name": "x-caused-by-unknown-system",
                        "valueCanonical": result.unknown_system})
+    if result.x_unknown_system:
+        params.append({"name": "x-unknown-system", "valueCanonical": result.x_unknown_system})
     return {"resourceType": "Parameters", "parameter": params}
 
 

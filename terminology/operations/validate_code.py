@@ -34,7 +34,9 @@ class _Outcome:
     display: str | None = None
     inactive: bool = False
     unknown_system: str | None = None
+    x_unknown_system: str | None = None
     status: str | None = None
+    normalized_code: str | None = None
     include_matched: bool = False  # in the value set's include (or its version is unknown)
 
 
@@ -164,6 +166,9 @@ class _Validator:
         in_vs_mode = request.against_valueset
         provider = choose_code_system(self, coding, system, path, out)
         if provider is None:
+            if out.unknown_system is None and any(
+                    i.message_id == "UNKNOWN_CODESYSTEM" for i in out.issues):
+                out.x_unknown_system = system  # not in the value set's systems either
             return out
         url, version = provider.canonical.url, provider.canonical.version
         out.system, out.version = url, version
@@ -176,6 +181,14 @@ class _Validator:
                 f"The code '{coding.code}' is not valid in {where}: {exc.message}",
                 "invalid-code", path["code"], "Invalid_Code_Expression"))
             return out
+        if concept is None and provider.content == "fragment":
+            out.issues.append(Issue(
+                "warning", "code-invalid",
+                f"Unknown Code '{coding.code}' in {where} - note that the code system is "
+                "labeled as a fragment, so the code may be valid in some other fragment",
+                "invalid-code", path["code"], "UNKNOWN_CODE_IN_FRAGMENT"))
+            out.valid = True
+            return out
         if concept is None:
             out.issues.append(Issue("error", "code-invalid",
                                     f"Unknown code '{coding.code}' in {where}", "invalid-code",
@@ -183,7 +196,16 @@ class _Validator:
             if in_vs_mode:
                 out.issues.append(self.not_in_vs(coding, path, system))
             return out
-        out.code, out.inactive = concept.code, concept.inactive
+        out.code, out.inactive = coding.code, concept.inactive
+        if concept.code != coding.code and not concept.expression:
+            out.normalized_code = concept.code
+            label = f"{url}|{version}" if version else url
+            out.issues.append(Issue(
+                "information", "business-rule",
+                f"The code '{coding.code}' differs from the correct code '{concept.code}' by "
+                f"case. Although the code system '{label}' is case insensitive, implementers "
+                "are strongly encouraged to use the correct case anyway",
+                "code-rule", path["code"], "CODE_CASE_DIFFERENCE"))
         out.display = self.preferred_display(concept, provider)
         valid = not any(i.severity == "error" for i in out.issues)
         if concept.withdrawn:
@@ -337,6 +359,9 @@ def validate_code(registry: Any, request: ValidateRequest,
         issues=tuple(issues),
         codeable_concept=request.original if request.source == "codeableConcept" else None,
         unknown_system=next((o.unknown_system for o in outcomes if o.unknown_system), None),
+        x_unknown_system=next((o.x_unknown_system for o in outcomes if o.x_unknown_system),
+                              None),
+        normalized_code=chosen.normalized_code if single else None,
         extra={k: v for k, v in (("inactive", chosen.inactive), ("status", chosen.status))
                if v and single},
     )
