@@ -157,14 +157,30 @@ class Registry:
 
 
 def _match_version(providers: list[Any], version: str) -> Any | None:
+    """The provider whose version is `version`, or the newest one matching a wildcard pattern.
+
+    `1.x`, `1.0.x`, `1.x.x`, `2025.*`: each `x`/`*` segment matches any one segment of the
+    version, and a trailing wildcard also matches any deeper segments (`1.x` matches `1.2.0`).
+    A version without wildcards matches only itself (`1` is not `1.0.0`).
+    """
     for p in providers:
         if p.canonical.version == version:
             return p
-    if version.endswith(".x") or version.endswith(".*"):
-        prefix = version[:-1]
-        matches = [p for p in providers if (p.canonical.version or "").startswith(prefix)]
-        return matches[-1] if matches else None
-    return None
+    pattern = version.split(".")
+    wild = ("x", "X", "*")
+    if not any(part in wild for part in pattern):
+        return None
+
+    def fits(actual_text: str) -> bool:
+        actual = actual_text.split(".")
+        if len(actual) < len(pattern):
+            return False
+        if len(actual) > len(pattern) and pattern[-1] not in wild:
+            return False
+        return all(part in wild or part == actual[i] for i, part in enumerate(pattern))
+
+    matches = [p for p in providers if fits(p.canonical.version or "")]
+    return matches[-1] if matches else None
 
 
 def _default_version(providers: list[Any], on_date: str | None) -> Any:

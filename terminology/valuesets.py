@@ -34,14 +34,24 @@ class Entry:
 
 @dataclass
 class VersionRules:
-    """How the request steers code-system versions (FHIR $expand / $validate-code parameters)."""
+    """How the request steers code-system versions (FHIR $expand / $validate-code parameters).
+
+    `force-system-version` overrides whatever version a value set or coding states;
+    `system-version` applies only where none is stated; `check-system-version` also fills in a
+    missing version, and the version finally used must match it (else VALUESET_VERSION_CHECK).
+    Patterns such as `1.0.x` are allowed in all three. `used` lists the parameters that
+    actually chose a version, as (parameter name, canonical), for echoing in an expansion.
+    """
 
     default: dict[str, str] = field(default_factory=dict)  # system-version
     force: dict[str, str] = field(default_factory=dict)  # force-system-version
     check: dict[str, str] = field(default_factory=dict)  # check-system-version
+    enforce_check: bool = True  # raise on a check failure (expansion); else the caller reports
+    used: list[tuple[str, str]] = field(default_factory=list)
 
     @staticmethod
-    def from_params(system_version: list[str], force: list[str], check: list[str]) -> VersionRules:
+    def from_params(system_version: list[str], force: list[str], check: list[str],
+                    enforce_check: bool = True) -> VersionRules:
         def split(values: list[str]) -> dict[str, str]:
             out = {}
             for v in values:
@@ -50,12 +60,55 @@ class VersionRules:
                     out[c.url] = c.version
             return out
 
-        return VersionRules(split(system_version), split(force), split(check))
+        return VersionRules(split(system_version), split(force), split(check), enforce_check)
 
     def choose(self, system: str, stated: str | None) -> str | None:
+        """The version (or version pattern) to look `system` up with, given the stated one."""
         if system in self.force:
+            self._note("force-system-version", system, self.force[system])
             return self.force[system]
-        return stated or self.default.get(system)
+        if stated:
+            return stated
+        if system in self.default:
+            self._note("system-version", system, self.default[system])
+            return self.default[system]
+        if system in self.check:
+            self._note("check-system-version", system, self.check[system])
+            return self.check[system]
+        return None
+
+    def check_failure(self, system: str, version: str | None) -> str | None:
+        """The VALUESET_VERSION_CHECK message if `version` breaks a check-system-version."""
+        wanted = self.check.get(system)
+        if wanted is None or self.matches(wanted, version or ""):
+            return None
+        return (f"The version '{version or ''}' is not allowed for system '{system}': required to "
+                f"be '{wanted}' by a version-check parameter")
+
+    def _note(self, name: str, system: str, version: str) -> None:
+        if (name, f"{system}|{version}") not in self.used:
+            self.used.append((name, f"{system}|{version}"))
+
+    @staticmethod
+    def matches(pattern: str, version: str) -> bool:
+        """Does `version` satisfy `pattern`? Equal, or matching an `x`/`*` wildcard pattern."""
+        if pattern == version:
+            return True
+        wild = ("x", "X", "*")
+        parts, actual = pattern.split("."), version.split(".")
+        if not any(p in wild for p in parts) or len(actual) < len(parts):
+            return False
+        if len(actual) > len(parts) and parts[-1] not in wild:
+            return False
+        return all(p in wild or p == actual[i] for i, p in enumerate(parts))
+
+    @staticmethod
+    def listing(versions: list[str]) -> str:
+        """`1.0.0`, `1.0.0 or 1.2.0`, `1.0.0, 1.1.0 and 1.2.0` (as tx.fhir.org lists them)."""
+        items = sorted(set(versions))
+        if len(items) <= 2:
+            return " or ".join(items)
+        return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 @dataclass
@@ -89,12 +142,32 @@ class Evaluator:
     # -- code systems -------------------------------------------------------------------------
 
     def provider(self, system: str, version: str | None, where: str) -> Any:
+        """The code system an include for `system` (stating `version`) is expanded from.
+
+        Request version rules apply; a version that cannot be found, or one that breaks a
+        check-system-version (when enforced), fails the expansion as tx.fhir.org words it.
+        """
         chosen = self.versions.choose(system, version)
         try:
-            return self.registry.resolve(system, chosen, self.on_date)
+            provider = self.registry.resolve(system, chosen, self.on_date)
         except NotFound as exc:
+            if exc.message_id == "UNKNOWN_CODESYSTEM_VERSION" and chosen:
+                known = self.registry.versions(system) if self.registry.knows(system) else []
+                raise NotFound(
+                    f"A definition for CodeSystem '{system}' version '{chosen}' could not be "
+                    "found, so the value set cannot be expanded. Valid versions: "
+                    f"{self.versions.listing(known)}",
+                    tx_issue_type="not-found",
+                    message_id="UNKNOWN_CODESYSTEM_VERSION_EXP") from exc
             exc.expression = exc.expression or where
             raise
+        if self.versions.enforce_check:
+            failure = self.versions.check_failure(system, provider.canonical.version)
+            if failure:
+                raise InvalidRequest(failure, issue_code="exception",
+                                     tx_issue_type="version-error",
+                                     message_id="VALUESET_VERSION_CHECK")
+        return provider
 
     # -- expansion ----------------------------------------------------------------------------
 

@@ -1,9 +1,21 @@
 """Which version of a code system a $validate-code checks against, and what to say about it.
 
-The coding's own version, the value set include's version (possibly a wildcard such as `1.x`),
-and the request's `system-version` (default), `force-system-version` and
-`check-system-version` all bear on the choice; mismatches are reported as tx.fhir.org does
-(VALUESET_VALUE_MISMATCH and friends).
+Four things bear on the choice: the coding's own version, the version the value set's include
+states for the system (possibly a pattern such as `1.x.x`), and the request's version rules
+(`force-system-version` overrides everything, `system-version` fills in a missing version,
+`check-system-version` fills one in too and then vetoes any other). The FHIR rules, as
+tx.fhir.org applies them:
+
+* The include's version (after force/default/check) is the version validated against; a coding
+  version that merely refines it (`1.0.0` under `1.x.x` or a forced `1.0.x`) is used instead.
+* A versionless include with no rule takes the coding's version when that version exists.
+* When the code system found differs from the coding's version the value is reported as a
+  mismatch: VALUESET_VALUE_MISMATCH (the include's own version), VALUESET_VALUE_MISMATCH_CHANGED
+  (a version rule changed it) or, as a warning, VALUESET_VALUE_MISMATCH_DEFAULT (a versionless
+  include took the default); a coding version that does not exist is also UNKNOWN_CODESYSTEM_VERSION.
+* A version the include needs that cannot be found makes the coding unknown (not invalid): the
+  code is then only looked up in the coding's own version, for its display.
+* The version used must satisfy check-system-version, else VALUESET_VERSION_CHECK.
 """
 
 from __future__ import annotations
@@ -13,62 +25,168 @@ from typing import Any
 from terminology.errors import NotFound
 from terminology.model import Coding, Issue
 from terminology.operations.common import provider_for
+from terminology.valuesets import VersionRules
 
 
 def version_matches(pattern: str, version: str) -> bool:
     """`1.x`, `1.0.x`, `1.*` match by segment; otherwise versions must be equal."""
-    if pattern == version:
-        return True
-    parts, actual = pattern.split("."), version.split(".")
-    if "x" not in parts and "*" not in parts:
-        return False
-    return all(p in ("x", "*") or (i < len(actual) and p == actual[i])
-               for i, p in enumerate(parts))
+    return VersionRules.matches(pattern, version)
+
+
+def _lookup(registry: Any, system: str, version: str | None, on_date: str | None) -> Any | None:
+    try:
+        return registry.resolve(system, version, on_date)
+    except NotFound:
+        return None
+
+
+def _unknown(registry: Any, system: str, version: str | None, where: str) -> tuple[Issue, str]:
+    """The issue for a code system (version) that cannot be found, and its canonical."""
+    if not version:
+        return Issue("error", "not-found",
+                     f"A definition for CodeSystem '{system}' could not be found, so the code "
+                     "cannot be validated", "not-found", where, "UNKNOWN_CODESYSTEM"), system
+    known = registry.versions(system) if registry.knows(system) else []
+    known = [v for v in known if v]
+    if not known:
+        return Issue("error", "not-found",
+                     f"A definition for CodeSystem '{system}' version '{version}' could not be "
+                     "found, so the code cannot be validated. No versions of this code system "
+                     "are known", "not-found", where, "UNKNOWN_CODESYSTEM_VERSION_NONE"), system
+    return Issue("error", "not-found",
+                 f"A definition for CodeSystem '{system}' version '{version}' could not be found, "
+                 f"so the code cannot be validated. Valid versions: {VersionRules.listing(known)}",
+                 "not-found", where, "UNKNOWN_CODESYSTEM_VERSION"), f"{system}|{version}"
+
+
+def _add_unknown(out: Any, issue: Issue, label: str) -> None:
+    if not any(i.text == issue.text for i in out.issues):
+        out.issues.append(issue)
+    if out.unknown_system is None:
+        out.unknown_system = label
+
+
+def _version_check(rules: VersionRules, system: str, provider: Any, path: dict[str, str],
+                   out: Any) -> None:
+    failure = rules.check_failure(system, provider.canonical.version)
+    if failure and not any(i.text == failure for i in out.issues):
+        out.issues.append(Issue("error", "exception", failure, "version-error", path["version"],
+                                "VALUESET_VERSION_CHECK"))
 
 
 def choose_code_system(validator: Any, coding: Coding, system: str, path: dict[str, str],
                        out: Any) -> Any | None:
     """The provider to validate `coding` against, or None (the reasons added to `out.issues`).
 
-    `validator` offers: request, registry, evaluator (with `provider(system, version, where)`),
-    include_version(system), includes_system(system), not_in_vs(coding, path, system).
+    `validator` offers: request, registry, evaluator (with `versions`, the request's
+    VersionRules), include_version(system), includes_system(system), not_in_vs(coding, path,
+    system).
     """
     request = validator.request
-    in_vs_mode = request.against_valueset
-    wanted_version = coding.version or (None if in_vs_mode else request.version)
-    pinned = validator.include_version(system) if in_vs_mode else None
-    if in_vs_mode and pinned and coding.version and not version_matches(pinned,
-                                                                        coding.version):
+    rules: VersionRules = validator.evaluator.versions
+    if not request.against_valueset:
+        return _in_code_system(validator, coding, system, path, out, rules)
+    registry, on_date = validator.registry, request.date
+    if not validator.includes_system(system):
+        # Not a system the value set draws on: the code is simply not in it (found or not).
+        wanted = rules.choose(system, coding.version)
+        provider = _lookup(registry, system, wanted, on_date)
+        if provider is None:
+            issue, _ = _unknown(registry, system, wanted, path["system"])
+            out.issues.append(issue)
+            out.version = wanted
+            out.issues.append(validator.not_in_vs(coding, path, system))
+        return provider
+
+    stated = validator.include_version(system)  # the include's version, maybe a pattern
+    result = rules.choose(system, stated)
+    if coding.version:
+        if result and result != coding.version and version_matches(result, coding.version):
+            result = coding.version  # the coding refines the include's version (pattern)
+        if not result and any(v == coding.version or version_matches(coding.version, v)
+                              for v in registry.versions(system)):
+            result = coding.version
+        found = _lookup(registry, system, rules.choose(system, result), on_date)
+        if found is not None:
+            actual = found.canonical.version or ""
+            if actual != coding.version and not version_matches(coding.version, actual):
+                out.issues.append(_mismatch(system, actual, result, stated, coding.version,
+                                            path["version"]))
+                if _lookup(registry, system, coding.version, on_date) is None:
+                    _add_unknown(out, *_unknown(registry, system, coding.version,
+                                                path["system"]))
+        elif result != coding.version:
+            out.issues.append(Issue(
+                "error", "invalid",
+                f"The code system '{system}' version '{result}' in the ValueSet include is "
+                f"different to the one in the value ('{coding.version}')",
+                "vs-invalid", path["version"], "VALUESET_VALUE_MISMATCH"))
+
+    wanted = rules.choose(system, result)
+    provider = _lookup(registry, system, wanted, on_date)
+    if provider is None:
+        _add_unknown(out, *_unknown(registry, system, wanted, path["system"]))
+        out.include_matched = True  # unknown, not "not in the value set"
+        _describe_from_own_version(validator, coding, system, out, rules)
+        return None
+    _version_check(rules, system, provider, path, out)
+    return provider
+
+
+def _mismatch(system: str, actual: str, result: str | None, stated: str | None,
+              coded: str, where: str) -> Issue:
+    """The coding's version differs from the code system version the value set leads to."""
+    if not result:
+        return Issue("warning", "invalid",
+                     f"The code system '{system}' version '{actual}' for the versionless include "
+                     f"in the ValueSet include is different to the one in the value ('{coded}')",
+                     "vs-invalid", where, "VALUESET_VALUE_MISMATCH_DEFAULT")
+    if result != stated:
+        return Issue("error", "invalid",
+                     f"The code system '{system}' version '{result}' resulting from the version "
+                     f"'{stated or ''}' in the ValueSet include is different to the one in the "
+                     f"value ('{coded}')", "vs-invalid", where, "VALUESET_VALUE_MISMATCH_CHANGED")
+    return Issue("error", "invalid",
+                 f"The code system '{system}' version '{stated}' in the ValueSet include is "
+                 f"different to the one in the value ('{coded}')",
+                 "vs-invalid", where, "VALUESET_VALUE_MISMATCH")
+
+
+def _describe_from_own_version(validator: Any, coding: Coding, system: str, out: Any,
+                               rules: VersionRules) -> None:
+    """When the value set's version is unknown: version and display from the coding's own."""
+    own = _lookup(validator.registry, system, rules.choose(system, coding.version),
+                  validator.request.date)
+    out.version = own.canonical.version if own is not None else coding.version
+    if own is not None:
         try:
-            resolved = validator.evaluator.provider(system, pinned, path["system"])
-            shown = resolved.canonical.version or pinned
+            concept = own.locate(coding.code)
         except NotFound:
-            shown = pinned
-        out.issues.append(Issue(
-            "error", "invalid",
-            f"The code system '{system}' version '{shown}' in the ValueSet include is "
-            f"different to the one in the value ('{coding.version}')",
-            "vs-invalid", path["version"], "VALUESET_VALUE_MISMATCH"))
-        wanted_version = pinned
-    elif in_vs_mode and not coding.version:
-        wanted_version = pinned
+            concept = None
+        if concept is not None:
+            out.display = concept.display
+    if validator.request.source == "codeableConcept":
+        out.system = out.code = None  # no coding was validated
+
+
+def _in_code_system(validator: Any, coding: Coding, system: str, path: dict[str, str],
+                    out: Any, rules: VersionRules) -> Any | None:
+    """CodeSystem/$validate-code: the coding's (or request's) version, under the rules."""
+    request = validator.request
+    wanted = coding.version or request.version
+    if request.instance_id is None:
+        wanted = rules.choose(system, wanted)
     try:
-        if in_vs_mode:
-            provider = validator.evaluator.provider(system, wanted_version, path["system"])
-        else:
-            provider = provider_for(
-                validator.registry, system=system, version=wanted_version,
-                on_date=request.date, instance_id=request.instance_id,
-                system_param="url" if request.source == "code" else "system")
+        provider = provider_for(
+            validator.registry, system=system, version=wanted,
+            on_date=request.date, instance_id=request.instance_id,
+            system_param="url" if request.source == "code" else "system")
     except NotFound as exc:
         unknown = exc.message_id == "UNKNOWN_CODESYSTEM"
         out.issues.append(Issue("error", "not-found", exc.message, "not-found",
                                 path["system"], exc.message_id))
-        out.version = wanted_version
-        label = f"{system}|{wanted_version}" if wanted_version and not unknown else system
-        if in_vs_mode and not validator.includes_system(system):
-            out.issues.append(validator.not_in_vs(coding, path, system))
-        else:
-            out.unknown_system = label
+        out.version = wanted
+        out.unknown_system = f"{system}|{wanted}" if wanted and not unknown else system
         return None
+    _version_check(rules, system, provider, path, out)
     return provider
