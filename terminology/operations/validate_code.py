@@ -325,9 +325,16 @@ def _display_choices(concept: Concept,
     return choices
 
 
+# Issues that tx.fhir.org reports without repeating them in `message`, and the one piece of
+# information it does repeat there.
+QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CODE_CASE_DIFFERENCE"}
+LOUD_INFORMATION = {"NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK"}
+
+
 def _message(issues: list[Issue], valid: bool) -> str | None:
-    wanted = ("warning", "information") if valid else ("error", "warning")
-    texts = sorted({i.text for i in issues if i.severity in wanted
+    wanted = ("warning",) if valid else ("error", "warning")
+    texts = sorted({i.text for i in issues if i.message_id not in QUIET
+                    and (i.severity in wanted or (valid and i.message_id in LOUD_INFORMATION))
                     and (valid or i.message_id != "VALUESET_VALUE_MISMATCH_DEFAULT")})
     return "; ".join(texts) or None
 
