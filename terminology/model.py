@@ -116,6 +116,7 @@ class ValidateRequest:
     valueset_version: str | None = None
     valueset_id: str | None = None
     original: Any = None  # the CodeableConcept as sent, echoed back
+    allow_abstract: bool = True
     infer_system: bool = False
     active_only: bool = False
     system_version: tuple[str, ...] = ()

@@ -417,6 +417,7 @@ def _valueset_validate_request(data: dict[str, Any], instance_id: str | None) ->
         valueset_version=data.get("valueSetVersion"),
         valueset_id=instance_id,
         original=data.get("codeableConcept"),
+        allow_abstract=data.get("abstract", True) is not False,
         infer_system=bool(data.get("inferSystem")),
         active_only=bool(data.get("activeOnly")),
         **_versions(data),

@@ -216,9 +216,17 @@ class _Validator:
                 "and is not valid for use in that version",
                 "code-rule", path["code"], "Code_Deleted_In_Version"))
         status = next((p.value for p in concept.properties if p.code == "status"), None)
-        out.status = status if isinstance(status, str) else None
+        if isinstance(status, str) and (concept.inactive or status == "deprecated"):
+            out.status = status
+        if concept.abstract and not request.allow_abstract:
+            valid = False
+            out.issues.append(Issue(
+                "error", "business-rule",
+                f"Code '{url}#{concept.code}' is abstract, and not allowed in this context",
+                "code-rule", path["code"], "ABSTRACT_CODE_NOT_ALLOWED"))
         if concept.inactive and not concept.withdrawn:
-            phrase = "inactive" if out.status in (None, "inactive") else f"{out.status} and inactive"
+            phrase = ("inactive" if out.status in (None, "inactive")
+                      else f"{out.status} and inactive")
             out.issues.append(Issue(
                 "warning", "business-rule",
                 f"The concept '{concept.code}' has a status of {phrase} and its use should be "
@@ -234,6 +242,8 @@ class _Validator:
                         "error", "business-rule",
                         f"The concept '{concept.code}' is valid but is not active",
                         "code-rule", path["code"], "STATUS_CODE_WARNING_CODE"))
+                out.issues.append(self.not_in_vs(coding, path, system))
+            elif concept.abstract and not request.allow_abstract:
                 out.issues.append(self.not_in_vs(coding, path, system))
         display_issue = self._check_display(coding, concept, provider, path)
         if display_issue is not None:
