@@ -170,6 +170,8 @@ def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
     request = result.request
     concept = entry.concept
     item: dict[str, Any] = {"system": entry.system}
+    if getattr(result, "show_versions", False) and entry.version:
+        item["version"] = entry.version
     if concept.abstract:
         item["abstract"] = True
     if concept.inactive:

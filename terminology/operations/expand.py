@@ -23,6 +23,7 @@ class ExpandResult:
     property_defs: dict[str, dict[str, Any]] = field(default_factory=dict)
     nest: bool = False
     providers: dict[str, Any] = field(default_factory=dict)
+    show_versions: bool = False  # a system included at several versions: say which
 
 
 def find_valueset(registry: Any, request: Any) -> dict[str, Any]:
@@ -127,6 +128,9 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         active_only=request.active_only,
     )
     expansion = evaluator.expand(valueset)
+    rules = ("system-version", "force-system-version", "check-system-version")
+    request = replace(request, echo=tuple(e for e in request.echo if e[0] not in rules
+                                          or (e[0], e[2]) in evaluator.versions.used))
     entries = expansion.entries
     if request.filter:
         words = request.filter.casefold().split()
@@ -160,4 +164,13 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         property_defs=property_defs,
         nest=not request.exclude_nested and not paged and not request.filter,
         providers=providers,
+        show_versions=_several_versions(valueset),
     )
+
+
+def _several_versions(valueset: dict[str, Any]) -> bool:
+    stated: dict[str, set[Any]] = {}
+    for include in (valueset.get("compose") or {}).get("include", []):
+        if include.get("system"):
+            stated.setdefault(include["system"], set()).add(include.get("version"))
+    return any(len(versions) > 1 for versions in stated.values())

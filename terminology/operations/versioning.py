@@ -92,10 +92,13 @@ def choose_code_system(validator: Any, coding: Coding, system: str, path: dict[s
         wanted = rules.choose(system, coding.version)
         provider = _lookup(registry, system, wanted, on_date)
         if provider is None:
-            issue, _ = _unknown(registry, system, wanted, path["system"])
+            issue, label = _unknown(registry, system, wanted, path["system"])
             out.issues.append(issue)
             out.version = wanted
+            out.x_unknown_system = label
             out.issues.append(validator.not_in_vs(coding, path, system))
+            if request.source == "codeableConcept":
+                out.system = out.code = out.version = None  # no coding was validated
         return provider
 
     stated = validator.include_version(system)  # the include's version, maybe a pattern
