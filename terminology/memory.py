@@ -8,6 +8,7 @@ abstract; `inactive`, or a status of retired/inactive, makes it inactive.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from terminology.model import Canonical, Coding, Concept, Designation, Property
@@ -41,6 +42,7 @@ class MemoryProvider:
     """A provider over one CodeSystem resource (plus any supplements applied to it)."""
 
     def __init__(self, resource: dict[str, Any], supplements: list[dict[str, Any]] = ()) -> None:
+        self.source_resource = resource
         self._resource = {k: v for k, v in resource.items() if k != "concept"}
         self.canonical = Canonical(resource.get("url", ""), resource.get("version"))
         self.name = resource.get("name") or resource.get("title") or self.canonical.url
@@ -98,11 +100,10 @@ class MemoryProvider:
             self._walk(item.get("concept", []), code)
 
     def _link(self, parent: str, child: str) -> None:
-        if child not in self._parents.setdefault(parent, []) or True:
-            if parent not in self._parents.setdefault(child, []):
-                self._parents[child].append(parent)
-            if child not in self._children.setdefault(parent, []):
-                self._children[parent].append(child)
+        if parent not in self._parents.setdefault(child, []):
+            self._parents[child].append(parent)
+        if child not in self._children.setdefault(parent, []):
+            self._children[parent].append(child)
 
     def _link_properties(self) -> None:
         for code, concept in list(self._concepts.items()):
@@ -114,19 +115,20 @@ class MemoryProvider:
 
     def _apply_supplement(self, supplement: dict[str, Any]) -> None:
         language = supplement.get("language")
+        label = supplement.get("url", "") + (
+            f"|{supplement['version']}" if supplement.get("version") else "")
 
         def visit(items: list[dict[str, Any]]) -> None:
             for item in items:
                 code = item.get("code")
                 concept = self._concepts.get(code) if isinstance(code, str) else None
                 if concept is not None:
-                    extra_d = [designation_of(d) for d in item.get("designation", [])]
+                    extra_d = [replace(designation_of(d), source=label)
+                               for d in item.get("designation", [])]
                     if item.get("display") and language:
-                        extra_d.insert(0, Designation(item["display"], language))
+                        extra_d.insert(0, Designation(item["display"], language, source=label))
                     extra_p = [p for p in (property_of(x) for x in item.get("property", []))
                                if p is not None]
-                    from dataclasses import replace
-
                     self._concepts[code] = replace(
                         concept,
                         designations=concept.designations + tuple(extra_d),
@@ -137,6 +139,10 @@ class MemoryProvider:
         visit(supplement.get("concept", []))
         for p in supplement.get("property", []):
             self.property_defs.setdefault(p.get("code"), p)
+
+    def with_supplements(self, supplements: list[dict[str, Any]]) -> MemoryProvider:
+        """A copy of this code system with the supplements' designations and properties."""
+        return MemoryProvider(self.source_resource, supplements)
 
     # -- the provider protocol ----------------------------------------------------------------
 

@@ -35,6 +35,7 @@ class Designation:
     value: str
     language: str | None = None
     use: Coding | None = None
+    source: str | None = None  # the supplement (url|version) it came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,7 @@ class LookupRequest:
     display_language: str | None = None
     properties: tuple[str, ...] = ()
     instance_id: str | None = None
+    supplements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ class LookupResult:
     concept: Concept
     copyright: str | None = None
     wanted: tuple[str, ...] = ()
+    used_supplements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +120,7 @@ class ValidateRequest:
     valueset_id: str | None = None
     original: Any = None  # the CodeableConcept as sent, echoed back
     allow_abstract: bool = True
+    supplements: tuple[str, ...] = ()
     infer_system: bool = False
     active_only: bool = False
     system_version: tuple[str, ...] = ()
@@ -168,3 +172,4 @@ class ExpandRequest:
     force_system_version: tuple[str, ...] = ()
     check_system_version: tuple[str, ...] = ()
     echo: tuple[tuple[str, str, Any], ...] = ()  # (name, value[x] key, value)
+    supplements: tuple[str, ...] = ()

@@ -132,6 +132,10 @@ class Registry:
             return found
         return _default_version(providers, on_date)
 
+    def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None:
+        """A stored supplement (none yet: supplements arrive as tx-resource)."""
+        return None
+
     def default_version(self, url: str) -> str | None:
         return self.resolve(url).canonical.version
 
@@ -286,6 +290,13 @@ class RequestRegistry:
 
     def knows(self, url: str) -> bool:
         return url in self._code_systems or self.base.knows(url)
+
+    def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None:
+        for listed in self.supplements.values():
+            for s in listed:
+                if s.get("url") == url and version in (None, s.get("version")):
+                    return s
+        return self.base.supplement(url, version)
 
     def versions(self, url: str) -> list[str]:
         local = [p.canonical.version or "" for p in self._code_systems.get(url, [])]

@@ -195,6 +195,7 @@ def lookup_request(flat: dict[str, list[Any]], instance_id: str | None = None) -
         display_language=data.get("displayLanguage"),
         properties=tuple(data.get("property", ())),
         instance_id=instance_id,
+        supplements=tuple(data.get("useSupplement", ())),
     )
 
 
@@ -216,6 +217,7 @@ class ValidateSchema(Schema):
     abstract = _BOOLEAN
     inferSystem = _BOOLEAN
     activeOnly = _BOOLEAN
+    useSupplement = fields.List(fields.String())
     valueSet = fields.Dict()
     valueSetVersion = fields.String()
     system_version = fields.List(fields.String(), data_key="system-version")
@@ -238,7 +240,8 @@ class ValidateSchema(Schema):
 _VALIDATE = ValidateSchema()
 
 
-_VALIDATE_REPEATING = {"system-version", "force-system-version", "check-system-version"}
+_VALIDATE_REPEATING = {"system-version", "force-system-version", "check-system-version",
+                       "useSupplement"}
 
 
 def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None,
@@ -274,10 +277,12 @@ def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None,
                                c.get("display")) for c in cc)
         source = "codeableConcept"
     lenient = data.get("mode") == "lenient-display-validation" or bool(data.get("lenient_display"))
+    data["_supplements"] = tuple(data.get("useSupplement", ()))
     for coding in codings:
         check_code(coding.code, "code" if source == "code" else f"{source}.code")
     return ValidateRequest(
         **_versions(data),
+        supplements=data["_supplements"],
         original=data.get("codeableConcept"),
         codings=codings,
         source=source,
@@ -313,6 +318,7 @@ class ExpandSchema(Schema):
     system_version = fields.List(fields.String(), data_key="system-version")
     force_system_version = fields.List(fields.String(), data_key="force-system-version")
     check_system_version = fields.List(fields.String(), data_key="check-system-version")
+    useSupplement = fields.List(fields.String())
 
 
 _EXPAND = ExpandSchema()
@@ -361,6 +367,7 @@ def expand_request(flat: dict[str, list[Any]], instance_id: str | None = None) -
         force_system_version=tuple(data.get("force_system_version", ())),
         check_system_version=tuple(data.get("check_system_version", ())),
         echo=tuple(echo),
+        supplements=tuple(data.get("useSupplement", ())),
     )
 
 
@@ -418,6 +425,7 @@ def _valueset_validate_request(data: dict[str, Any], instance_id: str | None) ->
         valueset_id=instance_id,
         original=data.get("codeableConcept"),
         allow_abstract=data.get("abstract", True) is not False,
+        supplements=tuple(data.get("useSupplement", ())),
         infer_system=bool(data.get("inferSystem")),
         active_only=bool(data.get("activeOnly")),
         **_versions(data),

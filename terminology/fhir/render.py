@@ -53,6 +53,8 @@ def _designation(d: Designation) -> dict[str, Any]:
         part.append({"name": "language", "valueCode": d.language})
     if d.use is not None:
         part.append({"name": "use", "valueCoding": coding_json(d.use)})
+    if d.source:
+        part.append({"name": "source", "valueCanonical": d.source})
     part.append({"name": "value", "valueString": d.value})
     return {"name": "designation", "part": part}
 
@@ -80,6 +82,8 @@ def lookup_parameters(result: LookupResult) -> dict[str, Any]:
         _property(p) for p in concept.properties
         if p.code != "inactive" and (everything or p.code in wanted)
     )
+    params.extend({"name": "used-supplement", "valueCanonical": u}
+                  for u in result.used_supplements)
     return {"resourceType": "Parameters", "parameter": params}
 
 
@@ -209,6 +213,7 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
     parameters = [{"name": name, key: value} for name, key, value in result.request.echo]
     parameters += [{"name": "used-codesystem", "valueUri": u} for u in result.used_systems]
     parameters += [{"name": "used-valueset", "valueUri": u} for u in result.used_valuesets]
+    parameters += [{"name": "used-supplement", "valueUri": u} for u in result.used_supplements]
     expansion: dict[str, Any] = {
         "identifier": identifier,
         "timestamp": timestamp,

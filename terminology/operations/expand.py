@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from terminology import languages
+from terminology import languages, supplements
 from terminology.errors import InvalidRequest, NotFound
 from terminology.model import Designation, ExpandRequest
 from terminology.valuesets import Entry, Evaluator, VersionRules
@@ -23,6 +23,7 @@ class ExpandResult:
     property_defs: dict[str, dict[str, Any]] = field(default_factory=dict)
     nest: bool = False
     providers: dict[str, Any] = field(default_factory=dict)
+    used_supplements: list[str] = field(default_factory=list)
     show_versions: bool = False  # a system included at several versions: say which
 
 
@@ -119,6 +120,8 @@ def _localise(entry: Entry, provider: Any, request: ExpandRequest) -> Entry:
 def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     valueset = find_valueset(registry, request)
     request = _with_valueset_defaults(valueset, request)
+    registry, used = supplements.apply(
+        registry, list(request.supplements) + supplements.referenced_by(valueset))
     evaluator = Evaluator(
         registry,
         versions=VersionRules.from_params(list(request.system_version),
@@ -163,6 +166,7 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         request=request,
         property_defs=property_defs,
         nest=not request.exclude_nested and not paged and not request.filter,
+        used_supplements=used,
         providers=providers,
         show_versions=_several_versions(valueset),
     )

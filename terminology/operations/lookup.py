@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from terminology import supplements
 from terminology.errors import InvalidCode, NotFound
 from terminology.model import Concept, LookupRequest, LookupResult, Property
 from terminology.operations.common import provider_for
@@ -12,6 +13,7 @@ from terminology.registry import Registry
 
 
 def lookup(registry: Registry, request: LookupRequest) -> LookupResult:
+    registry, used = supplements.apply(registry, list(request.supplements))
     provider = provider_for(
         registry,
         system=request.system,
@@ -45,6 +47,7 @@ def lookup(registry: Registry, request: LookupRequest) -> LookupResult:
         concept=concept,
         copyright=provider.copyright,
         wanted=request.properties,
+        used_supplements=tuple(used),
     )
 
 

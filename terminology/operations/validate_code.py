@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from terminology import languages
+from terminology import languages, supplements
 from terminology.errors import InvalidCode, NotFound, TerminologyError
 from terminology.model import Coding, Concept, Issue, ValidateRequest, ValidationResult
 from terminology.operations.versioning import choose_code_system
@@ -354,6 +354,8 @@ def validate_code(registry: Any, request: ValidateRequest,
     if request.instance_id is not None and registry.by_id(request.instance_id) is None:
         raise NotFound(f"CodeSystem/{request.instance_id} is not known on this server",
                        message_id="RESOURCE_NOT_FOUND")
+    registry, _ = supplements.apply(
+        registry, list(request.supplements) + supplements.referenced_by(valueset))
     validator = _Validator(registry, request, valueset)
     outcomes = [validator.check(c, i) for i, c in enumerate(request.codings)]
     good = next((o for o in outcomes if o.valid), None)

@@ -1,0 +1,65 @@
+"""CodeSystem supplements: finding the ones a request or value set asks for, and applying them.
+
+A supplement adds designations and properties to the concepts of the code system it supplements.
+It is used only when asked for: by the `useSupplement` parameter, or by a value set's
+`valueset-supplement` extension. A supplement that is asked for and not found is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from terminology.errors import NotFound
+from terminology.model import Canonical
+
+VALUESET_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
+
+
+def referenced_by(valueset: dict[str, Any] | None) -> list[str]:
+    """Supplements a value set names in its `valueset-supplement` extensions."""
+    if not valueset:
+        return []
+    return [e.get("valueCanonical") for e in valueset.get("extension", [])
+            if e.get("url") == VALUESET_SUPPLEMENT and e.get("valueCanonical")]
+
+
+def label(resource: dict[str, Any]) -> str:
+    url, version = resource.get("url", ""), resource.get("version")
+    return f"{url}|{version}" if version else url
+
+
+class SupplementedRegistry:
+    """A registry whose providers carry the given supplements (everything else delegated)."""
+
+    def __init__(self, base: Any, supplements: list[dict[str, Any]]) -> None:
+        self.base = base
+        self.by_target: dict[str, list[dict[str, Any]]] = {}
+        for s in supplements:
+            target = Canonical.parse(s.get("supplements", "")).url
+            self.by_target.setdefault(target, []).append(s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)
+
+    def resolve(self, url: str, version: str | None = None, on_date: str | None = None) -> Any:
+        provider = self.base.resolve(url, version, on_date)
+        extra = self.by_target.get(url)
+        if extra and hasattr(provider, "with_supplements"):
+            return provider.with_supplements(extra)
+        return provider
+
+
+def apply(registry: Any, urls: list[str]) -> tuple[Any, list[str]]:
+    """The registry with the supplements `urls` applied, and their `url|version` labels."""
+    if not urls:
+        return registry, []
+    found = []
+    for url in urls:
+        canonical = Canonical.parse(url)
+        finder = getattr(registry, "supplement", None)
+        resource = finder(canonical.url, canonical.version) if finder else None
+        if resource is None:
+            raise NotFound(f"Required supplement not found: {url}", tx_issue_type="not-found",
+                           message_id="VALUESET_SUPPLEMENT_MISSING")
+        found.append(resource)
+    return SupplementedRegistry(registry, found), [label(s) for s in found]
