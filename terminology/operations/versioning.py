@@ -12,7 +12,8 @@ tx.fhir.org applies them:
 * When the code system found differs from the coding's version the value is reported as a
   mismatch: VALUESET_VALUE_MISMATCH (the include's own version), VALUESET_VALUE_MISMATCH_CHANGED
   (a version rule changed it) or, as a warning, VALUESET_VALUE_MISMATCH_DEFAULT (a versionless
-  include took the default); a coding version that does not exist is also UNKNOWN_CODESYSTEM_VERSION.
+  include took the default); a coding version that does not exist is also
+  UNKNOWN_CODESYSTEM_VERSION.
 * A version the include needs that cannot be found makes the coding unknown (not invalid): the
   code is then only looked up in the coding's own version, for its display.
 * The version used must satisfy check-system-version, else VALUESET_VERSION_CHECK.
@@ -101,7 +102,7 @@ def choose_code_system(validator: Any, coding: Coding, system: str, path: dict[s
                 out.system = out.code = out.version = None  # no coding was validated
         return provider
 
-    stated = validator.include_version(system)  # the include's version, maybe a pattern
+    stated = _stated_version(validator, system, coding, rules)  # maybe a pattern
     result = rules.choose(system, stated)
     if coding.version:
         if result and result != coding.version and version_matches(result, coding.version):
@@ -134,6 +135,29 @@ def choose_code_system(validator: Any, coding: Coding, system: str, path: dict[s
         return None
     _version_check(rules, system, provider, path, out)
     return provider
+
+
+def _stated_version(validator: Any, system: str, coding: Coding,
+                    rules: VersionRules) -> str | None:
+    """The version the value set's include for `system` states (the include that fits best).
+
+    With several includes for the system (`version-mixed`: code1 from 1.0.0, code2 from
+    1.2.0), prefer one whose concept list (if any) has the code, then one whose version is the
+    coding's; otherwise the first stated version.
+    """
+    includes = [i for i in ((validator.valueset or {}).get("compose") or {}).get("include", [])
+                if i.get("system") == system]
+    listing = [i for i in includes if not i.get("concept")
+               or any(c.get("code") == coding.code for c in i["concept"])]
+    if coding.version:
+        for include in listing:
+            version = rules.choose(system, include.get("version"))
+            if version and (version == coding.version or version_matches(version, coding.version)):
+                return include.get("version")
+    for include in listing:
+        if include.get("version"):
+            return include["version"]
+    return validator.include_version(system)
 
 
 def _mismatch(system: str, actual: str, result: str | None, stated: str | None,
