@@ -57,6 +57,11 @@ def parameters_from_json(body: bytes) -> dict[str, list[Any]]:
     return flat
 
 
+def parameters_from_resource(resource: dict[str, Any]) -> dict[str, list[Any]]:
+    """A Parameters resource already parsed -> {name: [value, ...]}."""
+    return parameters_from_json(orjson.dumps(resource))
+
+
 def parameters_from_query(multidict: Any) -> dict[str, list[Any]]:
     """A werkzeug MultiDict (query string or form) -> {name: [str, ...]}."""
     return {key: multidict.getlist(key) for key in multidict.keys()}
@@ -500,3 +505,38 @@ def translate_request(flat: dict[str, list[Any]], instance_id: str | None = None
         target_scope=data.get("target") or data.get("targetScope"),
         instance_id=instance_id,
     )
+
+
+class SubsumesSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    codeA = fields.String()
+    codeB = fields.String()
+    system = fields.String()
+    version = fields.String()
+    codingA = fields.Nested(CodingSchema)
+    codingB = fields.Nested(CodingSchema)
+
+
+_SUBSUMES = SubsumesSchema()
+
+
+def subsumes_request(flat: dict[str, list[Any]], instance_id: str | None = None) -> Any:
+    from terminology.operations.subsumes import SubsumesRequest
+
+    data = _load(_SUBSUMES, flat, set())
+    codings = []
+    for side in ("A", "B"):
+        if data.get(f"coding{side}"):
+            c = data[f"coding{side}"]
+            codings.append(Coding(c.get("system"), c.get("code"), c.get("version")))
+        elif data.get(f"code{side}"):
+            codings.append(Coding(data.get("system"), data[f"code{side}"], data.get("version")))
+        else:
+            raise InvalidRequest(f"code{side} (with system) or coding{side} is required",
+                                 expression=f"code{side}")
+    if not (data.get("system") or codings[0].system or instance_id):
+        raise InvalidRequest("A system is required", expression="system")
+    return SubsumesRequest(codings[0], codings[1], data.get("system"), data.get("version"),
+                           instance_id)

@@ -14,10 +14,11 @@ from typing import Any
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from terminology.errors import InvalidRequest, NotFound
+from terminology.errors import InvalidRequest, NotFound, TerminologyError
 from terminology.fhir import params, render, resources
 from terminology.operations.expand import expand, find_valueset
 from terminology.operations.lookup import lookup
+from terminology.operations.subsumes import subsumes
 from terminology.operations.translate import translate
 from terminology.operations.validate_code import validate_code
 from terminology.registry import Registry, RequestRegistry
@@ -100,16 +101,47 @@ def codesystem_validate_code(resource_id: str | None = None) -> Response:
     return fhir_response(render.validation_parameters(validate_code(registry(flat), req)))
 
 
-@api.route("/ValueSet/$validate-code", methods=["GET", "POST"])
-@api.route("/ValueSet/<resource_id>/$validate-code", methods=["GET", "POST"])
-def valueset_validate_code(resource_id: str | None = None) -> Response:
+@api.route("/CodeSystem/$subsumes", methods=["GET", "POST"])
+@api.route("/CodeSystem/<resource_id>/$subsumes", methods=["GET", "POST"])
+def codesystem_subsumes(resource_id: str | None = None) -> Response:
     flat = operation_parameters()
+    outcome = subsumes(registry(flat), params.subsumes_request(flat, resource_id))
+    return fhir_response({"resourceType": "Parameters",
+                          "parameter": [{"name": "outcome", "valueCode": outcome}]})
+
+
+@api.route("/ValueSet/$batch-validate-code", methods=["POST"])
+def valueset_batch_validate() -> Response:
+    """One $validate-code per `validation` parameter; the others apply to all of them."""
+    flat = operation_parameters()
+    shared = {k: v for k, v in flat.items() if k != "validation"}
+    answers = []
+    for item in flat.get("validation", []):
+        if not isinstance(item, dict) or item.get("resourceType") != "Parameters":
+            raise InvalidRequest("Each validation parameter must be a Parameters resource",
+                                 expression="validation")
+        one = {**shared, **params.parameters_from_resource(item)}
+        try:
+            answers.append(_validate_valueset(one, None))
+        except TerminologyError as error:
+            answers.append(render.error_outcome(error))
+    return fhir_response({"resourceType": "Parameters", "parameter": [
+        {"name": "validation", "resource": a} for a in answers]})
+
+
+def _validate_valueset(flat: dict[str, list[Any]], resource_id: str | None) -> dict[str, Any]:
     req = params.validate_request(flat, resource_id, valueset=True)
     reg = registry(flat)
     valueset = find_valueset(reg, SimpleNamespace(
         valueset=req.valueset, url=req.valueset_url, valueset_version=req.valueset_version,
         instance_id=req.valueset_id))
-    return fhir_response(render.validation_parameters(validate_code(reg, req, valueset)))
+    return render.validation_parameters(validate_code(reg, req, valueset))
+
+
+@api.route("/ValueSet/$validate-code", methods=["GET", "POST"])
+@api.route("/ValueSet/<resource_id>/$validate-code", methods=["GET", "POST"])
+def valueset_validate_code(resource_id: str | None = None) -> Response:
+    return fhir_response(_validate_valueset(operation_parameters(), resource_id))
 
 
 @api.route("/ValueSet/$expand", methods=["GET", "POST"])

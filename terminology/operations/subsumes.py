@@ -1,0 +1,51 @@
+"""CodeSystem/$subsumes: how two codes of one code system relate in its hierarchy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from terminology.errors import InvalidRequest, NotFound
+from terminology.model import Coding
+from terminology.operations.common import provider_for
+
+
+@dataclass(frozen=True)
+class SubsumesRequest:
+    code_a: Coding
+    code_b: Coding
+    system: str | None = None
+    version: str | None = None
+    instance_id: str | None = None
+
+
+def subsumes(registry: Any, request: SubsumesRequest) -> str:
+    """`equivalent`, `subsumes` (A subsumes B), `subsumed-by` or `not-subsumed`."""
+    systems = {c.system for c in (request.code_a, request.code_b) if c.system}
+    if request.system:
+        systems.add(request.system)
+    if len(systems) > 1:
+        raise InvalidRequest("codeA and codeB must be from the same code system (got "
+                             f"{' and '.join(sorted(systems))})", expression="codingB")
+    provider = provider_for(registry, system=next(iter(systems), None),
+                            version=request.version or request.code_a.version,
+                            on_date=None, instance_id=request.instance_id)
+    concepts = []
+    for name, coding in (("codeA", request.code_a), ("codeB", request.code_b)):
+        concept = provider.locate(coding.code or "")
+        if concept is None:
+            raise NotFound(f"Unknown code '{coding.code}' in the CodeSystem "
+                           f"'{provider.canonical.url}'", expression=name,
+                           tx_issue_type="invalid-code", message_id="Unknown_Code_in_Version")
+        concepts.append(concept.code)
+    a, b = concepts
+    if a == b:
+        return "equivalent"
+    test = getattr(provider, "subsumes", None)
+    if test is None:
+        return "not-subsumed"
+    if test(a, b):
+        return "subsumes"
+    if test(b, a):
+        return "subsumed-by"
+    return "not-subsumed"
