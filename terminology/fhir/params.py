@@ -237,9 +237,7 @@ class ValidateSchema(Schema):
         if len(given) > 1:
             raise ValidationError(f"give only one of code, coding or codeableConcept, not "
                                   f"{' and '.join(given)}", given[1])
-        if not given:
-            raise ValidationError("a code (with url), a coding or a codeableConcept is required",
-                                  "code")
+
 
 
 _VALIDATE = ValidateSchema()
@@ -254,6 +252,9 @@ def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None,
     """CodeSystem/$validate-code, or with `valueset` ValueSet/$validate-code (where `url` is
     the value set's and `system` the code system's)."""
     data = _load(_VALIDATE, flat, _VALIDATE_REPEATING)
+    if not any(k in data for k in ("code", "coding", "codeableConcept")):
+        raise InvalidRequest("Unable to find code to validate (looked for coding | "
+                             "codeableConcept | code+system | code+inferSystem in parameters")
     if valueset:
         return _valueset_validate_request(data, instance_id)
     url = data.get("url") or data.get("system")
