@@ -26,6 +26,7 @@ from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.registry import Registry
 from terminology.store import Store, default_path
 from terminology.web.api import api, fhir_response
+from terminology.web.cache import ResponseCache
 
 PROVIDERS = {cpt_definition.PROVIDER_KEY: CptProvider}
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -42,6 +43,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     store.create()
     app.extensions["store"] = store
     app.extensions["registry"] = Registry(store, PROVIDERS)
+    cache_size = int(app.config.get("RESPONSE_CACHE", os.environ.get("TX_RESPONSE_CACHE", 4096)))
+    app.extensions["response_cache"] = ResponseCache(cache_size)
     app.register_blueprint(api, url_prefix="/fhir")
     _register_errors(app)
     return app

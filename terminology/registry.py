@@ -81,6 +81,11 @@ class Registry:
             self._value_sets = value_sets
             self._generation = generation
 
+    @property
+    def generation(self) -> int:
+        """The store generation the registry was last built from."""
+        return self._generation
+
     # -- code systems -------------------------------------------------------------------------
 
     def code_system_urls(self) -> list[str]:

@@ -6,7 +6,9 @@ orjson serialisation. Errors are raised as TerminologyError and answered by serv
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from types import SimpleNamespace
 from datetime import datetime, timezone
 from typing import Any
@@ -22,6 +24,7 @@ from terminology.operations.subsumes import subsumes
 from terminology.operations.translate import translate
 from terminology.operations.validate_code import validate_code
 from terminology.registry import Registry, RequestRegistry
+from terminology.web.cache import ResponseCache
 
 api = Blueprint("fhir", __name__)
 
@@ -85,20 +88,44 @@ def operation_parameters() -> dict[str, list[Any]]:
     return flat
 
 
+def cached_get(view: Callable[..., dict[str, Any]]) -> Callable[..., Response]:
+    """Serve a repeated GET from the response cache; compute and keep it otherwise."""
+
+    @functools.wraps(view)
+    def wrapper(**kwargs: Any) -> Response:
+        cache: ResponseCache | None = current_app.extensions.get("response_cache")
+        if request.method != "GET" or cache is None:
+            return fhir_response(view(**kwargs))
+        _check_format()
+        base: Registry = current_app.extensions["registry"]
+        base.refresh()
+        key = cache.key(request.path, request.query_string,
+                        request.headers.get("Accept-Language"), base.generation)
+        body = cache.get(key)
+        if body is None:
+            body = orjson.dumps(view(**kwargs))
+            cache.put(key, body)
+        return Response(body, status=200, content_type=FHIR_JSON)
+
+    return wrapper
+
+
 @api.route("/CodeSystem/$lookup", methods=["GET", "POST"])
 @api.route("/CodeSystem/<resource_id>/$lookup", methods=["GET", "POST"])
-def codesystem_lookup(resource_id: str | None = None) -> Response:
+@cached_get
+def codesystem_lookup(resource_id: str | None = None) -> dict[str, Any]:
     flat = operation_parameters()
     req = params.lookup_request(flat, resource_id)
-    return fhir_response(render.lookup_parameters(lookup(registry(flat), req)))
+    return render.lookup_parameters(lookup(registry(flat), req))
 
 
 @api.route("/CodeSystem/$validate-code", methods=["GET", "POST"])
 @api.route("/CodeSystem/<resource_id>/$validate-code", methods=["GET", "POST"])
-def codesystem_validate_code(resource_id: str | None = None) -> Response:
+@cached_get
+def codesystem_validate_code(resource_id: str | None = None) -> dict[str, Any]:
     flat = operation_parameters()
     req = params.validate_request(flat, resource_id)
-    return fhir_response(render.validation_parameters(validate_code(registry(flat), req)))
+    return render.validation_parameters(validate_code(registry(flat), req))
 
 
 @api.route("/CodeSystem/$subsumes", methods=["GET", "POST"])
