@@ -21,6 +21,7 @@ from codesystems.cpt import addons as cpt_addons
 from codesystems.cpt import definition as cpt_definition
 from codesystems.cpt import loader as cpt_loader
 from codesystems.cpt.provider import CptProvider
+from codesystems.fhir_json import loader as fhir_loader
 from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.registry import Registry
@@ -181,6 +182,19 @@ def import_cms_addons(file: Path, version: str | None, db: str | None) -> None:
     except TerminologyError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
     click.echo(f"CMS add-on code edits: {count} edits")
+
+
+@import_group.command(name="fhir")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--db", default=None)
+def import_fhir(paths: tuple[Path, ...], db: str | None) -> None:
+    """Import FHIR CodeSystem, ValueSet and ConceptMap JSON: files, folders, Bundles, .tgz."""
+    store = _store(db)
+    try:
+        counts = fhir_loader.import_paths(store, list(paths))
+    except TerminologyError as exc:
+        raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
+    click.echo(", ".join(f"{n} {kind}" for kind, n in counts.items()))
 
 
 @main.command(name="lookup")

@@ -40,6 +40,7 @@ class Registry:
                                                       **(factories or {})}
         self.builtin_value_sets = list(value_sets or [])
         self._value_sets: dict[str, list[dict[str, Any]]] = {}
+        self._supplements: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._generation = -1
         self._checked = 0.0
@@ -63,7 +64,11 @@ class Registry:
             by_url: dict[str, list[Any]] = {}
             by_id: dict[str, Any] = {}
             infos = self.store.code_systems() if self.store.path.exists() else []
+            supplements: dict[str, list[dict[str, Any]]] = {}
             for info in infos:
+                if info.provider == "supplement":
+                    supplements.setdefault(info.url, []).append(info.resource)
+                    continue
                 factory = self.factories.get(info.provider, SqlProvider)
                 provider = factory(self.store, info)
                 by_url.setdefault(info.url, []).append(provider)
@@ -79,6 +84,7 @@ class Registry:
             for listed in value_sets.values():
                 listed.sort(key=lambda v: version_key(v.get("version") or ""))
             self._value_sets = value_sets
+            self._supplements = supplements
             self._generation = generation
 
     @property
@@ -138,8 +144,12 @@ class Registry:
         return _default_version(providers, on_date)
 
     def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None:
-        """A stored supplement (none yet: supplements arrive as tx-resource)."""
-        return None
+        """A stored supplement (`txserver import fhir`), newest version unless one is named."""
+        self.refresh()
+        listed = self._supplements.get(url, [])
+        if version:
+            listed = [s for s in listed if s.get("version") == version]
+        return listed[-1] if listed else None
 
     def default_version(self, url: str) -> str | None:
         return self.resolve(url).canonical.version

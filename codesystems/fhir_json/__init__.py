@@ -1,0 +1,1 @@
+"""Loading FHIR CodeSystem, ValueSet and ConceptMap resources from JSON files and packages."""
