@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from terminology.errors import InvalidRequest, NotFound, TooCostly
+from terminology.errors import InvalidCode, InvalidRequest, NotFound, TooCostly
 from terminology.filters import predicate
 from terminology.memory import designation_of
 from terminology.model import Canonical, Concept, Designation
@@ -285,12 +285,85 @@ class Evaluator:
 
     def member(self, valueset: dict[str, Any], system: str, code: str,
                version: str | None = None) -> Entry | None:
-        """The expansion entry for system#code if it is in the value set, else None."""
-        for entry in self.expand(valueset).entries:
-            if entry.system == system and (entry.concept.code == code or (
-                    not _case_sensitive(self.registry, system)
-                    and entry.concept.code.casefold() == code.casefold())):
-                return entry
+        """The entry for system#code if it is in the value set, else None.
+
+        Tested rule by rule against the one concept, without expanding: value sets over large
+        code systems (and CPT's unbounded modifier expressions) are checked in constant time.
+        """
+        url = valueset.get("url", "")
+        if url and url in self._stack:
+            raise InvalidRequest(f"The value set {url} includes itself (a cycle through "
+                                 f"{' -> '.join(self._stack + [url])})",
+                                 tx_issue_type="vs-invalid")
+        self._stack.append(url)
+        self._containers.append(valueset)
+        try:
+            compose = valueset.get("compose") or {}
+            found = None
+            for index, include in enumerate(compose.get("include", [])):
+                found = self._rule_member(include, f"ValueSet.compose.include[{index}]",
+                                          system, code)
+                if found is not None:
+                    break
+            if found is None:
+                return None
+            for index, exclude in enumerate(compose.get("exclude", [])):
+                if self._rule_member(exclude, f"ValueSet.compose.exclude[{index}]",
+                                     system, code) is not None:
+                    return None
+            if found.concept.inactive and (self.active_only or compose.get("inactive") is False):
+                return None
+            return found
+        finally:
+            self._stack.pop()
+            self._containers.pop()
+
+    def _rule_member(self, rule: dict[str, Any], where: str, system: str,
+                     code: str) -> Entry | None:
+        entry: Entry | None = None
+        if rule.get("system"):
+            if rule["system"] != system:
+                return None
+            provider = self.provider(system, rule.get("version"), f"{where}.system")
+            entry = self._system_member(provider, rule, where, code)
+            if entry is None:
+                return None
+        for vs_index, reference in enumerate(rule.get("valueSet", [])):
+            nested = self.member(self.valueset(reference, f"{where}.valueSet[{vs_index}]"),
+                                 system, code)
+            if nested is None:
+                return None
+            entry = entry or nested
+        return entry
+
+    def _system_member(self, provider: Any, rule: dict[str, Any], where: str,
+                       code: str) -> Entry | None:
+        url, version = provider.canonical.url, provider.canonical.version
+        listed = rule.get("concept")
+        if listed:
+            fold = not provider.case_sensitive
+            item = next((c for c in listed if c.get("code") == code or (
+                fold and str(c.get("code", "")).casefold() == code.casefold())), None)
+            if item is None:
+                return None
+            concept = _locate(provider, item.get("code", ""))
+            if concept is None:
+                return None
+            return Entry(url, version, concept, item.get("display") or concept.display,
+                         tuple(designation_of(d) for d in item.get("designation", [])),
+                         enumerated=True, extensions=tuple(item.get("extension", [])))
+        concept = _locate(provider, code)
+        if concept is None:
+            return None
+        if not all(test(concept) for test in self._filters(provider, rule, where)):
+            return None
+        return Entry(url, version, concept, concept.display)
+
+
+def _locate(provider: Any, code: str) -> Concept | None:
+    try:
+        return provider.locate(code)
+    except InvalidCode:
         return None
 
 
@@ -305,10 +378,3 @@ def filter_op(f: dict[str, Any]) -> str | None:
         if ext.get("url") == EXT_FILTER_OP:
             return ext.get("valueCode")
     return None
-
-
-def _case_sensitive(registry: Any, system: str) -> bool:
-    try:
-        return bool(registry.resolve(system).case_sensitive)
-    except NotFound:
-        return True
