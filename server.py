@@ -39,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["DB"] = str(default_path())
     app.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("TX_MAX_BODY", DEFAULT_MAX_BODY))
+    app.config["EXPAND_LIMIT"] = int(os.environ.get("TX_EXPAND_LIMIT", 10000))
     app.config.update(config or {})
     store = Store(app.config["DB"])
     store.create()

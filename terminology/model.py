@@ -173,3 +173,4 @@ class ExpandRequest:
     check_system_version: tuple[str, ...] = ()
     echo: tuple[tuple[str, str, Any], ...] = ()  # (name, value[x] key, value)
     supplements: tuple[str, ...] = ()
+    limit: int = 10000  # more members than this, unpaged, is too costly

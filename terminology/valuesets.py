@@ -171,12 +171,40 @@ class Evaluator:
 
     # -- expansion ----------------------------------------------------------------------------
 
-    def expand(self, valueset: dict[str, Any]) -> Expansion:
+    def check_references(self, valueset: dict[str, Any]) -> None:
+        """Raise on a cycle of value-set references (includes or excludes), before evaluating:
+        a membership test may otherwise never reach the reference that closes the cycle."""
+        self._check_cycle(valueset)
+        self._stack.append(valueset.get("url", ""))
+        self._containers.append(valueset)
+        try:
+            compose = valueset.get("compose") or {}
+            for part in ("include", "exclude"):
+                for index, rule in enumerate(compose.get(part, [])):
+                    for vs_index, reference in enumerate(rule.get("valueSet", [])):
+                        where = f"ValueSet.compose.{part}[{index}].valueSet[{vs_index}]"
+                        try:
+                            nested = self.valueset(reference, where)
+                        except NotFound:
+                            continue
+                        self.check_references(nested)
+        finally:
+            self._stack.pop()
+            self._containers.pop()
+
+    def _check_cycle(self, valueset: dict[str, Any]) -> None:
         url = valueset.get("url", "")
         if url and url in self._stack:
-            raise InvalidRequest(f"The value set {url} includes itself (a cycle through "
-                                 f"{' -> '.join(self._stack + [url])})",
-                                 tx_issue_type="vs-invalid")
+            labels = [_vs_label(v) for v in self._containers]
+            raise InvalidRequest(
+                f"Found a circularity pointing to {_vs_label(valueset)} processing ValueSet "
+                f"with pathway [{', '.join(labels)}]",
+                issue_code="processing", tx_issue_type="vs-invalid",
+                message_id="VALUESET_CIRCULAR_REFERENCE")
+
+    def expand(self, valueset: dict[str, Any]) -> Expansion:
+        url = valueset.get("url", "")
+        self._check_cycle(valueset)
         self._stack.append(url)
         self._containers.append(valueset)
         try:
@@ -290,11 +318,10 @@ class Evaluator:
         Tested rule by rule against the one concept, without expanding: value sets over large
         code systems (and CPT's unbounded modifier expressions) are checked in constant time.
         """
+        if not self._stack:
+            self.check_references(valueset)
         url = valueset.get("url", "")
-        if url and url in self._stack:
-            raise InvalidRequest(f"The value set {url} includes itself (a cycle through "
-                                 f"{' -> '.join(self._stack + [url])})",
-                                 tx_issue_type="vs-invalid")
+        self._check_cycle(valueset)
         self._stack.append(url)
         self._containers.append(valueset)
         try:
@@ -358,6 +385,11 @@ class Evaluator:
         if not all(test(concept) for test in self._filters(provider, rule, where)):
             return None
         return Entry(url, version, concept, concept.display)
+
+
+def _vs_label(valueset: dict[str, Any]) -> str:
+    url, version = valueset.get("url", ""), valueset.get("version")
+    return f"{url}|{version}" if version else url
 
 
 def _locate(provider: Any, code: str) -> Concept | None:

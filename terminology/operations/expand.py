@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from terminology import languages, supplements
-from terminology.errors import InvalidRequest, NotFound
+from terminology.errors import InvalidRequest, NotFound, TooCostly
 from terminology.model import Designation, ExpandRequest
 from terminology.valuesets import Entry, Evaluator, VersionRules
 
@@ -117,6 +117,26 @@ def _localise(entry: Entry, provider: Any, request: ExpandRequest) -> Entry:
     return replace(entry, display=chosen.value or None, designations=designations)
 
 
+def _check_size(valueset: dict[str, Any], request: ExpandRequest, expansion: Any, total: int,
+                registry: Any) -> None:
+    """An unpaged expansion larger than the limit (the request's, or a code system's own, such
+    as CPT's 1,000 agreed with the AMA) is refused as too costly."""
+    limit = request.limit
+    for canonical in expansion.used_systems:
+        url, _, version = canonical.partition("|")
+        try:
+            own = getattr(registry.resolve(url, version or None), "expand_limit", None)
+        except NotFound:
+            own = None
+        if own:
+            limit = min(limit, own)
+    if total > limit and (request.count is None or request.count > limit):
+        url, version = valueset.get("url", ""), valueset.get("version")
+        label = f"{url}|{version}" if version else url
+        raise TooCostly(f"The value set '{label}' expansion has too many codes to produce "
+                        f"(>{limit})", message_id="VALUESET_TOO_COSTLY")
+
+
 def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     valueset = find_valueset(registry, request)
     request = _with_valueset_defaults(valueset, request)
@@ -139,6 +159,7 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         words = request.filter.casefold().split()
         entries = [e for e in entries if _matches_text(e, words)]
     total = len(entries)
+    _check_size(valueset, request, expansion, total, registry)
     if request.offset < 0 or (request.count is not None and request.count < 0):
         raise InvalidRequest("offset and count must not be negative", expression="offset")
     paged = request.offset > 0 or request.count is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from dataclasses import replace
 from collections.abc import Callable
 from types import SimpleNamespace
 from datetime import datetime, timezone
@@ -156,6 +157,13 @@ def valueset_batch_validate() -> Response:
         {"name": "validation", "resource": a} for a in answers]})
 
 
+def _expand_limit() -> int:
+    """The configured limit, lowered (never raised) by an X-TOO-COSTLY-THRESHOLD header."""
+    limit = int(current_app.config.get("EXPAND_LIMIT", 10000))
+    header = request.headers.get("X-TOO-COSTLY-THRESHOLD", "")
+    return min(limit, int(header)) if header.isdigit() and int(header) > 0 else limit
+
+
 def _validate_valueset(flat: dict[str, list[Any]], resource_id: str | None) -> dict[str, Any]:
     req = params.validate_request(flat, resource_id, valueset=True)
     reg = registry(flat)
@@ -175,7 +183,7 @@ def valueset_validate_code(resource_id: str | None = None) -> Response:
 @api.route("/ValueSet/<resource_id>/$expand", methods=["GET", "POST"])
 def valueset_expand(resource_id: str | None = None) -> Response:
     flat = operation_parameters()
-    req = params.expand_request(flat, resource_id)
+    req = replace(params.expand_request(flat, resource_id), limit=_expand_limit())
     result = expand(registry(flat), req)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     return fhir_response(render.expansion_valueset(result, f"urn:uuid:{uuid.uuid4()}", now))
