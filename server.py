@@ -21,6 +21,7 @@ from codesystems.cpt import addons as cpt_addons
 from codesystems.cpt import definition as cpt_definition
 from codesystems.cpt import loader as cpt_loader
 from codesystems.cpt.provider import CptProvider
+from codesystems.cpt.valuesets import VALUE_SETS
 from codesystems.fhir_json import loader as fhir_loader
 from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
@@ -44,7 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     store = Store(app.config["DB"])
     store.create()
     app.extensions["store"] = store
-    app.extensions["registry"] = Registry(store, PROVIDERS)
+    app.extensions["registry"] = Registry(store, PROVIDERS, value_sets=VALUE_SETS)
     cache_size = int(app.config.get("RESPONSE_CACHE", os.environ.get("TX_RESPONSE_CACHE", 4096)))
     app.extensions["response_cache"] = ResponseCache(cache_size)
     app.register_blueprint(api, url_prefix="/fhir")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 from codesystems.cpt import definition as cpt
 from terminology.errors import InvalidCode
@@ -46,6 +47,8 @@ def _flag(concept: Concept, name: str) -> bool:
 
 class CptProvider(SqlProvider):
     lenient_whitespace = True  # any AMA descriptor matches ignoring runs of white space
+    expand_limit = 1000  # the most CPT codes listed in one expansion (AMA agreement)
+    compositional = True  # modifier expressions are codes too, but cannot be listed
 
     def __init__(self, store: Store, info: CodeSystemInfo) -> None:
         super().__init__(store, info)
@@ -55,6 +58,27 @@ class CptProvider(SqlProvider):
         if ":" in code:
             return self._expression(code)
         return self._enriched(code)
+
+    def iter_concepts(self) -> Any:
+        """Every stored code, with its add-on facts and status as $lookup gives them."""
+        for concept in super().iter_concepts():
+            yield self._enriched(concept.code) or concept
+
+    def special_filter(self, prop: str, op: str, value: str) -> Any:
+        """CPT's own filters: `modified`, `modifier` (expressions are not modifiers), and
+        `code in` ranges such as `20100-69990,92920`. Others fall back to the generic ones."""
+        flag = value.strip().lower() == "true"
+        if prop == "modified" and op == "=":
+            return lambda c: c.expression == flag
+        if prop == "modifier" and op == "=":
+            return lambda c: _flag(c, "modifier") == flag
+        if prop == "code" and op in ("in", "not-in"):
+            ranges = _ranges(value)
+            inside = (lambda c: any(low <= c.code.split(":")[0] <= high and
+                                    len(c.code.split(":")[0]) == len(low)
+                                    for low, high in ranges))
+            return inside if op == "in" else (lambda c: not inside(c))
+        return None
 
     # -- single codes -------------------------------------------------------------------------
 
@@ -187,6 +211,16 @@ class CptProvider(SqlProvider):
                     f"The modifier 95 cannot be used with the code {code} as it is not "
                     "designated for telemedicine"
                 )
+
+
+def _ranges(value: str) -> list[tuple[str, str]]:
+    """`20100-69990,92920` -> [("20100", "69990"), ("92920", "92920")]."""
+    out = []
+    for part in value.split(","):
+        low, _, high = part.strip().partition("-")
+        if low:
+            out.append((low.strip(), (high or low).strip()))
+    return out
 
 
 def _with(concept: Concept, **changes: object) -> Concept:

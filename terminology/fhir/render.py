@@ -165,6 +165,7 @@ EXT_EXPANSION_PROPERTY = (
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.property")
 EXT_CONTAINS_PROPERTY = (
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property")
+UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
 PSEUDO_PROPERTIES = {
     "definition": {"code": "definition", "uri": "http://hl7.org/fhir/concept-properties#definition"},
 }
@@ -219,6 +220,8 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
         "timestamp": timestamp,
         "total": result.total,
     }
+    if result.unclosed:
+        expansion["extension"] = [{"url": UNCLOSED, "valueBoolean": True}]
     if result.request.offset or result.request.count is not None:
         expansion["offset"] = result.offset
     expansion["parameter"] = parameters
@@ -232,11 +235,11 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
                     entry["uri"] = definition["uri"]
                 declared.append(entry)
         if declared:
-            expansion["extension"] = [
+            expansion.setdefault("extension", []).extend([
                 {"url": EXT_EXPANSION_PROPERTY, "extension": [
                     {"url": key, ("valueCode" if key == "code" else "valueUri"): value}
                     for key, value in d.items()]}
-                for d in declared]
+                for d in declared])
     items = [(_contains_item(e, result), e) for e in result.entries]
     if result.nest:
         expansion["contains"] = _nest(items, result.providers)

@@ -24,6 +24,7 @@ class ExpandResult:
     nest: bool = False
     providers: dict[str, Any] = field(default_factory=dict)
     used_supplements: list[str] = field(default_factory=list)
+    unclosed: bool = False
     show_versions: bool = False  # a system included at several versions: say which
 
 
@@ -137,6 +138,22 @@ def _check_size(valueset: dict[str, Any], request: ExpandRequest, expansion: Any
                         f"(>{limit})", message_id="VALUESET_TOO_COSTLY")
 
 
+CLOSING_FILTERS = {("modified", "=", "false"), ("modifier", "=", "true")}
+
+
+def _unclosed(valueset: dict[str, Any], providers: dict[str, Any]) -> bool:
+    """True when a compositional code system (CPT) could add members no listing can hold."""
+    for include in (valueset.get("compose") or {}).get("include", []):
+        provider = providers.get(include.get("system", ""))
+        if not getattr(provider, "compositional", False) or include.get("concept"):
+            continue
+        filters = {(f.get("property"), f.get("op"), str(f.get("value")).lower())
+                   for f in include.get("filter", [])}
+        if not filters & CLOSING_FILTERS:
+            return True
+    return False
+
+
 def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     valueset = find_valueset(registry, request)
     request = _with_valueset_defaults(valueset, request)
@@ -188,6 +205,7 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         property_defs=property_defs,
         nest=not request.exclude_nested and not paged and not request.filter,
         used_supplements=used,
+        unclosed=_unclosed(valueset, providers),
         providers=providers,
         show_versions=_several_versions(valueset),
     )
