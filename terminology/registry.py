@@ -158,7 +158,8 @@ class Registry:
 
     def value_set(self, url: str, version: str | None = None) -> dict[str, Any] | None:
         self.refresh()
-        return _pick_value_set(self._value_sets.get(url, []), version)
+        found = _pick_value_set(self._value_sets.get(url, []), version)
+        return found if found is not None else implicit_value_set(url)
 
     def value_sets(self) -> list[dict[str, Any]]:
         self.refresh()
@@ -237,6 +238,20 @@ def concept_map_resource(store: Store, info: ConceptMapInfo) -> dict[str, Any]:
         for (source, target), elements in groups.items()
     ]
     return resource
+
+
+def implicit_value_set(url: str) -> dict[str, Any] | None:
+    """FHIR's implicit value sets: `<system>?fhir_vs` (all codes), `?fhir_vs=isa/<code>`."""
+    system, sep, query = url.partition("?fhir_vs")
+    if not sep or not system:
+        return None
+    include: dict[str, Any] = {"system": system}
+    if query.startswith("=isa/") and len(query) > 5:
+        include["filter"] = [{"property": "concept", "op": "is-a", "value": query[5:]}]
+    elif query:
+        return None
+    return {"resourceType": "ValueSet", "url": url, "status": "active",
+            "name": "Implicit", "compose": {"include": [include]}}
 
 
 def _pick_value_set(candidates: list[dict[str, Any]], version: str | None) -> dict[str, Any] | None:
