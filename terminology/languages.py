@@ -2,6 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
+from terminology.errors import InvalidRequest
+
+
+_TAG = re.compile(r"^(\*|[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*)$")
+
+
+def check(header: str | None) -> None:
+    """Raise for a displayLanguage that is not a language tag list (`-`, `en_US!`)."""
+    if header is None:
+        return
+    for item in header.split(","):
+        tag = item.strip().partition(";")[0].strip()
+        if not _TAG.match(tag):
+            raise InvalidRequest(f"Invalid displayLanguage: '{header}'", issue_code="processing",
+                                 tx_issue_type="invalid-display",
+                                 message_id="INVALID_DISPLAY_NAME")
+
 
 def parse(header: str | None) -> list[str]:
     """`de,it;q=0.5, en-AU` -> ['de', 'it', 'en-au'] in order of preference (q=0 dropped)."""

@@ -47,6 +47,7 @@ class SqlProvider:
         self.copyright = info.resource.get("copyright")
         self.resource_id = info.resource_id
         self.effective_date = info.effective_date
+        self.language = info.resource.get("language")
         self._cached = lru_cache(maxsize=self.CACHE_SIZE)(self._load)
 
     def _load(self, code: str) -> Concept | None:

@@ -97,6 +97,7 @@ def code_system_resource(version: str, *, sample: bool) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "CodeSystem",
         "id": resource_id(version),
+        "language": "en",
         "url": URL,
         "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{OID}"}],
         "version": version,

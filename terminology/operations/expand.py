@@ -157,6 +157,7 @@ def _unclosed(valueset: dict[str, Any], providers: dict[str, Any]) -> bool:
 def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     valueset = find_valueset(registry, request)
     request = _with_valueset_defaults(valueset, request)
+    languages.check(request.display_language)
     registry, used = supplements.apply(
         registry, list(request.supplements) + supplements.referenced_by(valueset))
     evaluator = Evaluator(

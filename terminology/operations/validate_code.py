@@ -261,9 +261,9 @@ class _Validator:
         default_language = getattr(provider, "language", None)
         every = _display_choices(concept, default_language)
         wanted_languages = languages.parse(self.request.display_language)
-        choices = [c for c in every if languages.matches(c[1], wanted_languages)]
+        choices = [c for c in every if c[1] is None or languages.matches(c[1], wanted_languages)]
         where = f"{provider.canonical.url}#{concept.code}"
-        if _display_in(coding.display, every if not choices else choices, lenient_ws):
+        if choices and _display_in(coding.display, choices, lenient_ws):
             return None
         if concept.expression and normalise_display(coding.display) == normalise_display(
                 concept.code):
@@ -325,7 +325,6 @@ def _display_choices(concept: Concept,
     """Every right display with its language: the preferred one, then each designation."""
     seen: set[str] = set()
     choices: list[tuple[str, str | None]] = []
-    language = language or "en"
     candidates: list[tuple[str | None, str | None]] = [(concept.display, language)]
     candidates += [(d.value, d.language or language) for d in concept.designations]
     for text, lang in candidates:
@@ -356,6 +355,7 @@ def validate_code(registry: Any, request: ValidateRequest,
                        message_id="RESOURCE_NOT_FOUND")
     registry, _ = supplements.apply(
         registry, list(request.supplements) + supplements.referenced_by(valueset))
+    languages.check(request.display_language)
     validator = _Validator(registry, request, valueset)
     outcomes = [validator.check(c, i) for i, c in enumerate(request.codings)]
     good = next((o for o in outcomes if o.valid), None)
