@@ -7,7 +7,7 @@ from typing import Any
 
 from terminology import languages, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
-from terminology.model import Designation, ExpandRequest
+from terminology.model import Coding, Designation, ExpandRequest
 from terminology.valuesets import Entry, Evaluator, VersionRules
 
 
@@ -83,13 +83,17 @@ def _with_valueset_defaults(valueset: dict[str, Any], request: ExpandRequest) ->
     return request
 
 
+PREFERRED_FOR_LANGUAGE = Coding("http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
+                                "preferredForLanguage", display="Preferred For Language")
+
+
 def _designation_wanted(d: Designation, filters: tuple[str, ...]) -> bool:
     if not filters:
         return True
     for f in filters:
         system, _, code = f.rpartition("|")
         if system == "urn:ietf:bcp:47" or (not system and "|" not in f):
-            if languages.matches(d.language, [code.lower()]):
+            if (d.language or "").lower() == code.lower():
                 return True
         elif d.use is not None and d.use.code == code and (not system or d.use.system == system):
             return True
@@ -110,6 +114,8 @@ def _localise(entry: Entry, provider: Any, request: ExpandRequest) -> Entry:
         if found is not None:
             chosen = found
             break
+    if chosen is not candidates[0] and candidates[0].value:
+        candidates[0] = replace(candidates[0], use=PREFERRED_FOR_LANGUAGE)
     designations: tuple[Designation, ...] = ()
     if request.include_designations or request.designations:
         shown = [d for d in candidates if d is not chosen and d.value
