@@ -387,6 +387,21 @@ class Evaluator:
         return Entry(url, version, concept, concept.display)
 
 
+EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+
+
+def valueset_default(valueset: dict[str, Any] | None, name: str) -> Any:
+    """A parameter a value set sets for its own use (valueset-expansion-parameter extension)."""
+    for ext in ((valueset or {}).get("compose") or {}).get("extension", []):
+        if ext.get("url") != EXPANSION_PARAMETER:
+            continue
+        parts = {e.get("url"): e for e in ext.get("extension", [])}
+        if (parts.get("name") or {}).get("valueCode") == name:
+            return next((v for k, v in (parts.get("value") or {}).items()
+                         if k.startswith("value")), None)
+    return None
+
+
 def _vs_label(valueset: dict[str, Any]) -> str:
     url, version = valueset.get("url", ""), valueset.get("version")
     return f"{url}|{version}" if version else url

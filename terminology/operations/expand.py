@@ -8,7 +8,7 @@ from typing import Any
 from terminology import languages, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
 from terminology.model import Coding, Designation, ExpandRequest
-from terminology.valuesets import Entry, Evaluator, VersionRules
+from terminology.valuesets import Entry, Evaluator, VersionRules, valueset_default
 
 
 @dataclass
@@ -65,21 +65,12 @@ def _matches_text(entry: Entry, words: list[str]) -> bool:
     return all(w in haystack for w in words)
 
 
-EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
-
-
 def _with_valueset_defaults(valueset: dict[str, Any], request: ExpandRequest) -> ExpandRequest:
     """Parameters a value set asks for in compose (valueset-expansion-parameter extensions)."""
-    for ext in (valueset.get("compose") or {}).get("extension", []):
-        if ext.get("url") != EXPANSION_PARAMETER:
-            continue
-        parts = {e.get("url"): e for e in ext.get("extension", [])}
-        name = (parts.get("name") or {}).get("valueCode")
-        value = next((v for k, v in (parts.get("value") or {}).items() if k.startswith("value")),
-                     None)
-        if name == "displayLanguage" and request.display_language is None and value:
-            request = replace(request, display_language=value,
-                              echo=request.echo + (("displayLanguage", "valueCode", value),))
+    value = valueset_default(valueset, "displayLanguage")
+    if value and request.display_language is None:
+        request = replace(request, display_language=value,
+                          echo=request.echo + (("displayLanguage", "valueCode", value),))
     return request
 
 

@@ -7,14 +7,14 @@ message texts are tx.fhir.org's; the `message` is the sorted error and warning t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from terminology import languages, supplements
 from terminology.errors import InvalidCode, NotFound, TerminologyError
 from terminology.model import Coding, Concept, Issue, ValidateRequest, ValidationResult
 from terminology.operations.versioning import choose_code_system
-from terminology.valuesets import Evaluator, VersionRules
+from terminology.valuesets import Evaluator, VersionRules, valueset_default
 
 
 def normalise_display(text: str) -> str:
@@ -164,6 +164,15 @@ class _Validator:
                          out: _Outcome) -> _Outcome:
         request = self.request
         in_vs_mode = request.against_valueset
+        if (system and not self.registry.knows(system)
+                and self.registry.value_set(system) is not None):
+            out.issues.append(Issue(
+                "error", "invalid",
+                f"The Coding references a value set, not a code system ('{system}')",
+                "invalid-data", path["system"], "Terminology_TX_System_ValueSet2"))
+            if request.against_valueset:
+                out.issues.append(self.not_in_vs(coding, path, system))
+            return out
         provider = choose_code_system(self, coding, system, path, out)
         if provider is None:
             if out.unknown_system is None and any(
@@ -232,7 +241,13 @@ class _Validator:
                 f"The concept '{concept.code}' has a status of {phrase} and its use should be "
                 "reviewed", "code-comment", path["coding"], "INACTIVE_CONCEPT_FOUND"))
         if in_vs_mode and self.valueset is not None:
-            member = self.evaluator.member(self.valueset, url, concept.code, version)
+            try:
+                member = self.evaluator.member(self.valueset, url, concept.code, version)
+            except NotFound as exc:
+                out.issues.append(Issue("error", "not-found", exc.message, "not-found", None,
+                                        exc.message_id))
+                out.valid = False
+                return out
             out.include_matched = member is not None
             if member is None:
                 valid = False
@@ -355,6 +370,9 @@ def validate_code(registry: Any, request: ValidateRequest,
                        message_id="RESOURCE_NOT_FOUND")
     registry, _ = supplements.apply(
         registry, list(request.supplements) + supplements.referenced_by(valueset))
+    default_language = valueset_default(valueset, "displayLanguage")
+    if request.display_language is None and default_language:
+        request = replace(request, display_language=default_language)
     languages.check(request.display_language)
     validator = _Validator(registry, request, valueset)
     outcomes = [validator.check(c, i) for i, c in enumerate(request.codings)]
@@ -367,7 +385,9 @@ def validate_code(registry: Any, request: ValidateRequest,
             "error", "code-invalid",
             f"No valid coding was found for the value set '{vs_label(valueset)}'",
             "not-in-vs", None, "TX_GENERAL_CC_ERROR_MESSAGE"))
-    single = len(outcomes) == 1 or good is not None
+    # A failed CodeableConcept names its coding only when that coding's concept was found.
+    single = good is not None or (len(outcomes) == 1 and (
+        request.source != "codeableConcept" or chosen.display is not None))
     return ValidationResult(
         result=good is not None,
         system=chosen.system if single else None,
