@@ -62,6 +62,7 @@ class MemoryProvider:
         self._parents: dict[str, list[str]] = {}
         self._children: dict[str, list[str]] = {}
         self._folded: dict[str, str] = {}
+        self._roles = self._property_roles()
         self._walk(resource.get("concept", []), None)
         self._link_properties()
         for supplement in supplements:
@@ -76,10 +77,11 @@ class MemoryProvider:
             code = item["code"]
             properties = tuple(p for p in (property_of(x) for x in item.get("property", []))
                                if p is not None)
-            status = next((p.value for p in properties if p.code == "status"), None)
-            inactive = any(p.code == "inactive" and p.value is True for p in properties) or (
-                status in INACTIVE_STATUSES)
-            abstract = any(p.code in ("notSelectable", "abstract") and p.value is True
+            roles = self._roles
+            status = next((p.value for p in properties if roles.get(p.code) == "status"), None)
+            inactive = any(roles.get(p.code) == "inactive" and p.value is True
+                           for p in properties) or status in INACTIVE_STATUSES
+            abstract = any(roles.get(p.code) == "notSelectable" and p.value is True
                            for p in properties)
             concept = Concept(
                 code=code,
@@ -98,6 +100,18 @@ class MemoryProvider:
             if parent is not None:
                 self._link(parent, code)
             self._walk(item.get("concept", []), code)
+
+    def _property_roles(self) -> dict[str, str]:
+        """Property codes by the standard role they play: a code system may call
+        notSelectable `not-selectable`, as long as its uri is concept-properties#notSelectable."""
+        roles = {"status": "status", "inactive": "inactive", "notSelectable": "notSelectable",
+                 "abstract": "notSelectable"}
+        for code, definition in self.property_defs.items():
+            uri = str(definition.get("uri", ""))
+            for role in ("status", "inactive", "notSelectable"):
+                if uri == f"http://hl7.org/fhir/concept-properties#{role}":
+                    roles[code] = role
+        return roles
 
     def _link(self, parent: str, child: str) -> None:
         if parent not in self._parents.setdefault(child, []):

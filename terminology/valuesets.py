@@ -248,12 +248,14 @@ class Evaluator:
                 result.used_systems.append(used)
             members = self._from_system(provider, rule, where)
         for vs_index, reference in enumerate(rule.get("valueSet", [])):
-            nested = self.expand(self.valueset(reference, f"{where}.valueSet[{vs_index}]"))
+            nested_vs = self.valueset(reference, f"{where}.valueSet[{vs_index}]")
+            nested = self.expand(nested_vs)
             for s in nested.used_systems:
                 if s not in result.used_systems:
                     result.used_systems.append(s)
-            if reference not in result.used_valuesets:
-                result.used_valuesets.append(reference)
+            label = _vs_label(nested_vs) if not reference.startswith("#") else None
+            if label and label not in result.used_valuesets:
+                result.used_valuesets.append(label)
             if members is None:
                 members = nested.entries
             else:

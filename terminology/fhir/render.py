@@ -193,13 +193,15 @@ def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
                                    ("value", d.value)) if v is not None}
                 for d in designations
             ]
-    if request.properties:
-        wanted = set(request.properties)
+    wanted = set(request.properties)
+    status = next((p for p in concept.properties if p.code == "status"), None)
+    if request.properties or status is not None:
         props = []
         if "definition" in wanted and concept.definition:
             props.append({"code": "definition", "valueString": concept.definition})
         props += [{"code": p.code, VALUE_KEYS.get(p.type, "valueString"): p.value}
-                  for p in concept.properties if p.code in wanted or "*" in wanted]
+                  for p in concept.properties
+                  if p.code in wanted or "*" in wanted or p is status]
         if props:
             item.setdefault("extension", []).extend(
                 {"url": EXT_CONTAINS_PROPERTY, "extension": [
@@ -215,6 +217,8 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
     parameters += [{"name": "used-codesystem", "valueUri": u} for u in result.used_systems]
     parameters += [{"name": "used-valueset", "valueUri": u} for u in result.used_valuesets]
     parameters += [{"name": "used-supplement", "valueUri": u} for u in result.used_supplements]
+    parameters += [{"name": "used-fragment", "valueUri": str(p.canonical)}
+                   for p in result.providers.values() if getattr(p, "content", "") == "fragment"]
     expansion: dict[str, Any] = {
         "identifier": identifier,
         "timestamp": timestamp,
