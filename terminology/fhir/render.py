@@ -168,6 +168,7 @@ EXT_CONTAINS_PROPERTY = (
 UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
 PSEUDO_PROPERTIES = {
     "definition": {"code": "definition", "uri": "http://hl7.org/fhir/concept-properties#definition"},
+    "status": {"code": "status", "uri": "http://hl7.org/fhir/concept-properties#status"},
 }
 
 
@@ -194,7 +195,8 @@ def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
                 for d in designations
             ]
     wanted = set(request.properties)
-    status = next((p for p in concept.properties if p.code == "status"), None)
+    status = next((p for p in concept.properties if p.code == "status"), None) \
+        if concept.inactive else None
     if request.properties or status is not None:
         props = []
         if "definition" in wanted and concept.definition:
@@ -229,9 +231,13 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
     if result.request.offset or result.request.count is not None:
         expansion["offset"] = result.offset
     expansion["parameter"] = parameters
-    if result.request.properties:
+    codes = list(result.request.properties)
+    if any(e.concept.inactive and any(p.code == "status" for p in e.concept.properties)
+           for e in result.entries) and "status" not in codes:
+        codes.append("status")
+    if codes:
         declared = []
-        for code in result.request.properties:
+        for code in codes:
             definition = result.property_defs.get(code) or PSEUDO_PROPERTIES.get(code)
             if definition is not None:
                 entry = {"code": code}
