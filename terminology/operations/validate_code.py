@@ -153,10 +153,12 @@ class _Validator:
         if len(systems) == 1:
             return systems[0]
         out.issues.append(self.not_in_vs(coding, path, None))
+        detail = (f": value set expansion has multiple matches: [{', '.join(systems)}]"
+                  if len(systems) > 1 else "")
         out.issues.append(Issue(
             "error", "not-found",
             f"The System URI could not be determined for the code '{coding.code}' in the "
-            f"ValueSet '{vs_label(self.valueset or {})}'",
+            f"ValueSet '{vs_label(self.valueset or {})}'{detail}",
             "cannot-infer", path["code"], "UNABLE_TO_INFER_CODESYSTEM"))
         return None
 
@@ -164,6 +166,11 @@ class _Validator:
                          out: _Outcome) -> _Outcome:
         request = self.request
         in_vs_mode = request.against_valueset
+        if system and ":" not in system:
+            out.issues.append(Issue(
+                "error", "invalid",
+                "Coding.system must be an absolute reference, not a local reference",
+                "invalid-data", path["system"], "Terminology_TX_System_Relative"))
         if (system and not self.registry.knows(system)
                 and self.registry.value_set(system) is not None):
             out.issues.append(Issue(
@@ -379,21 +386,22 @@ def validate_code(registry: Any, request: ValidateRequest,
     good = next((o for o in outcomes if o.valid), None)
     chosen = good or outcomes[0]
     issues = [i for o in outcomes for i in o.issues]
-    if request.source == "codeableConcept" and valueset is not None and good is None \
-            and not any(o.include_matched for o in outcomes):
+    general = (request.source == "codeableConcept" and valueset is not None and good is None
+               and not any(o.include_matched for o in outcomes))
+    if general:
         issues.insert(0, Issue(
             "error", "code-invalid",
             f"No valid coding was found for the value set '{vs_label(valueset)}'",
             "not-in-vs", None, "TX_GENERAL_CC_ERROR_MESSAGE"))
     # A failed CodeableConcept names its coding only when that coding's concept was found.
     single = good is not None or (len(outcomes) == 1 and (
-        request.source != "codeableConcept" or chosen.display is not None))
+        request.source != "codeableConcept" or (chosen.display is not None and not general)))
     return ValidationResult(
         result=good is not None,
         system=chosen.system if single else None,
         code=chosen.code if single else None,
         version=chosen.version if single else None,
-        display=chosen.display if single else None,
+        display=chosen.display if single or len(outcomes) == 1 else None,
         message=_message(issues, good is not None),
         issues=tuple(issues),
         codeable_concept=request.original if request.source == "codeableConcept" else None,
