@@ -51,3 +51,12 @@ def matches(language: str | None, wanted: list[str]) -> bool:
     language = language.lower()
     return any(w == "*" or language == w or language.startswith(w + "-") or
                w.startswith(language + "-") for w in wanted)
+
+
+def only_these(header: str | None) -> bool:
+    """`de,*;q=0`: the listed languages and no other (no fallback to the default display)."""
+    for item in (header or "").split(","):
+        tag, _, params = item.strip().partition(";")
+        if tag.strip() == "*" and params.replace(" ", "") in ("q=0", "q=0.0"):
+            return True
+    return False

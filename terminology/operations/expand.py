@@ -98,13 +98,16 @@ def _localise(entry: Entry, provider: Any, request: ExpandRequest) -> Entry:
     candidates = [Designation(entry.display or concept.display or "", cs_language)]
     candidates += list(concept.designations) + list(entry.designations)
     wanted = languages.parse(request.display_language)
-    chosen = candidates[0]
+    chosen: Designation | None = candidates[0]
     for language in wanted:
         found = next((d for d in candidates if d.value and languages.matches(
             d.language or cs_language, [language])), None)
         if found is not None:
             chosen = found
             break
+    else:
+        if wanted and languages.only_these(request.display_language):
+            chosen = None  # no display in the languages asked for, and no fallback wanted
     if chosen is not candidates[0] and candidates[0].value:
         candidates[0] = replace(candidates[0], use=PREFERRED_FOR_LANGUAGE)
     designations: tuple[Designation, ...] = ()
@@ -112,7 +115,7 @@ def _localise(entry: Entry, provider: Any, request: ExpandRequest) -> Entry:
         shown = [d for d in candidates if d is not chosen and d.value
                  and (d.language or d.use) and _designation_wanted(d, request.designations)]
         designations = tuple(shown)
-    return replace(entry, display=chosen.value or None, designations=designations)
+    return replace(entry, display=chosen.value if chosen else None, designations=designations)
 
 
 def _check_size(valueset: dict[str, Any], request: ExpandRequest, expansion: Any, total: int,
