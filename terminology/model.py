@@ -120,6 +120,7 @@ class ValidateRequest:
     valueset_id: str | None = None
     original: Any = None  # the CodeableConcept as sent, echoed back
     allow_abstract: bool = True
+    membership_only: bool = False  # valueset-membership-only: no code-system checks
     supplements: tuple[str, ...] = ()
     infer_system: bool = False
     active_only: bool = False

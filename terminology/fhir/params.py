@@ -222,6 +222,8 @@ class ValidateSchema(Schema):
     abstract = _BOOLEAN
     inferSystem = _BOOLEAN
     activeOnly = _BOOLEAN
+    membership_only = fields.Boolean(data_key="valueset-membership-only",
+                                     truthy={"true", True}, falsy={"false", False})
     useSupplement = fields.List(fields.String())
     valueSet = fields.Dict()
     valueSetVersion = fields.String()
@@ -431,6 +433,7 @@ def _valueset_validate_request(data: dict[str, Any], instance_id: str | None) ->
         valueset_id=instance_id,
         original=data.get("codeableConcept"),
         allow_abstract=data.get("abstract", True) is not False,
+        membership_only=bool(data.get("membership_only")),
         supplements=tuple(data.get("useSupplement", ())),
         infer_system=bool(data.get("inferSystem")),
         active_only=bool(data.get("activeOnly")),

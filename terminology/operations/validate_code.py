@@ -35,6 +35,7 @@ class _Outcome:
     inactive: bool = False
     unknown_system: str | None = None
     x_unknown_system: str | None = None
+    valueset_error: bool = False
     status: str | None = None
     normalized_code: str | None = None
     include_matched: bool = False  # in the value set's include (or its version is unknown)
@@ -206,9 +207,10 @@ class _Validator:
             out.valid = True
             return out
         if concept is None:
-            out.issues.append(Issue("error", "code-invalid",
-                                    f"Unknown code '{coding.code}' in {where}", "invalid-code",
-                                    path["code"], "Unknown_Code_in_Version"))
+            if not request.membership_only:
+                out.issues.append(Issue("error", "code-invalid",
+                                        f"Unknown code '{coding.code}' in {where}",
+                                        "invalid-code", path["code"], "Unknown_Code_in_Version"))
             if in_vs_mode:
                 out.issues.append(self.not_in_vs(coding, path, system))
             return out
@@ -254,6 +256,7 @@ class _Validator:
                 out.issues.append(Issue("error", "not-found", exc.message, "not-found", None,
                                         exc.message_id))
                 out.valid = False
+                out.valueset_error = True
                 return out
             out.include_matched = member is not None
             if member is None:
@@ -267,7 +270,8 @@ class _Validator:
                 out.issues.append(self.not_in_vs(coding, path, system))
             elif concept.abstract and not request.allow_abstract:
                 out.issues.append(self.not_in_vs(coding, path, system))
-        display_issue = self._check_display(coding, concept, provider, path)
+        display_issue = None if request.membership_only else self._check_display(
+            coding, concept, provider, path)
         if display_issue is not None:
             out.issues.append(display_issue)
             if display_issue.severity == "error":
@@ -377,7 +381,8 @@ def validate_code(registry: Any, request: ValidateRequest,
                        message_id="RESOURCE_NOT_FOUND")
     registry, _ = supplements.apply(
         registry, list(request.supplements) + supplements.referenced_by(valueset))
-    default_language = valueset_default(valueset, "displayLanguage")
+    default_language = valueset_default(valueset, "displayLanguage") or (
+        (valueset or {}).get("language"))
     if request.display_language is None and default_language:
         request = replace(request, display_language=default_language)
     languages.check(request.display_language)
@@ -386,8 +391,9 @@ def validate_code(registry: Any, request: ValidateRequest,
     good = next((o for o in outcomes if o.valid), None)
     chosen = good or outcomes[0]
     issues = [i for o in outcomes for i in o.issues]
+    broken = any(o.valueset_error for o in outcomes)
     general = (request.source == "codeableConcept" and valueset is not None and good is None
-               and not any(o.include_matched for o in outcomes))
+               and not any(o.include_matched for o in outcomes) and not broken)
     if general:
         issues.insert(0, Issue(
             "error", "code-invalid",
@@ -401,7 +407,7 @@ def validate_code(registry: Any, request: ValidateRequest,
         system=chosen.system if single else None,
         code=chosen.code if single else None,
         version=chosen.version if single else None,
-        display=chosen.display if single or len(outcomes) == 1 else None,
+        display=chosen.display if single or (len(outcomes) == 1 and not broken) else None,
         message=_message(issues, good is not None),
         issues=tuple(issues),
         codeable_concept=request.original if request.source == "codeableConcept" else None,
