@@ -166,6 +166,7 @@ EXT_EXPANSION_PROPERTY = (
 EXT_CONTAINS_PROPERTY = (
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property")
 UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
+UNCLOSED_REASON = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed-reason"
 PSEUDO_PROPERTIES = {
     "definition": {"code": "definition", "uri": "http://hl7.org/fhir/concept-properties#definition"},
     "status": {"code": "status", "uri": "http://hl7.org/fhir/concept-properties#status"},
@@ -226,8 +227,14 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
         "timestamp": timestamp,
         "total": result.total,
     }
-    if result.unclosed:
+    fragments = [p for p in result.providers.values() if getattr(p, "content", "") == "fragment"]
+    if result.unclosed or fragments:
         expansion["extension"] = [{"url": UNCLOSED, "valueBoolean": True}]
+    for p in fragments:
+        expansion["extension"].append({
+            "url": UNCLOSED_REASON,
+            "valueString": f"This extension is based on a fragment of the code system "
+                           f"{p.canonical.url}"})
     if result.request.offset or result.request.count is not None:
         expansion["offset"] = result.offset
     expansion["parameter"] = parameters

@@ -160,7 +160,9 @@ class _Validator:
             "error", "not-found",
             f"The System URI could not be determined for the code '{coding.code}' in the "
             f"ValueSet '{vs_label(self.valueset or {})}'{detail}",
-            "cannot-infer", path["code"], "UNABLE_TO_INFER_CODESYSTEM"))
+            "cannot-infer", path["code"],
+            "Unable_to_resolve_system__value_set_has_multiple_matches" if detail
+            else "UNABLE_TO_INFER_CODESYSTEM"))
         return None
 
     def _check_in_system(self, coding: Coding, system: str, path: dict[str, str],
@@ -352,7 +354,8 @@ def _display_choices(concept: Concept,
     seen: set[str] = set()
     choices: list[tuple[str, str | None]] = []
     candidates: list[tuple[str | None, str | None]] = [(concept.display, language)]
-    candidates += [(d.value, d.language or language) for d in concept.designations]
+    # designations count as displays only when they say which language they are in
+    candidates += [(d.value, d.language) for d in concept.designations if d.language]
     for text, lang in candidates:
         if text and text not in seen:
             seen.add(text)
@@ -401,7 +404,8 @@ def validate_code(registry: Any, request: ValidateRequest,
             "not-in-vs", None, "TX_GENERAL_CC_ERROR_MESSAGE"))
     # A failed CodeableConcept names its coding only when that coding's concept was found.
     single = good is not None or (len(outcomes) == 1 and (
-        request.source != "codeableConcept" or (chosen.display is not None and not general)))
+        request.source != "codeableConcept" or (chosen.display is not None and not general
+                                                 and not broken)))
     return ValidationResult(
         result=good is not None,
         system=chosen.system if single else None,
