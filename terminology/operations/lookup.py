@@ -7,7 +7,7 @@ from typing import Any
 
 from terminology import supplements
 from terminology.errors import InvalidCode, NotFound
-from terminology.model import Concept, LookupRequest, LookupResult, Property
+from terminology.model import Coding, Concept, Designation, LookupRequest, LookupResult, Property
 from terminology.operations.common import provider_for
 from terminology.registry import Registry
 
@@ -40,6 +40,7 @@ def lookup(registry: Registry, request: LookupRequest) -> LookupResult:
             message_id="Unknown_Code_in_Version",
         )
     concept = _with_hierarchy(provider, concept)
+    concept = _with_display_designation(provider, concept)
     return LookupResult(
         name=provider.name,
         system=provider.canonical.url,
@@ -60,3 +61,17 @@ def _with_hierarchy(provider: Any, concept: Concept) -> Concept:
     extra = tuple(Property("parent", code, "code") for code in parents(concept.code))
     extra += tuple(Property("child", code, "code") for code in children(concept.code))
     return replace(concept, properties=concept.properties + extra) if extra else concept
+
+
+PREFERRED_FOR_LANGUAGE = Coding("http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
+                                "preferredForLanguage", display="Preferred For Language")
+
+
+def _with_display_designation(provider: Any, concept: Concept) -> Concept:
+    """The display as a designation in the code system's language, unless one already is."""
+    language = getattr(provider, "language", None)
+    if not language or not concept.display or any(
+            d.value == concept.display for d in concept.designations):
+        return concept
+    first = Designation(concept.display, language, PREFERRED_FOR_LANGUAGE)
+    return replace(concept, designations=(first, *concept.designations))
