@@ -162,7 +162,7 @@ class ExpandRequest:
     offset: int = 0
     count: int | None = None
     active_only: bool = False
-    exclude_nested: bool = False
+    exclude_nested: bool | None = None
     include_designations: bool = False
     include_definition: bool = False
     designations: tuple[str, ...] = ()

@@ -235,3 +235,87 @@ class FhirClient:
 @pytest.fixture
 def client(app) -> FhirClient:  # type: ignore[no-untyped-def]
     return FhirClient(app.test_client())
+
+
+# -- our own FHIR fixtures (tests/data/fhir), imported by `txserver import fhir` --------------
+
+FHIR_DATA = Path(__file__).parent / "data" / "fhir"
+BODY_SITE = "http://example.org/fhir/CodeSystem/body-site"
+BODY_SITE_LAY = "http://example.org/fhir/CodeSystem/body-site-lay"
+LEGACY_SITE = "http://example.org/fhir/CodeSystem/legacy-site"
+BODY_SITE_MAP = "http://example.org/fhir/ConceptMap/body-site-to-legacy"
+VS_BASE = "http://example.org/fhir/ValueSet/"
+EXPAND = "/fhir/ValueSet/$expand"
+VS_VALIDATE = "/fhir/ValueSet/$validate-code"
+
+
+def fhir_fixture(name: str) -> dict[str, Any]:
+    """One JSON file of tests/data/fhir, parsed afresh (callers may change it)."""
+    return json.loads((FHIR_DATA / name).read_text(encoding="utf-8"))
+
+
+def fixture_value_sets() -> dict[str, dict[str, Any]]:
+    """The ValueSets of tests/data/fhir/bundle-valuesets.json by id."""
+    bundle = fhir_fixture("bundle-valuesets.json")
+    return {e["resource"]["id"]: e["resource"] for e in bundle["entry"]}
+
+
+def build_fhir_store(path: Path) -> Store:
+    """A store holding every resource of tests/data/fhir, imported as `txserver import fhir`."""
+    from codesystems.fhir_json import loader as fhir_loader
+
+    store = Store(path)
+    store.create()
+    fhir_loader.import_paths(store, [FHIR_DATA])
+    return store
+
+
+@pytest.fixture(scope="session")
+def fhir_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fhir-store") / "tx.db"
+    build_fhir_store(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fhir_app(fhir_db_path: Path):  # type: ignore[no-untyped-def]
+    return server.create_app({"DB": str(fhir_db_path), "TESTING": True})
+
+
+@pytest.fixture
+def fhir_client(fhir_app) -> FhirClient:  # type: ignore[no-untyped-def]
+    """A client over the store of tests/data/fhir (no CPT in it)."""
+    return FhirClient(fhir_app.test_client())
+
+
+def contains_tree(expansion: dict[str, Any]) -> list[Any]:
+    """expansion.contains as [(code, [children...]), ...]: the shape of a nested expansion."""
+    def walk(items: list[dict[str, Any]]) -> list[Any]:
+        return [(i["code"], walk(i.get("contains", []))) for i in items]
+    return walk(expansion.get("contains", []))
+
+
+def expansion_codes(body: dict[str, Any]) -> list[str]:
+    """Every code of a ValueSet's expansion, depth first, in order."""
+    out: list[str] = []
+
+    def walk(items: list[dict[str, Any]]) -> None:
+        for item in items:
+            out.append(item["code"])
+            walk(item.get("contains", []))
+
+    walk(body["expansion"].get("contains", []))
+    return out
+
+
+def expansion_items(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every contains item of an expansion by code (nested ones included)."""
+    out: dict[str, dict[str, Any]] = {}
+
+    def walk(items: list[dict[str, Any]]) -> None:
+        for item in items:
+            out[item["code"]] = item
+            walk(item.get("contains", []))
+
+    walk(body["expansion"].get("contains", []))
+    return out

@@ -165,6 +165,9 @@ EXT_EXPANSION_PROPERTY = (
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.property")
 EXT_CONTAINS_PROPERTY = (
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property")
+# What of the value set an expansion repeats (as tx.fhir.org: its identity, not its definition).
+EXPANSION_HEADER = ("resourceType", "id", "language", "url", "identifier", "version", "name",
+                    "title", "status", "experimental", "date", "publisher")
 UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
 UNCLOSED_REASON = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed-reason"
 PSEUDO_PROPERTIES = {
@@ -215,7 +218,7 @@ def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
 
 
 def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str, Any]:
-    out = {k: v for k, v in result.valueset.items() if k not in ("expansion", "text", "compose")}
+    out = {k: v for k, v in result.valueset.items() if k in EXPANSION_HEADER}
     parameters = [{"name": name, key: value} for name, key, value in result.request.echo]
     parameters += [{"name": "used-codesystem", "valueUri": u} for u in result.used_systems]
     parameters += [{"name": "used-valueset", "valueUri": u} for u in result.used_valuesets]

@@ -204,7 +204,8 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         used_valuesets=expansion.used_valuesets,
         request=request,
         property_defs=property_defs,
-        nest=not request.exclude_nested and not paged and not request.filter,
+        nest=(request.exclude_nested is not True and not paged and not request.filter
+              and not (valueset.get("compose") or {}).get("exclude")),
         used_supplements=used,
         unclosed=_unclosed(valueset, providers),
         providers=providers,
