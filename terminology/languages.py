@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from terminology.errors import InvalidRequest
 
@@ -60,3 +61,17 @@ def only_these(header: str | None) -> bool:
         if tag.strip() == "*" and params.replace(" ", "") in ("q=0", "q=0.0"):
             return True
     return False
+
+
+def display_for(concept: Any, default_language: str | None, header: str | None) -> str | None:
+    """The concept's display in the first requested language that has one, else its display."""
+    wanted = parse(header)
+    if not wanted:
+        return concept.display
+    candidates = [(concept.display, default_language)]
+    candidates += [(d.value, d.language) for d in concept.designations if d.language]
+    for language in wanted:
+        for text, lang in candidates:
+            if text and matches(lang, [language]):
+                return text
+    return concept.display

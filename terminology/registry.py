@@ -151,6 +151,10 @@ class Registry:
             listed = [s for s in listed if s.get("version") == version]
         return listed[-1] if listed else None
 
+    def supplement_resources(self) -> list[dict[str, Any]]:
+        self.refresh()
+        return [s for url in sorted(self._supplements) for s in self._supplements[url]]
+
     def default_version(self, url: str) -> str | None:
         return self.resolve(url).canonical.version
 
@@ -221,7 +225,11 @@ def _default_version(providers: list[Any], on_date: str | None) -> Any:
 
 
 def concept_map_resource(store: Store, info: ConceptMapInfo) -> dict[str, Any]:
+    """The map as imported when it was stored whole; else rebuilt from its elements (the CMS
+    add-on map, whose elements carry the edits' dates)."""
     resource = dict(info.resource)
+    if resource.get("group"):
+        return resource
     groups: dict[tuple[str, str | None], dict[str, dict[str, Any]]] = {}
     for e in store.map_elements(info.id):
         target: dict[str, Any] = {"equivalence": e.equivalence}

@@ -181,9 +181,6 @@ def test_instance_level_lookup(fhir_client):
     assert param_dict(r.fhir)["display"] == ["Skull"]
 
 
-@pytest.mark.xfail(reason="engine bug: $lookup ignores displayLanguage; the display stays the "
-                          "code system's default although a German designation exists",
-                   strict=True)
 def test_display_language_picks_the_german_display(fhir_client):
     body = lookup(fhir_client, "left-hand", displayLanguage="de")
     assert param_dict(body)["display"] == ["Linke Hand"]

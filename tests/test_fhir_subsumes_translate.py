@@ -239,16 +239,11 @@ def test_tx_resource_map_uses_unmapped_and_display(tmp_path):
                                  "display": "Foot, either side"}]
 
 
-@pytest.mark.xfail(reason="engine bug: an imported ConceptMap loses group.unmapped, so "
-                          "$translate of an unlisted code finds nothing, unlike the same map "
-                          "sent as tx-resource", strict=True)
 def test_imported_map_uses_unmapped_like_a_tx_resource(tmp_path):
     stored, as_tx_resource = translate_both(tmp_path, "right-foot")
     assert stored == as_tx_resource
 
 
-@pytest.mark.xfail(reason="engine bug: an imported ConceptMap loses target.display, so "
-                          "$translate answers without the display the map gives", strict=True)
 def test_imported_map_gives_the_target_display_like_a_tx_resource(tmp_path):
     stored, as_tx_resource = translate_both(tmp_path, "left-hand")
     assert param_dict(as_tx_resource)["match"][0]["concept"][0]["display"] == "Hand, left"

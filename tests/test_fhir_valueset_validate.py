@@ -438,9 +438,6 @@ def test_batch_validate_without_validations_answers_nothing(fhir_client):
     assert r.fhir.get("parameter", []) == []
 
 
-@pytest.mark.xfail(reason="engine bug (minor): GET ValueSet/$batch-validate-code is routed to "
-                          "the ValueSet read and answers 404 'ValueSet/$batch-validate-code is "
-                          "not known' instead of 405", strict=True)
 def test_batch_validate_is_post_only(fhir_client):
     r = fhir_client.get(BATCH)
     assert r.status_code == 405

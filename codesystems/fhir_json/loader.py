@@ -140,7 +140,7 @@ def import_paths(store: Store, paths: list[Path]) -> dict[str, int]:
                 tx.replace_concept_map(
                     url=resource["url"], version=resource.get("version"),
                     resource_id=resource.get("id") or _id_for(resource),
-                    resource={k: v for k, v in resource.items() if k != "group"},
+                    resource=resource,
                     elements=_elements(resource))
     return counts
 

@@ -24,7 +24,13 @@ MANDATORY = {"resourceType", "id", "meta", "url", "status", "content"}
 SUMMARY_DROPPED = {"concept", "property", "filter", "group", "description", "text"}
 
 
-def concept_json(concept: Concept) -> dict[str, Any]:
+class RawConcept(dict):
+    """A concept already in FHIR JSON (from a CodeSystem held whole): rendered as it is."""
+
+
+def concept_json(concept: Concept | RawConcept) -> dict[str, Any]:
+    if isinstance(concept, RawConcept):
+        return dict(concept)
     out: dict[str, Any] = {"code": concept.code}
     if concept.display:
         out["display"] = concept.display

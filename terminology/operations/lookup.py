@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from terminology import supplements
+from terminology import languages, supplements
 from terminology.errors import InvalidCode, NotFound
 from terminology.model import Coding, Concept, Designation, LookupRequest, LookupResult, Property
 from terminology.operations.common import provider_for
@@ -41,6 +41,11 @@ def lookup(registry: Registry, request: LookupRequest) -> LookupResult:
         )
     concept = _with_hierarchy(provider, concept)
     concept = _with_display_designation(provider, concept)
+    if request.display_language:
+        languages.check(request.display_language)
+        shown = languages.display_for(concept, getattr(provider, "language", None),
+                                      request.display_language)
+        concept = replace(concept, display=shown)
     return LookupResult(
         name=provider.name,
         system=provider.canonical.url,

@@ -331,15 +331,8 @@ class _Validator:
 
     def preferred_display(self, concept: Concept, provider: Any) -> str | None:
         """The concept's display in the first requested language that has one."""
-        wanted = languages.parse(self.request.display_language)
-        if not wanted:
-            return concept.display
-        default_language = getattr(provider, "language", None)
-        for language in wanted:
-            for text, lang in _display_choices(concept, default_language):
-                if languages.matches(lang, [language]):
-                    return text
-        return concept.display
+        return languages.display_for(concept, getattr(provider, "language", None),
+                                     self.request.display_language)
 
 
 def _display_in(display: str, choices: list[tuple[str, str | None]], ignore_ws: bool) -> bool:

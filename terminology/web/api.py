@@ -16,9 +16,11 @@ from typing import Any
 
 import orjson
 from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from terminology.errors import InvalidRequest, NotFound, TerminologyError
 from terminology.fhir import params, render, resources
+from terminology.fhir.resources import RawConcept
 from terminology.operations.expand import expand, find_valueset
 from terminology.operations.lookup import lookup
 from terminology.operations.subsumes import subsumes
@@ -138,9 +140,11 @@ def codesystem_subsumes(resource_id: str | None = None) -> Response:
                           "parameter": [{"name": "outcome", "valueCode": outcome}]})
 
 
-@api.route("/ValueSet/$batch-validate-code", methods=["POST"])
+@api.route("/ValueSet/$batch-validate-code", methods=["GET", "POST"])
 def valueset_batch_validate() -> Response:
     """One $validate-code per `validation` parameter; the others apply to all of them."""
+    if request.method != "POST":
+        raise MethodNotAllowed(valid_methods=["POST"])
     flat = operation_parameters()
     shared = {k: v for k, v in flat.items() if k != "validation"}
     answers = []
@@ -257,11 +261,14 @@ def _with_count(provider: Any) -> dict[str, Any]:
 @api.route("/CodeSystem", methods=["GET"])
 def codesystem_search() -> Response:
     _check_format()
+    reg = registry()
     found = [
-        resources.shape(_with_count(p), request.args, concepts=p.iter_concepts)
-        for p in registry().providers()
+        resources.shape(_with_count(p), request.args, concepts=_concepts_of(p))
+        for p in reg.providers()
         if _matches(p.resource(), request.args)
     ]
+    found += [resources.shape(s, request.args) for s in reg.supplement_resources()
+              if _matches(s, request.args)]
     base = request.url_root.rstrip("/") + "/fhir"
     return fhir_response(resources.searchset(
         base, "CodeSystem", found, request.url, request.args.get("_summary") == "count"))
@@ -270,11 +277,23 @@ def codesystem_search() -> Response:
 @api.route("/CodeSystem/<resource_id>", methods=["GET"])
 def codesystem_read(resource_id: str) -> Response:
     _check_format()
-    provider = registry().by_id(resource_id)
+    reg = registry()
+    provider = reg.by_id(resource_id)
     if provider is None:
+        for supplement in reg.supplement_resources():
+            if supplement.get("id") == resource_id:
+                return fhir_response(resources.shape(supplement, request.args))
         raise NotFound(f"CodeSystem/{resource_id} is not known on this server")
     return fhir_response(
-        resources.shape(_with_count(provider), request.args, concepts=provider.iter_concepts))
+        resources.shape(_with_count(provider), request.args, concepts=_concepts_of(provider)))
+
+
+def _concepts_of(provider: Any) -> Callable[[], Any]:
+    """Concepts for a CodeSystem read: as loaded (nested) when held whole in memory."""
+    source = getattr(provider, "source_resource", None)
+    if source is not None:
+        return lambda: [RawConcept(c) for c in source.get("concept", [])]
+    return provider.iter_concepts
 
 
 @api.route("/ConceptMap/$translate", methods=["GET", "POST"])
