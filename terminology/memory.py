@@ -14,6 +14,7 @@ from typing import Any
 from terminology.model import Canonical, Coding, Concept, Designation, Property
 
 INACTIVE_STATUSES = {"retired", "inactive"}
+STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
 VALUE_TYPES = {
     "valueCode": "code", "valueCoding": "Coding", "valueString": "string",
     "valueInteger": "integer", "valueBoolean": "boolean", "valueDateTime": "dateTime",
@@ -79,6 +80,11 @@ class MemoryProvider:
                                if p is not None)
             roles = self._roles
             status = next((p.value for p in properties if roles.get(p.code) == "status"), None)
+            standards = next((e.get("valueCode") for e in item.get("extension", [])
+                              if e.get("url") == STANDARDS_STATUS), None)
+            if status is None and standards in ("deprecated", "withdrawn"):
+                status = standards
+                properties += (Property("status", standards, "code"),)
             inactive = any(roles.get(p.code) == "inactive" and p.value is True
                            for p in properties) or status in INACTIVE_STATUSES
             abstract = any(roles.get(p.code) == "notSelectable" and p.value is True

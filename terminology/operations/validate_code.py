@@ -169,6 +169,15 @@ class _Validator:
                          out: _Outcome) -> _Outcome:
         request = self.request
         in_vs_mode = request.against_valueset
+        supplement = self.registry.supplement(system) if system else None
+        if supplement is not None and not self.registry.knows(system):
+            label = supplement.get("url", "") + (
+                f"|{supplement['version']}" if supplement.get("version") else "")
+            out.issues.append(Issue(
+                "error", "invalid",
+                f"CodeSystem {label} is a supplement, so can't be used as a value in "
+                "Coding.system", "invalid-data", path["system"], "CODESYSTEM_CS_NO_SUPPLEMENT"))
+            return out
         if system and ":" not in system:
             out.issues.append(Issue(
                 "error", "invalid",
@@ -244,6 +253,11 @@ class _Validator:
                 "error", "business-rule",
                 f"Code '{url}#{concept.code}' is abstract, and not allowed in this context",
                 "code-rule", path["code"], "ABSTRACT_CODE_NOT_ALLOWED"))
+        if out.status == "deprecated":
+            out.issues.append(Issue(
+                "warning", "business-rule",
+                f"The concept '{concept.code}' is deprecated and its use should be reviewed",
+                "code-comment", path["code"], "DEPRECATED_CONCEPT_FOUND"))
         if concept.inactive and not concept.withdrawn:
             phrase = ("inactive" if out.status in (None, "inactive")
                       else f"{out.status} and inactive")
@@ -272,6 +286,14 @@ class _Validator:
                 out.issues.append(self.not_in_vs(coding, path, system))
             elif concept.abstract and not request.allow_abstract:
                 out.issues.append(self.not_in_vs(coding, path, system))
+            elif any(e.get("url") == VALUESET_DEPRECATED and e.get("valueBoolean")
+                     for e in member.extensions):
+                out.issues.append(Issue(
+                    "warning", "business-rule",
+                    f"The presence of the concept '{concept.code}' in the system '{url}' in the "
+                    f"value set {vs_label(self.valueset)} is marked with a status of deprecated "
+                    "and its use should be reviewed",
+                    "code-comment", path["code"], "CONCEPT_DEPRECATED_IN_VALUESET"))
         display_issue = None if request.membership_only else self._check_display(
             coding, concept, provider, path)
         if display_issue is not None:
@@ -356,9 +378,11 @@ def _display_choices(concept: Concept,
     return choices
 
 
+VALUESET_DEPRECATED = "http://hl7.org/fhir/StructureDefinition/valueset-deprecated"
+
 # Issues that tx.fhir.org reports without repeating them in `message`, and the one piece of
 # information it does repeat there.
-QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CODE_CASE_DIFFERENCE"}
+QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CODE_CASE_DIFFERENCE", "CONCEPT_DEPRECATED_IN_VALUESET"}
 LOUD_INFORMATION = {"NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK"}
 
 
