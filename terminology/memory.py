@@ -29,6 +29,36 @@ def property_of(item: dict[str, Any]) -> Property | None:
     return None
 
 
+SD = "http://hl7.org/fhir/StructureDefinition/"
+# Concept extensions that stand for concept properties (FHIR concept-properties): code, type.
+EXTENSION_PROPERTIES = {
+    SD + "codesystem-label": ("label", "string"),
+    SD + "valueset-label": ("label", "string"),
+    SD + "codesystem-conceptOrder": ("order", "decimal"),
+    SD + "valueset-conceptOrder": ("order", "decimal"),
+    SD + "itemWeight": ("weight", "decimal"),
+}
+# Concept extensions an expansion carries along on its `contains` items.
+KEPT_EXTENSIONS = {SD + "rendering-style", SD + "rendering-xhtml", SD + "valueset-deprecated",
+                   SD + "valueset-concept-definition"}
+KEPT_DESIGNATION_EXTENSIONS = {SD + "coding-sctdescid",
+                               SD + "structuredefinition-standards-status"}
+
+
+def extension_properties(extensions: list[dict[str, Any]]) -> list[Property]:
+    out = []
+    for ext in extensions:
+        known = EXTENSION_PROPERTIES.get(ext.get("url", ""))
+        value = next((v for k, v in ext.items() if k.startswith("value")), None)
+        if known and value is not None:
+            out.append(Property(known[0], value, known[1]))
+    return out
+
+
+def kept_extensions(extensions: list[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
+    return tuple(e for e in extensions if e.get("url") in KEPT_EXTENSIONS)
+
+
 def designation_of(item: dict[str, Any]) -> Designation:
     use = item.get("use")
     return Designation(
@@ -36,6 +66,8 @@ def designation_of(item: dict[str, Any]) -> Designation:
         language=item.get("language"),
         use=Coding(use.get("system"), use.get("code"), display=use.get("display"))
         if isinstance(use, dict) else None,
+        extensions=tuple(e for e in item.get("extension", [])
+                         if e.get("url") in KEPT_DESIGNATION_EXTENSIONS),
     )
 
 
@@ -78,6 +110,7 @@ class MemoryProvider:
             code = item["code"]
             properties = tuple(p for p in (property_of(x) for x in item.get("property", []))
                                if p is not None)
+            properties += tuple(extension_properties(item.get("extension", [])))
             roles = self._roles
             status = next((p.value for p in properties if roles.get(p.code) == "status"), None)
             standards = next((e.get("valueCode") for e in item.get("extension", [])
@@ -98,6 +131,7 @@ class MemoryProvider:
                 designations=tuple(designation_of(d) for d in item.get("designation", [])
                                    if isinstance(d, dict)),
                 properties=properties,
+                extensions=kept_extensions(item.get("extension", [])),
             )
             if code not in self._concepts:
                 self._order.append(code)
@@ -149,10 +183,14 @@ class MemoryProvider:
                         extra_d.insert(0, Designation(item["display"], language, source=label))
                     extra_p = [p for p in (property_of(x) for x in item.get("property", []))
                                if p is not None]
+                    extra_p += extension_properties(item.get("extension", []))
+                    replaced = {p.code for p in extra_p if p.code in ("label", "order", "weight")}
                     self._concepts[code] = replace(
                         concept,
                         designations=concept.designations + tuple(extra_d),
-                        properties=concept.properties + tuple(extra_p),
+                        properties=tuple(p for p in concept.properties
+                                         if p.code not in replaced) + tuple(extra_p),
+                        extensions=concept.extensions + kept_extensions(item.get("extension", [])),
                     )
                 visit(item.get("concept", []))
 

@@ -36,6 +36,7 @@ class Designation:
     language: str | None = None
     use: Coding | None = None
     source: str | None = None  # the supplement (url|version) it came from
+    extensions: tuple[dict[str, Any], ...] = ()  # kept as given (coding-sctdescid, …)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class Concept:
     designations: tuple[Designation, ...] = ()
     properties: tuple[Property, ...] = ()
     expression: bool = False
+    extensions: tuple[dict[str, Any], ...] = ()  # rendering hints carried into expansions
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,12 @@ the request (`system-version`, `force-system-version`, `check-system-version`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from terminology.errors import InvalidCode, InvalidRequest, NotFound, TooCostly
 from terminology.filters import predicate
-from terminology.memory import designation_of
+from terminology.memory import designation_of, extension_properties, kept_extensions
 from terminology.model import Canonical, Concept, Designation
 
 
@@ -288,7 +288,8 @@ class Evaluator:
                 concept = provider.locate(item.get("code", ""))
                 if concept is None:
                     continue
-                out.append(Entry(system, version, concept, item.get("display") or concept.display,
+                out.append(Entry(system, version, _with_compose_extensions(concept, item),
+                                 item.get("display") or concept.display,
                                  tuple(designation_of(d) for d in item.get("designation", [])),
                                  enumerated=True,
                                  extensions=tuple(item.get("extension", []))))
@@ -402,6 +403,19 @@ def valueset_default(valueset: dict[str, Any] | None, name: str) -> Any:
             return next((v for k, v in (parts.get("value") or {}).items()
                          if k.startswith("value")), None)
     return None
+
+
+def _with_compose_extensions(concept: Concept, item: dict[str, Any]) -> Concept:
+    """A value set's own label, order, weight and kept extensions for one listed concept."""
+    extensions = item.get("extension", [])
+    if not extensions:
+        return concept
+    own = extension_properties(extensions)
+    replaced = {p.code for p in own}
+    return replace(concept,
+                   properties=tuple(p for p in concept.properties if p.code not in replaced)
+                   + tuple(own),
+                   extensions=concept.extensions + kept_extensions(extensions))
 
 
 def _vs_label(valueset: dict[str, Any]) -> str:

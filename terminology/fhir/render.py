@@ -80,7 +80,8 @@ def lookup_parameters(result: LookupResult) -> dict[str, Any]:
         params.extend(_designation(d) for d in concept.designations)
     params.extend(
         _property(p) for p in concept.properties
-        if p.code != "inactive" and (everything or p.code in wanted)
+        if p.code != "inactive" and (p.code in wanted or (
+            everything and p.code not in AUTOMATIC_PROPERTIES))
     )
     params.extend({"name": "used-supplement", "valueCanonical": u}
                   for u in result.used_supplements)
@@ -170,7 +171,12 @@ EXPANSION_HEADER = ("resourceType", "id", "language", "url", "identifier", "vers
                     "title", "status", "experimental", "date", "publisher")
 UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
 UNCLOSED_REASON = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed-reason"
+# Properties every expansion shows when a concept has them (from concept extensions).
+AUTOMATIC_PROPERTIES = {"label", "order", "weight"}
 PSEUDO_PROPERTIES = {
+    "label": {"code": "label", "uri": "http://hl7.org/fhir/concept-properties#label"},
+    "order": {"code": "order", "uri": "http://hl7.org/fhir/concept-properties#order"},
+    "weight": {"code": "weight", "uri": "http://hl7.org/fhir/concept-properties#itemWeight"},
     "definition": {"code": "definition", "uri": "http://hl7.org/fhir/concept-properties#definition"},
     "status": {"code": "status", "uri": "http://hl7.org/fhir/concept-properties#status"},
 }
@@ -179,7 +185,10 @@ PSEUDO_PROPERTIES = {
 def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
     request = result.request
     concept = entry.concept
-    item: dict[str, Any] = {"system": entry.system}
+    item: dict[str, Any] = {}
+    if concept.extensions:
+        item["extension"] = list(concept.extensions)
+    item["system"] = entry.system
     if getattr(result, "show_versions", False) and entry.version:
         item["version"] = entry.version
     if concept.abstract:
@@ -193,21 +202,23 @@ def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
         designations = list(entry.designations)
         if designations:
             item["designation"] = [
-                {k: v for k, v in (("language", d.language),
+                {k: v for k, v in (("extension", list(d.extensions) or None),
+                                   ("language", d.language),
                                    ("use", coding_json(d.use) if d.use else None),
                                    ("value", d.value)) if v is not None}
                 for d in designations
             ]
-    wanted = set(request.properties)
-    status = next((p for p in concept.properties if p.code == "status"), None) \
-        if concept.inactive else None
-    if request.properties or status is not None:
+    wanted = set(request.properties) | AUTOMATIC_PROPERTIES
+    status = next((p for p in concept.properties if p.code == "status"), None)
+    if status is not None and not (concept.inactive or status.value == "deprecated"):
+        status = None
+    if wanted:
         props = []
         if "definition" in wanted and concept.definition:
             props.append({"code": "definition", "valueString": concept.definition})
         props += [{"code": p.code, VALUE_KEYS.get(p.type, "valueString"): p.value}
                   for p in concept.properties
-                  if p.code in wanted or "*" in wanted or p is status]
+                  if (p.code in wanted and p.code != "status") or "*" in wanted or p is status]
         if props:
             item.setdefault("extension", []).extend(
                 {"url": EXT_CONTAINS_PROPERTY, "extension": [
@@ -242,9 +253,12 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
         expansion["offset"] = result.offset
     expansion["parameter"] = parameters
     codes = list(result.request.properties)
-    if any(e.concept.inactive and any(p.code == "status" for p in e.concept.properties)
-           for e in result.entries) and "status" not in codes:
-        codes.append("status")
+    for automatic in ("weight", "label", "order", "status"):
+        if automatic not in codes and any(
+                any(p.code == automatic and (automatic != "status" or e.concept.inactive
+                                             or p.value == "deprecated")
+                    for p in e.concept.properties) for e in result.entries):
+            codes.append(automatic)
     if codes:
         declared = []
         for code in codes:

@@ -314,7 +314,7 @@ class _Validator:
         choices = [c for c in every if c[1] is None or languages.matches(c[1], wanted_languages)]
         where = f"{provider.canonical.url}#{concept.code}"
         if choices and _display_in(coding.display, choices, lenient_ws):
-            return None
+            return _retired_display(coding.display, concept, path)
         if concept.expression and normalise_display(coding.display) == normalise_display(
                 concept.code):
             return None
@@ -357,6 +357,26 @@ class _Validator:
                                      self.request.display_language)
 
 
+def _retired_display(display: str, concept: Concept, path: dict[str, str]) -> Issue | None:
+    """A display that matches only a designation marked withdrawn or deprecated."""
+    if concept.display and display.casefold() == concept.display.casefold():
+        return None
+    for d in concept.designations:
+        status = next((e.get("valueCode") for e in d.extensions
+                       if e.get("url", "").endswith("structuredefinition-standards-status")),
+                      None)
+        if d.value.casefold() == display.casefold():
+            if status in ("withdrawn", "deprecated"):
+                return Issue(
+                    "warning", "invalid",
+                    f"'{d.value}' is no longer considered a correct display for code "
+                    f"'{concept.code}' (status = deprecated). The correct display is one of "
+                    f'"{concept.display}".', "display-comment", path["display"],
+                    "INACTIVE_DISPLAY_FOUND")
+            return None
+    return None
+
+
 def _display_in(display: str, choices: list[tuple[str, str | None]], ignore_ws: bool) -> bool:
     wanted = normalise_display(display) if ignore_ws else display.casefold()
     return any((normalise_display(text) if ignore_ws else text.casefold()) == wanted
@@ -382,7 +402,8 @@ VALUESET_DEPRECATED = "http://hl7.org/fhir/StructureDefinition/valueset-deprecat
 
 # Issues that tx.fhir.org reports without repeating them in `message`, and the one piece of
 # information it does repeat there.
-QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CODE_CASE_DIFFERENCE", "CONCEPT_DEPRECATED_IN_VALUESET"}
+QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CODE_CASE_DIFFERENCE", "CONCEPT_DEPRECATED_IN_VALUESET",
+         "INACTIVE_DISPLAY_FOUND"}
 LOUD_INFORMATION = {"NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK"}
 
 
