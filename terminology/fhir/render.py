@@ -229,7 +229,10 @@ def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
 
 
 def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str, Any]:
-    out = {k: v for k, v in result.valueset.items() if k in EXPANSION_HEADER}
+    if result.request.include_definition:  # the value set's definition comes along
+        out = {k: v for k, v in result.valueset.items() if k not in ("expansion", "text")}
+    else:
+        out = {k: v for k, v in result.valueset.items() if k in EXPANSION_HEADER}
     parameters = [{"name": name, key: value} for name, key, value in result.request.echo]
     parameters += [{"name": "used-codesystem", "valueUri": u} for u in result.used_systems]
     parameters += [{"name": "used-valueset", "valueUri": u} for u in result.used_valuesets]
