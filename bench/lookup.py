@@ -289,6 +289,12 @@ def endpoints(display: str) -> list[Endpoint]:
                  f"{VALIDATE_PATH}?{urlencode({'url': CPT, 'code': '99202:25'})}"),
         Endpoint("$validate-code+display", "tx", "GET", f"{VALIDATE_PATH}?" + urlencode(
             {"url": CPT, "code": "99202", "display": display}, quote_via=quote)),
+        Endpoint("VS $validate-code", "tx", "GET", "/fhir/ValueSet/$validate-code?" + urlencode(
+            {"url": "http://terminology.hl7.org/ValueSet/cpt-usable", "system": CPT,
+             "code": "99213:25"})),
+        Endpoint("$expand filter", "tx", "GET", "/fhir/ValueSet/$expand?" + urlencode(
+            {"url": "http://terminology.hl7.org/ValueSet/cpt-all", "filter": "facet joint"},
+            quote_via=quote)),
     ]
 
 
@@ -306,7 +312,7 @@ def check_answers(ports: dict[str, int], eps: list[Endpoint], captured: bytes) -
             notes.append("bare: the body differs from the captured $lookup answer")
         if ep.name.startswith("$lookup") and body != captured:
             notes.append(f"{ep.name}: the answer differs from the captured GET $lookup answer")
-        if ep.name.startswith("$validate-code"):
+        if "$validate-code" in ep.name:
             result = next((p.get("valueBoolean") for p in answer.get("parameter", [])
                            if p.get("name") == "result"), None)
             if result is not True:
