@@ -123,6 +123,7 @@ class ValidateRequest:
     original: Any = None  # the CodeableConcept as sent, echoed back
     allow_abstract: bool = True
     membership_only: bool = False  # valueset-membership-only: no code-system checks
+    default_valueset_versions: tuple[str, ...] = ()
     supplements: tuple[str, ...] = ()
     infer_system: bool = False
     active_only: bool = False
@@ -177,3 +178,4 @@ class ExpandRequest:
     echo: tuple[tuple[str, str, Any], ...] = ()  # (name, value[x] key, value)
     supplements: tuple[str, ...] = ()
     limit: int = 10000  # more members than this, unpaged, is too costly
+    default_valueset_versions: tuple[str, ...] = ()

@@ -138,6 +138,7 @@ class Evaluator:
         self.limit = limit
         self._stack: list[str] = []
         self._containers: list[dict[str, Any]] = []
+        self.valueset_versions: dict[str, str] = {}  # default-valueset-version
 
     # -- code systems -------------------------------------------------------------------------
 
@@ -271,7 +272,8 @@ class Evaluator:
                             "resourceType") == "ValueSet":
                         return resource
         canonical = Canonical.parse(reference)
-        found = self.registry.value_set(canonical.url, canonical.version)
+        version = canonical.version or self.valueset_versions.get(canonical.url)
+        found = self.registry.value_set(canonical.url, version)
         if found is None:
             raise NotFound(
                 f"A definition for the value Set '{reference}' could not be found",
@@ -391,6 +393,16 @@ class Evaluator:
 
 
 EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+
+
+def default_valueset_versions(values: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """`default-valueset-version` parameters (url|version) as {url: version}."""
+    out = {}
+    for value in values:
+        canonical = Canonical.parse(value)
+        if canonical.version:
+            out[canonical.url] = canonical.version
+    return out
 
 
 def valueset_default(valueset: dict[str, Any] | None, name: str) -> Any:

@@ -222,6 +222,7 @@ class ValidateSchema(Schema):
     abstract = _BOOLEAN
     inferSystem = _BOOLEAN
     activeOnly = _BOOLEAN
+    default_valueset_version = fields.List(fields.String(), data_key="default-valueset-version")
     membership_only = fields.Boolean(data_key="valueset-membership-only",
                                      truthy={"true", True}, falsy={"false", False})
     useSupplement = fields.List(fields.String())
@@ -246,7 +247,7 @@ _VALIDATE = ValidateSchema()
 
 
 _VALIDATE_REPEATING = {"system-version", "force-system-version", "check-system-version",
-                       "useSupplement"}
+                       "useSupplement", "default-valueset-version"}
 
 
 def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None,
@@ -327,11 +328,13 @@ class ExpandSchema(Schema):
     force_system_version = fields.List(fields.String(), data_key="force-system-version")
     check_system_version = fields.List(fields.String(), data_key="check-system-version")
     useSupplement = fields.List(fields.String())
+    default_valueset_version = fields.List(fields.String(), data_key="default-valueset-version")
 
 
 _EXPAND = ExpandSchema()
 _EXPAND_REPEATING = {"designation", "property", "system-version", "force-system-version",
-                     "check-system-version", "tx-resource", "useSupplement"}
+                     "check-system-version", "tx-resource", "useSupplement",
+                     "default-valueset-version"}
 # Parameters echoed into expansion.parameter, with their FHIR types.
 ECHOED = {
     "activeOnly": "valueBoolean", "excludeNested": "valueBoolean",
@@ -376,6 +379,7 @@ def expand_request(flat: dict[str, list[Any]], instance_id: str | None = None) -
         check_system_version=tuple(data.get("check_system_version", ())),
         echo=tuple(echo),
         supplements=tuple(data.get("useSupplement", ())),
+        default_valueset_versions=tuple(data.get("default_valueset_version", ())),
     )
 
 
@@ -434,6 +438,7 @@ def _valueset_validate_request(data: dict[str, Any], instance_id: str | None) ->
         original=data.get("codeableConcept"),
         allow_abstract=data.get("abstract", True) is not False,
         membership_only=bool(data.get("membership_only")),
+        default_valueset_versions=tuple(data.get("default_valueset_version", ())),
         supplements=tuple(data.get("useSupplement", ())),
         infer_system=bool(data.get("inferSystem")),
         active_only=bool(data.get("activeOnly")),

@@ -8,7 +8,13 @@ from typing import Any
 from terminology import languages, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
 from terminology.model import Coding, Designation, ExpandRequest
-from terminology.valuesets import Entry, Evaluator, VersionRules, valueset_default
+from terminology.valuesets import (
+    Entry,
+    Evaluator,
+    VersionRules,
+    default_valueset_versions,
+    valueset_default,
+)
 
 
 @dataclass
@@ -168,6 +174,7 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         on_date=request.date,
         active_only=request.active_only,
     )
+    evaluator.valueset_versions = default_valueset_versions(request.default_valueset_versions)
     expansion = evaluator.expand(valueset)
     rules = ("system-version", "force-system-version", "check-system-version")
     request = replace(request, echo=tuple(e for e in request.echo if e[0] not in rules

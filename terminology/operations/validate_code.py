@@ -14,7 +14,12 @@ from terminology import languages, supplements
 from terminology.errors import InvalidCode, NotFound, TerminologyError
 from terminology.model import Coding, Concept, Issue, ValidateRequest, ValidationResult
 from terminology.operations.versioning import choose_code_system
-from terminology.valuesets import Evaluator, VersionRules, valueset_default
+from terminology.valuesets import (
+    Evaluator,
+    VersionRules,
+    default_valueset_versions,
+    valueset_default,
+)
 
 
 def normalise_display(text: str) -> str:
@@ -74,6 +79,8 @@ class _Validator:
             active_only=request.active_only,
             limit=10**9,
         )
+        self.evaluator.valueset_versions = default_valueset_versions(
+            request.default_valueset_versions)
         self._expansion: Any = None
 
     # -- value set helpers --------------------------------------------------------------------
