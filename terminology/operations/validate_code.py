@@ -216,13 +216,21 @@ class _Validator:
                 f"The code '{coding.code}' is not valid in {where}: {exc.message}",
                 "invalid-code", path["code"], "Invalid_Code_Expression"))
             return out
-        if concept is None and provider.content == "fragment":
+        if concept is None and provider.content in ("fragment", "example"):
+            label = "a fragment" if provider.content == "fragment" else "an example"
             out.issues.append(Issue(
                 "warning", "code-invalid",
                 f"Unknown Code '{coding.code}' in {where} - note that the code system is "
-                "labeled as a fragment, so the code may be valid in some other fragment",
+                f"labeled as {label}, so the code may be valid in some other fragment",
                 "invalid-code", path["code"], "UNKNOWN_CODE_IN_FRAGMENT"))
             out.valid = True
+            return out
+        if concept is None and provider.content == "not-present":
+            out.issues.append(Issue(
+                "error", "not-found",
+                f"The definition of {where} does not include its codes (content = "
+                f"not-present), so the code '{coding.code}' cannot be checked",
+                "not-found", path["system"], "CODESYSTEM_CONTENT_NOT_PRESENT"))
             return out
         if concept is None:
             if not request.membership_only:
