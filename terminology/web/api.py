@@ -218,23 +218,31 @@ def versions() -> Response:
         {"name": "version", "valueString": "4.0"}, {"name": "default", "valueString": "4.0"}]})
 
 
-@api.route("/ValueSet", methods=["GET"])
-def valueset_search() -> Response:
+def _search(kind: str, candidates: list[dict[str, Any]]) -> Response:
+    """A searchset Bundle of the candidates that match the search parameters."""
     _check_format()
-    found = [resources.shape(vs, request.args) for vs in registry().value_sets()
-             if _matches(vs, request.args)]
+    found = [resources.shape(r, request.args) for r in candidates if _matches(r, request.args)]
     base = request.url_root.rstrip("/") + "/fhir"
     return fhir_response(resources.searchset(
-        base, "ValueSet", found, request.url, request.args.get("_summary") == "count"))
+        base, kind, found, request.url, request.args.get("_summary") == "count"))
+
+
+def _read(kind: str, resource_id: str, candidates: list[dict[str, Any]]) -> Response:
+    _check_format()
+    for resource in candidates:
+        if resource.get("id") == resource_id:
+            return fhir_response(resources.shape(resource, request.args))
+    raise NotFound(f"{kind}/{resource_id} is not known on this server")
+
+
+@api.route("/ValueSet", methods=["GET"])
+def valueset_search() -> Response:
+    return _search("ValueSet", registry().value_sets())
 
 
 @api.route("/ValueSet/<resource_id>", methods=["GET"])
 def valueset_read(resource_id: str) -> Response:
-    _check_format()
-    for vs in registry().value_sets():
-        if vs.get("id") == resource_id:
-            return fhir_response(resources.shape(vs, request.args))
-    raise NotFound(f"ValueSet/{resource_id} is not known on this server")
+    return _read("ValueSet", resource_id, registry().value_sets())
 
 
 def _matches(resource: dict[str, Any], args: Any) -> bool:
@@ -306,21 +314,9 @@ def conceptmap_translate(resource_id: str | None = None) -> Response:
 
 @api.route("/ConceptMap", methods=["GET"])
 def conceptmap_search() -> Response:
-    _check_format()
-    found = [
-        resources.shape(cm, request.args)
-        for cm in registry().concept_map_resources()
-        if _matches(cm, request.args)
-    ]
-    base = request.url_root.rstrip("/") + "/fhir"
-    return fhir_response(resources.searchset(
-        base, "ConceptMap", found, request.url, request.args.get("_summary") == "count"))
+    return _search("ConceptMap", registry().concept_map_resources())
 
 
 @api.route("/ConceptMap/<resource_id>", methods=["GET"])
 def conceptmap_read(resource_id: str) -> Response:
-    _check_format()
-    for cm in registry().concept_map_resources():
-        if cm.get("id") == resource_id:
-            return fhir_response(resources.shape(cm, request.args))
-    raise NotFound(f"ConceptMap/{resource_id} is not known on this server")
+    return _read("ConceptMap", resource_id, registry().concept_map_resources())
