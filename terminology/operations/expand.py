@@ -11,6 +11,7 @@ from terminology.model import Coding, Designation, ExpandRequest
 from terminology.valuesets import (
     Entry,
     Evaluator,
+    Expansion,
     VersionRules,
     default_valueset_versions,
     valueset_default,
@@ -160,6 +161,56 @@ def _unclosed(valueset: dict[str, Any], providers: dict[str, Any]) -> bool:
     return False
 
 
+SEARCH_CANDIDATES = 5000  # matches looked at per code system for one text filter
+
+
+def _systems_of(evaluator: Evaluator, valueset: dict[str, Any]) -> list[tuple[str, Any]] | None:
+    """(system, stated version) of every include, through nested value sets; None when a rule
+    lists no system (so only a full expansion can tell the members)."""
+    found: list[tuple[str, Any]] = []
+    for part in ("include",):
+        for index, rule in enumerate((valueset.get("compose") or {}).get(part, [])):
+            if rule.get("system"):
+                found.append((rule["system"], rule.get("version")))
+            elif rule.get("valueSet"):
+                for reference in rule["valueSet"]:
+                    nested = _systems_of(evaluator, evaluator.valueset(
+                        reference, f"ValueSet.compose.include[{index}]"))
+                    if nested is None:
+                        return None
+                    found += nested
+            else:
+                return None
+    return found
+
+
+def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str) -> Any:
+    """A text-filtered expansion from the code systems' ranked search, keeping the members:
+    the best matches first, without listing every member of a large code system. None when
+    some code system cannot search (then the whole expansion is filtered instead)."""
+    systems = _systems_of(evaluator, valueset)
+    if not systems:
+        return None
+    providers = []
+    for system, version in dict.fromkeys(systems):
+        provider = evaluator.provider(system, version, "ValueSet.compose.include")
+        if not hasattr(provider, "search"):
+            return None
+        providers.append(provider)
+    expansion = Expansion(entries=[])
+    seen: set[tuple[str, str]] = set()
+    for provider in providers:
+        used = str(provider.canonical)
+        if used not in expansion.used_systems:
+            expansion.used_systems.append(used)
+        for code in provider.search(text, SEARCH_CANDIDATES):
+            entry = evaluator.member(valueset, provider.canonical.url, code)
+            if entry is not None and entry.key not in seen:
+                seen.add(entry.key)
+                expansion.entries.append(entry)
+    return expansion
+
+
 def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     valueset = find_valueset(registry, request)
     request = _with_valueset_defaults(valueset, request)
@@ -175,12 +226,13 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         active_only=request.active_only,
     )
     evaluator.valueset_versions = default_valueset_versions(request.default_valueset_versions)
-    expansion = evaluator.expand(valueset)
+    searched = _search_first(evaluator, valueset, request.filter) if request.filter else None
+    expansion = searched if searched is not None else evaluator.expand(valueset)
     rules = ("system-version", "force-system-version", "check-system-version")
     request = replace(request, echo=tuple(e for e in request.echo if e[0] not in rules
                                           or (e[0], e[2]) in evaluator.versions.used))
     entries = expansion.entries
-    if request.filter:
+    if request.filter and searched is None:
         words = request.filter.casefold().split()
         entries = [e for e in entries if _matches_text(e, words)]
     total = len(entries)
