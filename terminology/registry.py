@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date as date_type
 from typing import Any
 
@@ -34,8 +34,11 @@ class Registry:
         store: Store,
         factories: Mapping[str, ProviderFactory] | None = None,
         value_sets: list[dict[str, Any]] | None = None,
+        aliases: Mapping[str, str] | None = None,
     ):
         self.store = store
+        # other spellings of a code system's url (HCPCS's https://...) -> the url it is stored at
+        self.aliases: dict[str, str] = dict(aliases or {})
         self.factories: dict[str, ProviderFactory] = {"memory": _memory_provider,
                                                       **(factories or {})}
         self.builtin_value_sets = list(value_sets or [])
@@ -102,13 +105,17 @@ class Registry:
         self.refresh()
         return [p for url in sorted(self._by_url) for p in self._by_url[url]]
 
+    def canonical_url(self, url: str) -> str:
+        """The url a code system is stored at, for any of its spellings."""
+        return self.aliases.get(url, url)
+
     def versions(self, url: str) -> list[str]:
         self.refresh()
-        return [p.canonical.version or "" for p in self._by_url.get(url, [])]
+        return [p.canonical.version or "" for p in self._by_url.get(self.canonical_url(url), [])]
 
     def knows(self, url: str) -> bool:
         self.refresh()
-        return url in self._by_url
+        return self.canonical_url(url) in self._by_url
 
     def by_id(self, resource_id: str) -> Any | None:
         self.refresh()
@@ -120,7 +127,7 @@ class Registry:
         Raises NotFound (`UNKNOWN_CODESYSTEM` / `UNKNOWN_CODESYSTEM_VERSION`).
         """
         self.refresh()
-        providers = self._by_url.get(url)
+        providers = self._by_url.get(self.canonical_url(url))
         if not providers:
             raise NotFound(
                 f"A definition for CodeSystem '{url}' could not be found, so the code cannot be "
@@ -143,6 +150,16 @@ class Registry:
             return found
         return _default_version(providers, on_date)
 
+    def search(self, text: str, limit: int | None = 20,
+               urls: Iterable[str] | None = None) -> list[tuple[Any, str]]:
+        """(provider, code) of the stored code systems, each at its default version, matching
+        `text`, best first across all of them (one ranked search; see Store.search)."""
+        self.refresh()
+        chosen = [self.resolve(url) for url in (urls if urls is not None else self._by_url)]
+        by_id = {p.info.id: p for p in chosen if isinstance(p, SqlProvider)}
+        return [(by_id[hit.cs_id], hit.code)
+                for hit in self.store.search(text, list(by_id), limit)]
+
     def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None:
         """A stored supplement (`txserver import fhir`), newest version unless one is named."""
         self.refresh()
@@ -162,12 +179,25 @@ class Registry:
 
     def value_set(self, url: str, version: str | None = None) -> dict[str, Any] | None:
         self.refresh()
+        if url == ALL_CODES_URL:
+            return self.all_codes()
         found = _pick_value_set(self._value_sets.get(url, []), version)
         return found if found is not None else implicit_value_set(url)
 
     def value_sets(self) -> list[dict[str, Any]]:
         self.refresh()
-        return [vs for url in sorted(self._value_sets) for vs in self._value_sets[url]]
+        listed = [vs for url in sorted(self._value_sets) for vs in self._value_sets[url]]
+        return listed + [self.all_codes()]
+
+    def all_codes(self) -> dict[str, Any]:
+        """Every code of every code system loaded (the default version of each): one value set
+        for "search all medical codes" ($expand with a filter, or paged)."""
+        return {
+            "resourceType": "ValueSet", "id": "all-codes", "url": ALL_CODES_URL,
+            "name": "AllCodes", "title": "All codes of every code system on this server",
+            "status": "active", "experimental": False,
+            "compose": {"include": [{"system": url} for url in sorted(self._by_url)]},
+        }
 
     # -- concept maps -------------------------------------------------------------------------
 
@@ -246,6 +276,9 @@ def concept_map_resource(store: Store, info: ConceptMapInfo) -> dict[str, Any]:
         for (source, target), elements in groups.items()
     ]
     return resource
+
+
+ALL_CODES_URL = "urn:txserver:ValueSet/all-codes"
 
 
 def implicit_value_set(url: str) -> dict[str, Any] | None:

@@ -120,3 +120,14 @@ def test_cpt_expansions_are_capped_and_unbounded_ones_too_costly(db_path):
     lowered = client.get(EXPAND, query_string={"url": THO + "cpt-modifiers"},
                          headers={"X-TOO-COSTLY-THRESHOLD": "3"})
     assert lowered.status_code == 422
+
+
+def test_all_codes_value_set_searches_every_code_system(client):
+    body = client.get("/fhir/ValueSet/all-codes/$expand",
+                      query_string={"filter": "64636"}).fhir
+    assert expansion_codes(body)[0] == "64636"
+    by_url = _expand(client, url="urn:txserver:ValueSet/all-codes", filter="facet joint",
+                     count=2)
+    assert len(by_url["expansion"]["contains"]) == 2
+    assert by_url["expansion"]["total"] == 4
+    assert client.get("/fhir/ValueSet/all-codes").status_code == 200
