@@ -2,6 +2,8 @@
 
 Operations are written once against `CodeSystemProvider`; what is special about one code set
 (CPT's modifier expressions, its add-on edits) lives in a subclass under codesystems/.
+SqlProvider also answers the hierarchy (`parents`, `children`, `subsumes`, `descendants`) from
+the stored links and ranked text search (`search`) from the store's FTS5 index.
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ class SqlProvider:
         self.effective_date = info.effective_date
         self.language = info.resource.get("language")
         self._cached = lru_cache(maxsize=self.CACHE_SIZE)(self._load)
+        self.property_defs: dict[str, dict[str, Any]] = {
+            p["code"]: p for p in info.resource.get("property", [])
+            if isinstance(p, dict) and p.get("code")
+        }
+        self._parents = lru_cache(maxsize=self.CACHE_SIZE)(self._load_parents)
+        self._children = lru_cache(maxsize=self.CACHE_SIZE)(self._load_children)
+        self._below = lru_cache(maxsize=64)(self._load_below)
+        self._hierarchical: bool | None = None
 
     def _load(self, code: str) -> Concept | None:
         concept = self.store.concept(self.info.id, code)
@@ -67,3 +77,44 @@ class SqlProvider:
 
     def iter_concepts(self) -> Any:
         return self.store.iter_concepts(self.info.id)
+
+    # -- hierarchy ----------------------------------------------------------------------------
+
+    @property
+    def hierarchical(self) -> bool:
+        """Whether this version has parent/child links at all (CPT has none)."""
+        if self._hierarchical is None:
+            self._hierarchical = self.store.has_links(self.info.id)
+        return self._hierarchical
+
+    def _load_parents(self, code: str) -> tuple[str, ...]:
+        return tuple(self.store.parents(self.info.id, code))
+
+    def _load_children(self, code: str) -> tuple[str, ...]:
+        return tuple(self.store.children(self.info.id, code))
+
+    def _load_below(self, code: str) -> frozenset[str]:
+        return frozenset(self.store.descendants(self.info.id, code))
+
+    def parents(self, code: str) -> list[str]:
+        return list(self._parents(code)) if self.hierarchical else []
+
+    def children(self, code: str) -> list[str]:
+        return list(self._children(code)) if self.hierarchical else []
+
+    def descendants(self, code: str) -> list[str]:
+        """Every code below `code`, in code order."""
+        return self.store.descendants(self.info.id, code) if self.hierarchical else []
+
+    def subsumes(self, ancestor: str, code: str) -> bool:
+        """True if `code` is `ancestor` or below it. The codes below `ancestor` are read once
+        and kept, so an is-a filter testing every concept against one code stays cheap."""
+        if ancestor == code:
+            return True
+        return self.hierarchical and code in self._below(ancestor)
+
+    # -- text search --------------------------------------------------------------------------
+
+    def search(self, text: str, limit: int | None = 20) -> list[str]:
+        """Codes matching `text`, best first: the code typed exactly, then ranked word matches."""
+        return [hit.code for hit in self.store.search(text, [self.info.id], limit)]

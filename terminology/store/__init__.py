@@ -9,9 +9,11 @@ new data without a restart.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,9 +23,16 @@ from typing import Any
 
 import orjson
 
+from terminology.errors import TooCostly
 from terminology.model import Coding, Concept, Designation, Property
 
 SCHEMA_VERSION = "1"
+SEARCH_SECONDS = 2.0  # a text search running longer than this answers too-costly
+TIME_CHECK_STEPS = 20000  # SQLite VM steps between two looks at the clock
+_WORD = re.compile(r"[^\W_]+")
+_NOT_KEY = re.compile(r"[^0-9a-z]")
+# Left out of a search with other words: they narrow nothing and slow the search down.
+STOP_WORDS = frozenset({"a", "an", "and", "at", "by", "for", "in", "of", "on", "or", "the", "to"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +52,17 @@ class CodeSystemInfo:
     case_sensitive: bool
     count: int
     resource: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One concept found by text search: `exact` when the text is its code (E11.9, e119);
+    otherwise `score` is its bm25 rank (lower is better)."""
+
+    cs_id: int
+    code: str
+    exact: bool
+    score: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,16 +131,57 @@ _CONCEPT_COLUMNS = (
 
 def _concept(row: tuple[Any, ...]) -> Concept:
     code, display, definition, inactive, effective, withdrawn, designations, properties = row
+    decoded = decode_properties(properties)
     return Concept(
         code=code,
         display=display,
         definition=definition,
         inactive=bool(inactive),
+        abstract=any(p.code == "notSelectable" and p.value is True for p in decoded),
         effective=effective,
         withdrawn=withdrawn,
         designations=decode_designations(designations),
-        properties=decode_properties(properties),
+        properties=decoded,
     )
+
+
+def search_key(code: str) -> str:
+    """A code folded for search: lower-case letters and digits only (`E11.9` -> `e119`)."""
+    return _NOT_KEY.sub("", code.casefold())
+
+
+def _search_row(concept_id: int, code: str, display: str | None,
+                designations: str | bytes) -> tuple[int, str, str, str]:
+    """The concept_search row of a stored concept: key, display, the other designations.
+    Indexing and unindexing both build the row here, so that they always agree."""
+    text = display or ""
+    seen = {" ".join(text.casefold().split())}
+    terms: list[str] = []
+    for _, _, _, value in orjson.loads(designations):
+        folded = " ".join(value.casefold().split())
+        if folded not in seen:
+            seen.add(folded)
+            terms.append(value)
+    return concept_id, search_key(code), text, "\n".join(terms)
+
+
+def _match_expression(text: str) -> tuple[str | None, str | None]:
+    """(exact-code expression, word expression) in FTS5 syntax for what a person typed.
+
+    Every word must match, as a word or the start of one, in the code, display or designations;
+    a single typed token is also tried as a code and as the start of codes (`E11.` finds
+    E11.9)."""
+    words = _WORD.findall(text.casefold())
+    if not words:
+        return None, None
+    words = [w for w in words if w not in STOP_WORDS] or words
+    # a word as typed counts twice (itself and as a prefix): "heart" before "heartburn"
+    query = " AND ".join(f'("{w}" OR "{w}"*)' if len(w) > 1 else f'"{w}"' for w in words)
+    key = search_key(text)
+    if key and len(text.split()) == 1:
+        starts = f'(key : "{key}"*) OR ' if len(key) > 1 else ""
+        return f'key : "{key}"', f"{starts}({query})"
+    return None, query
 
 
 def _code_system(row: sqlite3.Row) -> CodeSystemInfo:
@@ -178,6 +239,8 @@ class Store:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?), ('generation', '0')",
                 (SCHEMA_VERSION,),
             )
+            if con.execute("SELECT 1 FROM meta WHERE key = 'search_index'").fetchone() is None:
+                _index_existing(con)
 
     @contextmanager
     def _writer(self) -> Iterator[sqlite3.Connection]:
@@ -262,6 +325,108 @@ class Store:
         for row in rows:
             yield _concept(tuple(row))
 
+    # -- hierarchy ---------------------------------------------------------------------------
+
+    def has_links(self, cs_id: int) -> bool:
+        """Whether the code-system version has any parent/child links at all."""
+        row = self._reader().execute(
+            "SELECT 1 FROM concept_link WHERE cs_id = ? LIMIT 1", (cs_id,)
+        ).fetchone()
+        return row is not None
+
+    def parents(self, cs_id: int, code: str) -> list[str]:
+        rows = self._reader().execute(
+            "SELECT parent FROM concept_link WHERE cs_id = ? AND child = ? ORDER BY parent",
+            (cs_id, code),
+        )
+        return [r[0] for r in rows]
+
+    def children(self, cs_id: int, code: str) -> list[str]:
+        rows = self._reader().execute(
+            "SELECT child FROM concept_link WHERE cs_id = ? AND parent = ? ORDER BY child",
+            (cs_id, code),
+        )
+        return [r[0] for r in rows]
+
+    def descendants(self, cs_id: int, code: str) -> list[str]:
+        """Every code below `code` (not itself), each once, in code order."""
+        rows = self._reader().execute(
+            "WITH RECURSIVE below (code) AS ("
+            "  SELECT child FROM concept_link WHERE cs_id = ?1 AND parent = ?2"
+            "  UNION SELECT l.child FROM concept_link l JOIN below b"
+            "        ON l.cs_id = ?1 AND l.parent = b.code"
+            ") SELECT code FROM below ORDER BY code",
+            (cs_id, code),
+        )
+        return [r[0] for r in rows]
+
+    def ancestors(self, cs_id: int, code: str) -> list[str]:
+        """Every code above `code` (not itself), each once."""
+        rows = self._reader().execute(
+            "WITH RECURSIVE above (code) AS ("
+            "  SELECT parent FROM concept_link WHERE cs_id = ?1 AND child = ?2"
+            "  UNION SELECT l.parent FROM concept_link l JOIN above a"
+            "        ON l.cs_id = ?1 AND l.child = a.code"
+            ") SELECT code FROM above ORDER BY code",
+            (cs_id, code),
+        )
+        return [r[0] for r in rows]
+
+    # -- text search -------------------------------------------------------------------------
+
+    def search(
+        self,
+        text: str,
+        cs_ids: Iterable[int] | None = None,
+        limit: int | None = 20,
+        seconds: float = SEARCH_SECONDS,
+    ) -> list[SearchHit]:
+        """Concepts matching `text`, best first: a typed code first (`E11.9`, `e119`, `64636`),
+        then word-prefix matches of every word, ranked by bm25 (display weighs most).
+
+        `cs_ids` limits the search to those code-system versions. Runs under a time limit:
+        a search that takes longer than `seconds` raises TooCostly.
+        """
+        exact_query, word_query = _match_expression(text)
+        if word_query is None:
+            return []
+        ids = list(cs_ids) if cs_ids is not None else None
+        if ids is not None and not ids:
+            return []
+        where = f" AND c.cs_id IN ({','.join('?' * len(ids))})" if ids is not None else ""
+        bound: list[Any] = list(ids or [])
+        typed = text.strip()
+        con = self._reader()
+        hits: list[SearchHit] = []
+        seen: set[tuple[int, str]] = set()
+        with _time_limit(con, seconds, text):
+            if exact_query is not None:
+                rows = con.execute(
+                    "SELECT c.cs_id, c.code FROM concept_search s JOIN concept c "
+                    f"ON c.id = s.rowid WHERE concept_search MATCH ?{where}",
+                    [exact_query, *bound],
+                ).fetchall()
+                rows.sort(key=lambda r: (r[1] != typed, r[1].casefold() != typed.casefold(),
+                                         r[1]))
+                for cs_id, code in rows:
+                    hits.append(SearchHit(cs_id, code, True, float("-inf")))
+                    seen.add((cs_id, code))
+            if limit is not None and len(hits) >= limit:
+                return hits[:limit]
+            page = "" if limit is None else " LIMIT ?"
+            extra = [] if limit is None else [limit + len(hits)]
+            rows = con.execute(
+                "SELECT c.cs_id, c.code, bm25(concept_search, 2.0, 10.0, 3.0) AS score "
+                "FROM concept_search s JOIN concept c ON c.id = s.rowid "
+                f"WHERE concept_search MATCH ?{where} "
+                f"ORDER BY score, length(c.code), c.code{page}",
+                [word_query, *bound, *extra],
+            ).fetchall()
+        for cs_id, code, score in rows:
+            if (cs_id, code) not in seen:
+                hits.append(SearchHit(cs_id, code, False, score))
+        return hits if limit is None else hits[:limit]
+
     def value_sets(self) -> list[dict[str, Any]]:
         rows = self._reader().execute("SELECT resource FROM value_set ORDER BY url, version")
         return [orjson.loads(r[0]) for r in rows]
@@ -300,8 +465,32 @@ class Store:
 class Writer:
     """The statements an importer may run, inside one `Store.transaction()`."""
 
+    SEARCH_BATCH = 2000
+
     def __init__(self, con: sqlite3.Connection) -> None:
         self.con = con
+        self._to_index: list[tuple[int, str, str, str]] = []
+
+    def _index_pending(self) -> None:
+        """Add the concepts inserted so far to the search index (one batch is much faster)."""
+        if self._to_index:
+            self.con.executemany(
+                "INSERT INTO concept_search (rowid, key, display, terms) VALUES (?, ?, ?, ?)",
+                self._to_index,
+            )
+            self._to_index = []
+
+    def _unindex(self, where: str, params: tuple[Any, ...]) -> None:
+        """Take the concepts `where` selects out of the search index, before deleting them."""
+        self._index_pending()
+        rows = self.con.execute(
+            f"SELECT id, code, display, designations FROM concept WHERE {where}", params
+        ).fetchall()
+        self.con.executemany(
+            "INSERT INTO concept_search (concept_search, rowid, key, display, terms) "
+            "VALUES ('delete', ?, ?, ?, ?)",
+            (_search_row(*row) for row in rows),
+        )
 
     def versions(self, url: str) -> list[str]:
         rows = self.con.execute("SELECT version FROM code_system WHERE url = ?", (url,))
@@ -323,8 +512,17 @@ class Writer:
         concepts: Iterable[Concept],
         provider: str = "fhir",
         effective_date: str | None = None,
+        indexed_properties: Collection[str] | None = None,
     ) -> int:
-        """Store one code-system version, replacing any earlier import of the same version."""
+        """Store one code-system version, replacing any earlier import of the same version.
+
+        `indexed_properties` names the properties whose values go into concept_property (all
+        of them by default); long note-like string properties are better left out of it."""
+        self._unindex(
+            "cs_id IN (SELECT id FROM code_system WHERE (url = ? AND version = ?) "
+            "OR resource_id = ?)",
+            (url, version or "", resource_id),
+        )
         self.con.execute(
             "DELETE FROM code_system WHERE (url = ? AND version = ?) OR resource_id = ?",
             (url, version or "", resource_id),
@@ -350,11 +548,14 @@ class Writer:
         )
         cs_id = int(cur.lastrowid or 0)
         for concept in concepts:
-            self._insert_concept(cs_id, concept)
+            self._insert_concept(cs_id, concept, indexed=indexed_properties)
+        self._index_pending()
         self._update_count(cs_id)
         return cs_id
 
-    def _insert_concept(self, cs_id: int, c: Concept, derived: bool = False) -> None:
+    def _insert_concept(self, cs_id: int, c: Concept, derived: bool = False,
+                        indexed: Collection[str] | None = None) -> None:
+        designations = encode_designations(c.designations)
         try:
             cur = self.con.execute(
                 "INSERT INTO concept (cs_id, code, display, definition, inactive, effective, "
@@ -368,18 +569,29 @@ class Writer:
                     c.effective,
                     c.withdrawn,
                     int(derived),
-                    encode_designations(c.designations),
+                    designations,
                     encode_properties(c.properties),
                 ),
             )
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"duplicate code {c.code!r}") from exc
-        concept_id = cur.lastrowid
-        rows = [(concept_id, p.code, _index_value(p.value)) for p in c.properties]
+        concept_id = int(cur.lastrowid or 0)
+        rows = [(concept_id, p.code, _index_value(p.value)) for p in c.properties
+                if indexed is None or p.code in indexed]
         if rows:
             self.con.executemany(
                 "INSERT INTO concept_property (concept_id, code, value) VALUES (?, ?, ?)", rows
             )
+        self._to_index.append(_search_row(concept_id, c.code, c.display, designations))
+        if len(self._to_index) >= self.SEARCH_BATCH:
+            self._index_pending()
+
+    def add_links(self, cs_id: int, links: Iterable[tuple[str, str]]) -> None:
+        """Parent/child links (parent code, child code) between concepts of one version."""
+        self.con.executemany(
+            "INSERT OR IGNORE INTO concept_link (cs_id, parent, child) VALUES (?, ?, ?)",
+            ((cs_id, parent, child) for parent, child in links),
+        )
 
     def _update_count(self, cs_id: int) -> None:
         self.con.execute(
@@ -405,6 +617,7 @@ class Writer:
         versions.sort(key=lambda v: _version_key(v[1]))
         previous: int | None = None
         for cs_id, version in versions:
+            self._unindex("cs_id = ? AND derived = 1", (cs_id,))
             self.con.execute("DELETE FROM concept WHERE cs_id = ? AND derived = 1", (cs_id,))
             start = start_of.get(version)
             if previous is not None and start:
@@ -435,6 +648,7 @@ class Writer:
                         properties=old.properties,
                     )
                     self._insert_concept(cs_id, withdrawn, derived=True)
+            self._index_pending()
             self._update_count(cs_id)
             previous = cs_id
 
@@ -491,6 +705,39 @@ class Writer:
             ),
         )
         return map_id
+
+
+def _index_existing(con: sqlite3.Connection) -> None:
+    """Build the search index over concepts stored before it existed (once per store)."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        con.execute("INSERT INTO concept_search (concept_search) VALUES ('delete-all')")
+        rows = con.execute("SELECT id, code, display, designations FROM concept").fetchall()
+        con.executemany(
+            "INSERT INTO concept_search (rowid, key, display, terms) VALUES (?, ?, ?, ?)",
+            (_search_row(*row) for row in rows),
+        )
+        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('search_index', '1')")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+@contextmanager
+def _time_limit(con: sqlite3.Connection, seconds: float, text: str) -> Iterator[None]:
+    """Interrupt the statements run inside after `seconds`, answering too-costly."""
+    deadline = time.monotonic() + seconds
+    con.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, TIME_CHECK_STEPS)
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "interrupt" not in str(exc):
+            raise
+        raise TooCostly(f"The search for '{text}' took too long: use more or longer words",
+                        expression="filter") from None
+    finally:
+        con.set_progress_handler(None, 0)
 
 
 def _resource_id(url: str, version: str) -> str:

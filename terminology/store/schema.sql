@@ -88,3 +88,22 @@ CREATE TABLE IF NOT EXISTS value_set (
     imported_at TEXT NOT NULL,
     UNIQUE (url, version)
 );
+
+-- The hierarchy: parent/child links between the concepts of one code-system version, by code.
+CREATE TABLE IF NOT EXISTS concept_link (
+    cs_id  INTEGER NOT NULL REFERENCES code_system (id) ON DELETE CASCADE,
+    parent TEXT NOT NULL,
+    child  TEXT NOT NULL,
+    PRIMARY KEY (cs_id, child, parent)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS concept_link_by_parent ON concept_link (cs_id, parent, child);
+
+-- Text search over every stored concept (rowid = concept.id): `key`, the code folded to letters
+-- and digits (E11.9 -> e119), the display, and the designations that differ from it. The index
+-- keeps no copy of the text (contentless), so the Writer indexes each concept it inserts and
+-- unindexes each one before deleting it (Writer._unindex): concepts are deleted nowhere else.
+CREATE VIRTUAL TABLE IF NOT EXISTS concept_search USING fts5 (
+    key, display, terms,
+    content = '',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
