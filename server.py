@@ -23,6 +23,11 @@ from codesystems.cpt import loader as cpt_loader
 from codesystems.cpt.provider import CptProvider
 from codesystems.cpt.valuesets import VALUE_SETS
 from codesystems.fhir_json import loader as fhir_loader
+from codesystems.hcpcs import definition as hcpcs_definition
+from codesystems.hcpcs import loader as hcpcs_loader
+from codesystems.icd10cm import loader as icd10cm_loader
+from codesystems.icd10pcs import loader as icd10pcs_loader
+from codesystems.sources import ParsedCodeSystem, store_code_system
 from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.registry import Registry
@@ -45,7 +50,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     store = Store(app.config["DB"])
     store.create()
     app.extensions["store"] = store
-    app.extensions["registry"] = Registry(store, PROVIDERS, value_sets=VALUE_SETS)
+    app.extensions["registry"] = Registry(store, PROVIDERS, value_sets=VALUE_SETS,
+                                          aliases=hcpcs_definition.ALIASES)
     cache_size = int(app.config.get("RESPONSE_CACHE", os.environ.get("TX_RESPONSE_CACHE", 4096)))
     app.extensions["response_cache"] = ResponseCache(cache_size)
     app.register_blueprint(api, url_prefix="/fhir")
@@ -105,6 +111,19 @@ def import_samples(store: Store) -> None:
             cpt_loader.store_release(store, release, bar.update)
     count = cpt_addons.import_edits(store, cpt_addons.SAMPLE_FILE, "sample")
     click.echo(f"CMS add-on code edits sample: {count} edits", err=True)
+    _store_parsed(store, icd10cm_loader.read_source(), "ICD-10-CM")
+    _store_parsed(store, icd10pcs_loader.read_order_file(icd10pcs_loader.SAMPLE_FILE,
+                                                         sample=True), "ICD-10-PCS sample")
+    _store_parsed(store, hcpcs_loader.read_anweb(hcpcs_loader.SAMPLE_FILE, sample=True),
+                  "HCPCS sample")
+
+
+def _store_parsed(store: Store, parsed: ParsedCodeSystem, label: str) -> None:
+    """Store a parsed code system in one transaction, with a progress bar."""
+    with _progress(f"{label} {parsed.version}", len(parsed.concepts)) as bar:
+        store_code_system(store, parsed, bar.update)
+    for warning in parsed.warnings:
+        click.echo(f"{label}: {warning}", err=True)
 
 
 @click.group()
@@ -197,6 +216,48 @@ def import_fhir(paths: tuple[Path, ...], db: str | None) -> None:
     except TerminologyError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
     click.echo(", ".join(f"{n} {kind}" for kind, n in counts.items()))
+
+
+def _import_parsed(label: str, read: Any, db: str | None) -> None:
+    """Parse with `read()`, then store with a progress bar; any failure changes nothing."""
+    store = _store(db)
+    try:
+        parsed = read()
+        _store_parsed(store, parsed, label)
+    except TerminologyError as exc:
+        raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
+    click.echo(f"{label} {parsed.version}: {len(parsed.concepts)} concepts from "
+               f"{', '.join(parsed.files)}")
+
+
+@import_group.command(name="icd10cm")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--version", "version", default=None, help="The fiscal year (default: the file's)")
+@click.option("--db", default=None)
+def import_icd10cm(path: Path | None, version: str | None, db: str | None) -> None:
+    """Import the ICD-10-CM tabular XML (a file or folder; default: the simple-icd-10-cm
+    package's). A code list beside it says which 7th-character codes exist."""
+    _import_parsed("ICD-10-CM", lambda: icd10cm_loader.read_source(path, version), db)
+
+
+@import_group.command(name="icd10pcs")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--version", "version", default=None,
+              help="The fiscal year (default: from the name, icd10pcs_order_2026.txt)")
+@click.option("--db", default=None)
+def import_icd10pcs(file: Path, version: str | None, db: str | None) -> None:
+    """Import the CMS ICD-10-PCS order file."""
+    _import_parsed("ICD-10-PCS", lambda: icd10pcs_loader.read_order_file(file, version), db)
+
+
+@import_group.command(name="hcpcs")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--version", "version", default=None,
+              help="The release, e.g. 2026-01 (default: from the name, HCPC2026_JAN_ANWEB.txt)")
+@click.option("--db", default=None)
+def import_hcpcs(file: Path, version: str | None, db: str | None) -> None:
+    """Import the CMS HCPCS Level II alpha-numeric (ANWEB) file."""
+    _import_parsed("HCPCS", lambda: hcpcs_loader.read_anweb(file, version), db)
 
 
 @main.command(name="lookup")

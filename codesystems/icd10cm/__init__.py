@@ -1,0 +1,1 @@
+"""ICD-10-CM (CDC/CMS diagnosis codes): definition and importer of the tabular XML."""

@@ -1,0 +1,99 @@
+"""What ICD-10-CM is as a FHIR CodeSystem: canonical URL, properties, the resource.
+
+Concepts are the tabular list's chapters (keyed by their number, `1` to `22`), blocks (keyed by
+their range, `A00-A09`; a one-category block such as `B20` becomes `B20-B20` so that it cannot be
+taken for the category), categories and codes with the dot (`E11.9`), and the codes made with a
+7th character (`S72.001A`). Chapters and blocks are not selectable; `billable` tells the codes
+valid on a claim.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+URL = "http://hl7.org/fhir/sid/icd-10-cm"
+OID = "2.16.840.1.113883.6.90"
+PROVIDER_KEY = "icd10cm"
+
+NOTE_KINDS = (
+    ("includes", "Includes: what the chapter, block or code covers"),
+    ("inclusionTerm", "Inclusion term: a condition classified to this code"),
+    ("excludes1", "Excludes1: never coded together with this code (NOT CODED HERE)"),
+    ("excludes2", "Excludes2: not included here; may be coded together with this code"),
+    ("codeFirst", "Code first: the underlying condition to sequence first"),
+    ("codeAlso", "Code also: a further code that may be needed"),
+    ("useAdditionalCode", "Use additional code: a further code to add"),
+    ("notes", "A note of the tabular list"),
+    ("sevenChrNote", "How the 7th character applies to the codes below"),
+)
+KINDS = {
+    "chapter": "A chapter of the tabular list",
+    "block": "A block (section) of categories",
+    "category": "A three-character category",
+    "code": "A code of four to seven characters",
+}
+
+PROPERTIES: list[dict[str, Any]] = [
+    {"code": "kind", "description": "chapter, block, category or code: "
+     + "; ".join(f"{k} = {v}" for k, v in KINDS.items()), "type": "code"},
+    {"code": "billable", "description": "Valid for use on a claim (a code with no codes below it)",
+     "type": "boolean"},
+    {"code": "notSelectable", "uri": "http://hl7.org/fhir/concept-properties#notSelectable",
+     "description": "A chapter or block: a grouping, not a code", "type": "boolean"},
+    *({"code": code, "description": text, "type": "string"} for code, text in NOTE_KINDS),
+    {"code": "parent", "uri": "http://hl7.org/fhir/concept-properties#parent",
+     "description": "The concept directly above", "type": "code"},
+    {"code": "child", "uri": "http://hl7.org/fhir/concept-properties#child",
+     "description": "A concept directly below", "type": "code"},
+]
+
+FILTERS: list[dict[str, Any]] = [
+    {"code": "concept", "operator": ["is-a", "descendent-of", "is-not-a", "child-of",
+                                     "descendent-leaf", "generalizes"],
+     "value": "a code, block or chapter"},
+    {"code": "billable", "operator": ["="], "value": "true or false"},
+    {"code": "kind", "operator": ["=", "in"], "value": "chapter, block, category or code"},
+]
+
+COPYRIGHT = (
+    "ICD-10-CM is published by the US National Center for Health Statistics (CDC) and the "
+    "Centers for Medicare & Medicaid Services; it is in the public domain. ICD-10 is copyright "
+    "the World Health Organization."
+)
+
+
+def resource_id(version: str) -> str:
+    return f"icd10cm-{version}"
+
+
+def code_system_resource(version: str, effective_date: str | None, count: int) -> dict[str, Any]:
+    """The CodeSystem resource for one fiscal year of ICD-10-CM, without concepts."""
+    resource: dict[str, Any] = {
+        "resourceType": "CodeSystem",
+        "id": resource_id(version),
+        "url": URL,
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{OID}"}],
+        "version": version,
+        "name": "ICD10CM",
+        "title": f"ICD-10-CM FY{version}",
+        "status": "active",
+        "experimental": False,
+        "publisher": "National Center for Health Statistics (CDC) and CMS",
+        "description": (
+            "International Classification of Diseases, Tenth Revision, Clinical Modification: "
+            "the US diagnosis codes, with the chapters and blocks of the tabular list, its "
+            "notes (includes, excludes, code first, ...) as properties, and the billable codes "
+            f"made with 7th characters. {count} concepts."
+        ),
+        "copyright": COPYRIGHT,
+        "caseSensitive": True,
+        "hierarchyMeaning": "is-a",
+        "compositional": False,
+        "versionNeeded": False,
+        "content": "complete",
+        "filter": FILTERS,
+        "property": PROPERTIES,
+    }
+    if effective_date:
+        resource["date"] = effective_date
+    return resource

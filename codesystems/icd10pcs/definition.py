@@ -1,0 +1,75 @@
+"""What ICD-10-PCS is as a FHIR CodeSystem: canonical URL, properties, the resource.
+
+Concepts are the seven-character codes of the CMS order file and its header rows (the tables,
+such as `001`, not valid on a claim); each code sits below the longest header its code starts
+with. The display is the long description, the short one a designation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from terminology.model import Coding
+
+URL = "http://www.cms.gov/Medicare/Coding/ICD10"
+OID = "2.16.840.1.113883.6.4"
+PROVIDER_KEY = "icd10pcs"
+SHORT = Coding(system=URL, code="short", display="Short description")
+
+PROPERTIES: list[dict[str, Any]] = [
+    {"code": "billable", "description": "Valid for HIPAA-covered transactions (flag 1 of the "
+     "order file); header rows are not", "type": "boolean"},
+    {"code": "notSelectable", "uri": "http://hl7.org/fhir/concept-properties#notSelectable",
+     "description": "A header row: a table of codes, not a code", "type": "boolean"},
+    {"code": "parent", "uri": "http://hl7.org/fhir/concept-properties#parent",
+     "description": "The header row (table) the code belongs to", "type": "code"},
+    {"code": "child", "uri": "http://hl7.org/fhir/concept-properties#child",
+     "description": "A code of this table", "type": "code"},
+]
+
+FILTERS: list[dict[str, Any]] = [
+    {"code": "concept", "operator": ["is-a", "descendent-of", "child-of"],
+     "value": "a header (table) code such as 001"},
+    {"code": "billable", "operator": ["="], "value": "true or false"},
+]
+
+COPYRIGHT = ("ICD-10-PCS is maintained by the Centers for Medicare & Medicaid Services; it is in "
+             "the public domain.")
+
+
+def resource_id(version: str) -> str:
+    return f"icd10pcs-{version}"
+
+
+def code_system_resource(version: str, effective_date: str | None,
+                         sample: bool = False) -> dict[str, Any]:
+    """The CodeSystem resource for one fiscal year of ICD-10-PCS, without concepts."""
+    description = ("International Classification of Diseases, Tenth Revision, Procedure Coding "
+                   "System: the US inpatient procedure codes, from the CMS order file.")
+    if sample:
+        description = ("SAMPLE DATA: a few rows in the layout of the CMS order file, bundled "
+                       "with txserver; import the CMS file for the full code set. " + description)
+    resource: dict[str, Any] = {
+        "resourceType": "CodeSystem",
+        "id": resource_id(version),
+        "url": URL,
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{OID}"}],
+        "version": version,
+        "name": "ICD10PCS",
+        "title": f"ICD-10-PCS FY{version}" + (" (sample)" if sample else ""),
+        "status": "active",
+        "experimental": sample,
+        "publisher": "Centers for Medicare & Medicaid Services",
+        "description": description,
+        "copyright": COPYRIGHT,
+        "caseSensitive": True,
+        "hierarchyMeaning": "is-a",
+        "compositional": False,
+        "versionNeeded": False,
+        "content": "complete",
+        "filter": FILTERS,
+        "property": PROPERTIES,
+    }
+    if effective_date:
+        resource["date"] = effective_date
+    return resource

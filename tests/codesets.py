@@ -1,0 +1,66 @@
+"""Helpers for the tests of the ICD-10-CM, ICD-10-PCS and HCPCS importers and of text search:
+our own samples in tests/data (in the real layouts), a store holding them next to the CPT
+samples, and the SQL dump that shows a failed import changed nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+from codesystems.hcpcs import loader as hcpcs_loader
+from codesystems.icd10cm import loader as icd_loader
+from codesystems.icd10pcs import loader as pcs_loader
+from conftest import build_store
+from terminology.store import Store
+
+DATA = Path(__file__).parent / "data"
+ICD_FOLDER = DATA / "icd10cm"
+ICD_XML = ICD_FOLDER / "icd10cm-tabular-2026-sample.xml"
+ICD_CODES = ICD_FOLDER / "code-list-2026-sample.txt"
+PCS_FILE = DATA / "icd10pcs" / "icd10pcs_order_2026.txt"
+HCPCS_FILE = DATA / "hcpcs" / "HCPC2026_JAN_ANWEB.txt"
+
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+PCS = "http://www.cms.gov/Medicare/Coding/ICD10"
+HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+HCPCS_HTTPS = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+
+
+def build_codeset_store(path: Path) -> Store:
+    """The CPT samples (as conftest builds them) plus our ICD-10-CM, PCS and HCPCS samples."""
+    store = build_store(path)
+    icd_loader.import_tabular(store, ICD_FOLDER)
+    pcs_loader.import_order_file(store, PCS_FILE)
+    hcpcs_loader.import_anweb(store, HCPCS_FILE)
+    return store
+
+
+def dump(path: Path) -> list[str]:
+    """Every row of the store (the FTS index's tables too), as SQL."""
+    con = sqlite3.connect(path)
+    try:
+        return list(con.iterdump())
+    finally:
+        con.close()
+
+
+def copy_of(source: Path, folder: Path) -> Path:
+    """A copy of a sample file (and of its folder's other files) to break in a test."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for sibling in source.parent.iterdir():
+        shutil.copy(sibling, folder / sibling.name)
+    return folder / source.name
+
+
+def edit_line(path: Path, number: int, text: str | None = None, *, insert: bool = False) -> None:
+    """Replace (or insert before, or with text None delete) line `number` of a file."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if text is None:
+        del lines[number - 1]
+    elif insert:
+        lines.insert(number - 1, text)
+    else:
+        lines[number - 1] = text
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,165 @@
+"""HCPCS Level II: the CMS ANWEB importer on our sample (continuation lines, modifiers, CDT codes
+without descriptors, terminated codes), its failures, the http:// and https:// spellings of the
+system, and the `txserver import` commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import server
+from codesets import (
+    HCPCS,
+    HCPCS_FILE,
+    HCPCS_HTTPS,
+    ICD,
+    ICD_FOLDER,
+    PCS_FILE,
+    build_codeset_store,
+    copy_of,
+    dump,
+    edit_line,
+)
+from codesystems.hcpcs import definition, loader
+from conftest import LOOKUP, VALIDATE, FhirClient, param_dict, properties
+from terminology.errors import ImportFailed
+from terminology.store import Store
+
+
+@pytest.fixture(scope="module")
+def hcpcs_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("hcpcs") / "tx.db"
+    build_codeset_store(path)
+    return path
+
+
+@pytest.fixture
+def hcpcs_client(hcpcs_db: Path) -> FhirClient:
+    return FhirClient(server.create_app({"DB": str(hcpcs_db)}).test_client())
+
+
+def test_records_with_continuations_modifiers_and_details():
+    parsed = loader.read_anweb(HCPCS_FILE)
+    assert parsed.version == "2026-01" and parsed.effective_date == "2026-01-01"
+    assert len(parsed.concepts) == 16
+    strips = parsed.concept("A4253")  # its long description runs over two lines
+    assert strips.display == ("Blood glucose test or reagent strips for home blood glucose "
+                              "monitor, per 50 strips")
+    assert [d.value for d in strips.designations] == ["Blood glucose/reagent strips"]
+    props = {(p.code, p.value) for p in strips.properties}
+    assert {("modifier", False), ("coverage", "C"), ("betos", "D1A"),
+            ("add-date", "1991-01-01"), ("action", "N")} <= props
+    modifier = parsed.concept("XE")
+    assert modifier.display == ("Separate encounter, a service that is distinct because it "
+                                "occurred during a separate encounter")
+    assert ("modifier", True) in {(p.code, p.value) for p in modifier.properties}
+
+
+def test_cdt_codes_keep_no_descriptor():
+    parsed = loader.read_anweb(HCPCS_FILE)
+    for code in ("D0120", "D2740"):
+        concept = parsed.concept(code)
+        assert concept.display == definition.CDT_NOTE
+        assert concept.designations == ()
+        assert ("cdt", True) in {(p.code, p.value) for p in concept.properties}
+    assert not any("dental descriptor" in (c.display or "") for c in parsed.concepts)
+
+
+def test_a_code_terminated_before_the_release_is_inactive():
+    parsed = loader.read_anweb(HCPCS_FILE)
+    assert parsed.concept("G2012").inactive
+    assert ("termination-date", "2024-12-31") in {
+        (p.code, p.value) for p in parsed.concept("G2012").properties}
+    assert not parsed.concept("G0008").inactive
+
+
+def test_release_from_the_file_name():
+    assert loader.version_of(Path("HCPC2026_APR_ANWEB_v2.txt"), None) == "2026-04"
+    assert loader.version_of(Path("anything.txt"), "2025-10") == "2025-10"
+    with pytest.raises(ImportFailed, match="give the version"):
+        loader.version_of(Path("anything.txt"), None)
+    with pytest.raises(ImportFailed, match="not a release"):
+        loader.version_of(Path("anything.txt"), "Q1")
+
+
+def _first_line(code: str, text: str, record_id: str = "3", sequence: str = "00100") -> str:
+    return f"{code:<5}{sequence}{record_id}{text:<80}"
+
+
+@pytest.mark.parametrize(
+    "number, text, message",
+    [
+        (7, _first_line("A042", "Ambulance"), "not a HCPCS Level II code"),
+        (7, _first_line("A0428", "Ambulance", "5"), "not a record"),
+        (10, _first_line("A9999", "continued", "4", "00200"), "does not follow its first line"),
+        (8, _first_line("A0428", "Ambulance again"), "listed twice"),
+        (3, _first_line("  LTX", "Left", "7"), "not a modifier"),
+        (7, _first_line("A0428", "Ambulance").ljust(268) + "20011301", "not a date"),
+    ],
+)
+def test_broken_record_names_file_and_line(tmp_path, hcpcs_db, number, text, message):
+    path = copy_of(HCPCS_FILE, tmp_path / "hcpcs")
+    edit_line(path, number, text)
+    before = dump(hcpcs_db)
+    with pytest.raises(ImportFailed) as failure:
+        loader.import_anweb(Store(hcpcs_db), path)
+    assert f"{path.name} line {number}" in str(failure.value)
+    assert message in str(failure.value)
+    assert dump(hcpcs_db) == before
+
+
+def test_http_and_https_name_the_same_code_system(hcpcs_client):
+    for system in (HCPCS, HCPCS_HTTPS):
+        body = hcpcs_client.get(LOOKUP, query_string={"system": system, "code": "J1100"}).fhir
+        assert param_dict(body)["display"] == ["Injection, dexamethasone sodium phosphate, 1 mg"]
+        assert properties(body)["modifier"] == [False]
+        valid = hcpcs_client.get(VALIDATE, query_string={"url": system, "code": "LT"}).fhir
+        assert param_dict(valid)["result"] == [True]
+        posted = hcpcs_client.post_parameters(VALIDATE, {
+            "resourceType": "Parameters", "parameter": [{"name": "coding", "valueCoding": {
+                "system": system, "code": "E0601",
+                "display": "Continuous positive airway pressure (cpap) device"}}]}).fhir
+        assert param_dict(posted)["result"] == [True]
+    registry = hcpcs_client.raw.application.extensions["registry"]
+    assert registry.knows(HCPCS_HTTPS)
+    assert registry.versions(HCPCS_HTTPS) == registry.versions(HCPCS) == ["2026-01"]
+
+
+def test_cdt_code_is_served_with_the_note(hcpcs_client):
+    body = hcpcs_client.get(LOOKUP, query_string={"system": HCPCS, "code": "D0120"}).fhir
+    assert param_dict(body)["display"] == [definition.CDT_NOTE]
+    assert properties(body)["cdt"] == [True]
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_import_commands(tmp_path):
+    db = str(tmp_path / "tx.db")
+    runner = CliRunner()
+    result = runner.invoke(server.main, ["import", "hcpcs", str(HCPCS_FILE), "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "HCPCS 2026-01: 16 concepts" in result.output
+    result = runner.invoke(server.main, ["import", "icd10pcs", str(PCS_FILE), "--db", db])
+    assert result.exit_code == 0 and "ICD-10-PCS 2026: 17 concepts" in result.output
+    result = runner.invoke(server.main, ["import", "icd10cm", str(ICD_FOLDER), "--db", db])
+    assert result.exit_code == 0 and "ICD-10-CM 2026: 35 concepts" in result.output
+    urls = {info.url for info in Store(db).code_systems()}
+    assert urls == {HCPCS, ICD, "http://www.cms.gov/Medicare/Coding/ICD10"}
+
+
+def test_import_command_failure_changes_nothing(tmp_path):
+    db = tmp_path / "tx.db"
+    runner = CliRunner()
+    assert runner.invoke(server.main, ["import", "hcpcs", str(HCPCS_FILE), "--db", str(db)]
+                         ).exit_code == 0
+    broken = copy_of(HCPCS_FILE, tmp_path / "broken")
+    edit_line(broken, 7, _first_line("A042", "Ambulance"))
+    before = dump(db)
+    result = runner.invoke(server.main, ["import", "hcpcs", str(broken), "--db", str(db)])
+    assert result.exit_code != 0
+    assert "import failed, nothing changed" in result.output
+    assert f"{broken.name} line 7" in result.output
+    assert dump(db) == before

@@ -1,0 +1,253 @@
+"""ICD-10-CM: the tabular-XML importer on our sample (and once on the full code set the
+simple-icd-10-cm package ships), its failures, and the code system as the FHIR API serves it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import server
+from codesets import (
+    ICD,
+    ICD_CODES,
+    ICD_FOLDER,
+    ICD_XML,
+    build_codeset_store,
+    copy_of,
+    dump,
+    edit_line,
+)
+from codesystems.icd10cm import loader
+from conftest import LOOKUP, VALIDATE, FhirClient, param_dict, properties
+from terminology.errors import ImportFailed
+from terminology.store import Store
+
+SUBSUMES = "/fhir/CodeSystem/$subsumes"
+EXPAND = "/fhir/ValueSet/$expand"
+
+
+@pytest.fixture(scope="module")
+def icd_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("icd") / "tx.db"
+    build_codeset_store(path)
+    return path
+
+
+@pytest.fixture
+def icd_client(icd_db: Path) -> FhirClient:
+    return FhirClient(server.create_app({"DB": str(icd_db)}).test_client())
+
+
+def lookup(client: FhirClient, code: str, **extra: str) -> dict:
+    response = client.get(LOOKUP, query_string={"system": ICD, "code": code, **extra})
+    assert response.status_code == 200, response.fhir
+    return response.fhir
+
+
+# -- parsing the sample ----------------------------------------------------------------------
+
+
+def test_sample_gives_chapters_blocks_codes_and_seventh_character_codes():
+    parsed = loader.read_tabular(ICD_XML, ICD_CODES)
+    codes = [c.code for c in parsed.concepts]
+    assert parsed.version == "2026"
+    assert parsed.effective_date == "2025-10-01"  # FY2026 starts on 1 October 2025
+    assert codes[:6] == ["1", "A00-A09", "A00", "A00.0", "A00.9", "B20-B20"]
+    assert {"1", "4", "19", "A00-A09", "B20-B20", "E08-E13", "S70-S79"} <= set(codes)
+    # the one-category block B20 and the category B20 are both kept, under different codes
+    assert "B20" in codes and "B20-B20" in codes
+    # 7th characters: padded with X to six characters, kept only when the code list has them
+    assert {"S72.001A", "S72.001B", "S72.001D", "S72.001S", "S72.90XA", "S72.90XD"} <= set(codes)
+    assert "S72.002S" not in codes and "S72.90XB" not in codes
+    assert len(codes) == len(set(codes)) == 35
+    assert loader.billable_count(parsed) == 17
+
+
+def test_displays_properties_and_links():
+    parsed = loader.read_tabular(ICD_XML, ICD_CODES)
+    generated = parsed.concept("S72.90XA")
+    assert generated.display == ("Unspecified fracture of unspecified femur, initial encounter "
+                                 "for closed fracture")
+    props = {(p.code, p.value) for p in generated.properties}
+    assert ("billable", True) in props
+    leaf = parsed.concept("S72.001")  # in the scope of S72's 7th characters: not billable
+    assert ("billable", False) in {(p.code, p.value) for p in leaf.properties}
+    chapter = parsed.concept("4")
+    assert ("notSelectable", True) in {(p.code, p.value) for p in chapter.properties}
+    e11 = {(p.code, p.value) for p in parsed.concept("E11").properties}
+    assert ("excludes1", "gestational diabetes (O24.4-)") in e11
+    assert ("useAdditionalCode", "code to identify control using insulin (Z79.4)") in e11
+    assert ("inclusionTerm", "Classical cholera") in {
+        (p.code, p.value) for p in parsed.concept("A00.0").properties}
+    assert {("4", "E08-E13"), ("E08-E13", "E11"), ("E11", "E11.9"), ("B20-B20", "B20"),
+            ("S72.001", "S72.001A"), ("S72.90", "S72.90XA")} <= set(parsed.links)
+
+
+def test_without_a_code_list_every_seventh_character_is_made(tmp_path):
+    xml = copy_of(ICD_XML, tmp_path / "icd")
+    (tmp_path / "icd" / ICD_CODES.name).unlink()
+    parsed = loader.read_source(xml.parent)
+    codes = {c.code for c in parsed.concepts}
+    assert {"S72.002S", "S72.90XB"} <= codes
+    assert parsed.warnings
+
+
+def test_the_package_file_is_found_without_importing_the_package():
+    xml, code_list = loader.find_sources()
+    assert xml.name.endswith(".xml") and "tabular" in xml.name
+    assert code_list is not None and "code-list" in code_list.name
+
+
+# -- broken input: named by file and line, nothing changed -----------------------------------
+
+
+def _line_of(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), start=1)
+                if text in line)
+
+
+@pytest.mark.parametrize(
+    "find, replace, message",
+    [
+        ("<name>A00.9</name>", "<name>A0-9</name>", "not an ICD-10-CM code"),
+        ("<name>A00.9</name>", "<name>A00.0</name>", "listed twice"),
+        ("<name>E11.9</name>", "<name>E12.9</name>", "does not extend"),
+        ("<desc>Cholera, unspecified</desc>", "<desc></desc>", "needs a <name>"),
+        ('<extension char="D">', '<extension char="">', "7th-character"),
+    ],
+)
+def test_broken_element_names_file_and_line(tmp_path, icd_db, find, replace, message):
+    xml = copy_of(ICD_XML, tmp_path / "icd")
+    number = _line_of(xml, find)
+    edit_line(xml, number, xml.read_text().splitlines()[number - 1].replace(find, replace))
+    before = dump(icd_db)
+    with pytest.raises(ImportFailed) as failure:
+        loader.import_tabular(Store(icd_db), xml.parent)
+    text = str(failure.value)
+    assert xml.name in text and message in text
+    # the line of the element itself (a <diag> starts a line or two above its <name>, <desc>)
+    assert any(f"line {n}:" in text for n in (number, number - 1, number - 2)), text
+    assert dump(icd_db) == before
+
+
+def test_malformed_xml_names_the_line(tmp_path, icd_db):
+    xml = copy_of(ICD_XML, tmp_path / "icd")
+    number = _line_of(xml, "<name>E11.65</name>")
+    edit_line(xml, number, "            <name>E11.65</nam>")
+    before = dump(icd_db)
+    with pytest.raises(ImportFailed, match=rf"{xml.name} line {number}: not well-formed"):
+        loader.import_tabular(Store(icd_db), xml.parent)
+    assert dump(icd_db) == before
+
+
+def test_broken_code_list_and_wrong_documents(tmp_path):
+    xml = copy_of(ICD_XML, tmp_path / "icd")
+    codes = xml.parent / ICD_CODES.name
+    edit_line(codes, 4, "A0.0 not a code")
+    with pytest.raises(ImportFailed, match=rf"{codes.name} line 4"):
+        loader.read_source(xml.parent)
+    edit_line(codes, 4, "A000")
+    edit_line(xml, 2, "<ICD10PCS.tabular>")
+    edit_line(xml, _line_of(xml, "</ICD10CM.tabular>"), "</ICD10PCS.tabular>")
+    with pytest.raises(ImportFailed, match="not the ICD-10-CM tabular list"):
+        loader.read_source(xml.parent)
+    with pytest.raises(ImportFailed, match="neither"):
+        loader.read_source(tmp_path / "missing")
+
+
+def test_a_failed_import_keeps_the_stored_year(tmp_path, icd_db):
+    """Re-importing the same year from a broken file leaves the earlier import as it was."""
+    xml = copy_of(ICD_XML, tmp_path / "icd")
+    edit_line(xml, _line_of(xml, "<name>B20</name>"), "        <name>b20</name>")
+    before = dump(icd_db)
+    with pytest.raises(ImportFailed):
+        loader.import_tabular(Store(icd_db), xml.parent)
+    assert dump(icd_db) == before
+
+
+# -- served over FHIR --------------------------------------------------------------------------
+
+
+def test_lookup_gives_parent_children_and_notes(icd_client):
+    body = lookup(icd_client, "E11")
+    props = properties(body)
+    assert param_dict(body)["display"] == ["Type 2 diabetes mellitus"]
+    assert props["parent"] == ["E08-E13"]
+    assert props["child"] == ["E11.6", "E11.9"]
+    assert props["billable"] == [False]
+    assert props["excludes1"] == ["diabetes mellitus due to underlying condition (E08.-)",
+                                  "gestational diabetes (O24.4-)"]
+    leaf = properties(lookup(icd_client, "E11.9"))
+    assert leaf["parent"] == ["E11"] and "child" not in leaf and leaf["billable"] == [True]
+    assert properties(lookup(icd_client, "S72.001A"))["parent"] == ["S72.001"]
+
+
+def test_chapters_and_blocks_are_abstract_and_apart_from_codes(icd_client):
+    chapter = lookup(icd_client, "4")
+    assert param_dict(chapter)["abstract"] == [True]
+    assert properties(chapter)["child"] == ["E08-E13"]
+    block = lookup(icd_client, "B20-B20")
+    assert param_dict(block)["abstract"] == [True]
+    assert properties(block)["parent"] == ["1"] and properties(block)["child"] == ["B20"]
+    category = lookup(icd_client, "B20")
+    assert param_dict(category)["abstract"] == [False]
+    assert param_dict(category)["display"] == ["Human immunodeficiency virus [HIV] disease"]
+
+
+def test_validate_code(icd_client):
+    def validate(code: str, **extra: str) -> dict:
+        return param_dict(icd_client.get(VALIDATE, query_string={
+            "url": ICD, "code": code, **extra}).fhir)
+
+    assert validate("E11.9")["result"] == [True]
+    assert validate("E11.9", display="Type 2 diabetes mellitus without complications")[
+        "result"] == [True]
+    assert validate("E11.9", display="Diabetes")["result"] == [False]
+    assert validate("S72.001A")["result"] == [True]
+    assert validate("E119")["result"] == [False]  # FHIR's ICD-10-CM codes carry the dot
+    assert validate("S72.002S")["result"] == [False]  # not in the release's code list
+
+
+def test_subsumes_across_chapters_blocks_and_codes(icd_client):
+    def outcome(a: str, b: str) -> str:
+        body = icd_client.get(SUBSUMES, query_string={"system": ICD, "codeA": a,
+                                                      "codeB": b}).fhir
+        return param_dict(body)["outcome"][0]
+
+    assert outcome("4", "E11.641") == "subsumes"
+    assert outcome("S72.001A", "19") == "subsumed-by"
+    assert outcome("E11", "A00") == "not-subsumed"
+    assert outcome("B20-B20", "B20") == "subsumes"
+
+
+def test_is_a_value_set_follows_the_hierarchy(icd_client):
+    body = icd_client.get(EXPAND, query_string={"url": f"{ICD}?fhir_vs=isa/E11.6",
+                                                "excludeNested": "true"}).fhir
+    codes = sorted(c["code"] for c in body["expansion"]["contains"])
+    assert codes == ["E11.6", "E11.64", "E11.641", "E11.649", "E11.65"]
+
+
+# -- the full code set, once -----------------------------------------------------------------
+
+
+def test_full_icd10cm_from_the_package(tmp_path):
+    """The whole FY2026 tabular list the package ships: 98,505 concepts, 74,719 billable."""
+    store = Store(tmp_path / "tx.db")
+    parsed = loader.import_tabular(store)
+    assert parsed.version == "2026" and parsed.effective_date == "2026-04-01"
+    assert len(parsed.concepts) == 98_505
+    assert loader.billable_count(parsed) == 74_719
+    info = next(i for i in store.code_systems() if i.url == ICD)
+    assert info.count == 98_505
+    e119 = store.concept(info.id, "E11.9")
+    assert ("billable", True) in {(p.code, p.value) for p in e119.properties}
+    assert store.concept(info.id, "S72.001A").display.endswith(
+        "initial encounter for closed fracture")
+    assert store.parents(info.id, "S72.001A") == ["S72.001"]
+    assert [h.code for h in store.search("e119", [info.id], 3)][0] == "E11.9"
+    con = sqlite3.connect(store.path)
+    assert con.execute("SELECT count(*) FROM concept_link").fetchone()[0] == 98_505 - 22
+    con.close()

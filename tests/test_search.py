@@ -1,0 +1,121 @@
+"""Ranked text search (SQLite FTS5) and the stored hierarchy: a typed code first, then word-prefix
+matches of every word ranked by bm25; the index kept in step with re-imports; the time limit."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import server
+from codesets import HCPCS, ICD, ICD_FOLDER, PCS, build_codeset_store
+from codesystems.icd10cm import loader as icd_loader
+from conftest import CPT
+from terminology.errors import TooCostly
+from terminology.registry import Registry
+from terminology.store import Store
+
+
+@pytest.fixture(scope="module")
+def search_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("search") / "tx.db"
+    build_codeset_store(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def registry(search_db: Path) -> Registry:
+    return server.create_app({"DB": str(search_db)}).extensions["registry"]
+
+
+def codes(registry: Registry, url: str, text: str, limit: int = 20) -> list[str]:
+    return registry.resolve(url).search(text, limit)
+
+
+def test_a_typed_code_comes_first(registry):
+    assert codes(registry, ICD, "E11.9")[0] == "E11.9"
+    assert codes(registry, ICD, "e119")[0] == "E11.9"  # without the dot, any case
+    found = codes(registry, ICD, "E11")  # then the codes it starts
+    assert found[0] == "E11" and set(found) == {"E11", "E11.6", "E11.64", "E11.641",
+                                                 "E11.649", "E11.65", "E11.9"}
+    assert codes(registry, CPT, "64636")[0] == "64636"
+    assert codes(registry, PCS, "0dtj4zz") == ["0DTJ4ZZ"]
+    assert codes(registry, HCPCS, "lt")[0] == "LT"
+
+
+def test_every_word_must_match_as_a_word_or_its_start(registry):
+    found = codes(registry, ICD, "diab hypogly")
+    assert set(found) == {"E11.64", "E11.641", "E11.649"}
+    assert codes(registry, ICD, "diabetes nonexistentword") == []
+    assert codes(registry, ICD, "Fracture of the femur")[0] == "S72"  # stop words left out
+    assert codes(registry, ICD, "  ") == [] and codes(registry, ICD, "...") == []
+
+
+def test_ranking_prefers_short_close_matches(registry):
+    found = codes(registry, ICD, "type 2 diabetes")
+    assert found[0] == "E11"  # the category whose whole display is the words
+    assert found.index("E11.9") < found.index("E11.641")
+    assert codes(registry, ICD, "cholera")[0] == "A00"
+
+
+def test_designations_are_searched(registry):
+    assert "0DTJ4ZZ" in codes(registry, PCS, "perc endo appendix")  # the short description
+    assert codes(registry, HCPCS, "cpap") == ["E0601"]
+
+
+def test_limit_and_one_search_across_code_systems(registry):
+    assert len(codes(registry, ICD, "fracture", limit=3)) == 3
+    hits = registry.search("fracture", limit=50)
+    assert {p.canonical.url for p, _ in hits} == {ICD}
+    hits = registry.search("right", limit=50)
+    assert {p.canonical.url for p, _ in hits} >= {ICD, PCS, HCPCS}
+    # only the default version of each system: no CPT code twice (2025 and 2026)
+    cpt = [code for p, code in registry.search("nerve", limit=100) if p.canonical.url == CPT]
+    assert cpt and len(cpt) == len(set(cpt))
+
+
+def test_time_limit_answers_too_costly(search_db, monkeypatch):
+    monkeypatch.setattr("terminology.store.TIME_CHECK_STEPS", 1)
+    store = Store(search_db)
+    with pytest.raises(TooCostly):
+        store.search("fracture", None, None, seconds=-1)
+    assert store.search("fracture", None, 1)  # the connection is fine afterwards
+
+
+def test_hierarchy_of_the_store(search_db, registry):
+    provider = registry.resolve(ICD)
+    assert provider.parents("E11.641") == ["E11.64"]
+    assert provider.children("S72.0") == ["S72.00"]
+    assert provider.descendants("S72.00") == ["S72.001", "S72.001A", "S72.001B", "S72.001D",
+                                              "S72.001S", "S72.002", "S72.002A", "S72.002B",
+                                              "S72.002D"]
+    assert provider.subsumes("19", "S72.90XS") and not provider.subsumes("S72.90XS", "19")
+    cpt = registry.resolve(CPT)
+    assert cpt.parents("64636") == [] and cpt.children("64636") == []
+    assert cpt.subsumes("64636", "64636") and not cpt.subsumes("64635", "64636")
+
+
+def test_reimport_replaces_what_is_indexed(tmp_path):
+    store = build_codeset_store(tmp_path / "tx.db")
+    before = [h.code for h in store.search("cholera", None, None)]
+    icd_loader.import_tabular(store, ICD_FOLDER)  # the same year again
+    assert [h.code for h in store.search("cholera", None, None)] == before
+    con = sqlite3.connect(store.path)
+    con.execute("INSERT INTO concept_search (concept_search, rank) VALUES ('integrity-check', 1)")
+    indexed = con.execute("SELECT count(*) FROM concept_search").fetchone()[0]
+    stored = con.execute("SELECT count(*) FROM concept").fetchone()[0]
+    assert indexed == stored
+    con.close()
+
+
+def test_a_store_from_before_the_index_is_indexed_once(tmp_path):
+    store = build_codeset_store(tmp_path / "tx.db")
+    con = sqlite3.connect(store.path)
+    con.execute("INSERT INTO concept_search (concept_search) VALUES ('delete-all')")
+    con.execute("DELETE FROM meta WHERE key = 'search_index'")
+    con.commit()
+    con.close()
+    assert Store(store.path).search("cholera", None, 5) == []
+    Store(store.path).create()
+    assert [h.code for h in Store(store.path).search("cholera", None, 1)] == ["A00"]
