@@ -402,7 +402,7 @@ class Store:
         with _time_limit(con, seconds, text):
             if exact_query is not None:
                 rows = con.execute(
-                    "SELECT c.cs_id, c.code FROM concept_search s JOIN concept c "
+                    "SELECT c.cs_id, c.code FROM concept_search s CROSS JOIN concept c "
                     f"ON c.id = s.rowid WHERE concept_search MATCH ?{where}",
                     [exact_query, *bound],
                 ).fetchall()
@@ -417,7 +417,7 @@ class Store:
             extra = [] if limit is None else [limit + len(hits)]
             rows = con.execute(
                 "SELECT c.cs_id, c.code, bm25(concept_search, 2.0, 10.0, 3.0) AS score "
-                "FROM concept_search s JOIN concept c ON c.id = s.rowid "
+                "FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
                 f"WHERE concept_search MATCH ?{where} "
                 f"ORDER BY score, length(c.code), c.code{page}",
                 [word_query, *bound, *extra],
