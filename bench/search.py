@@ -33,10 +33,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import server  # noqa: E402
-from codesystems.icd10cm import loader as icd_loader  # noqa: E402
-from codesystems.sources import store_code_system  # noqa: E402
-from terminology.store import Store  # noqa: E402
+import server
+from codesystems.icd10cm import loader as icd_loader
+from codesystems.sources import store_code_system
+from terminology.store import Store
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 ALL_CODES = "urn:txserver:ValueSet/all-codes"

@@ -94,6 +94,13 @@ def read_lines(path: Path) -> list[str]:
     return [line.rstrip("\r\n") for line in text.splitlines()]
 
 
+def numbered_lines(path: Path) -> Iterator[tuple[str, str]]:
+    """(`name line N`, line) for each line of a text file that is not blank."""
+    for number, line in enumerate(read_lines(path), start=1):
+        if line.strip():
+            yield f"{path.name} line {number}", line
+
+
 def column(line: str, first: int, last: int | None = None) -> str:
     """Columns `first` to `last` of a fixed-width line, counted from 1 as the layouts do."""
     return line[first - 1:last].strip()
@@ -102,3 +109,39 @@ def column(line: str, first: int, last: int | None = None) -> str:
 def fiscal_year_start(version: str) -> str | None:
     """US federal fiscal year YYYY starts on 1 October of YYYY-1 (ICD-10-CM, ICD-10-PCS)."""
     return f"{int(version) - 1}-10-01" if version.isdigit() and len(version) == 4 else None
+
+
+SAMPLE_NOTE = ("SAMPLE DATA: a few records in the layout of the source file, bundled with "
+               "txserver; import the published file for the full code set. ")
+
+
+def code_system_resource(*, resource_id: str, url: str, oid: str, version: str, name: str,
+                         title: str, publisher: str, description: str, copyright: str,
+                         properties: list[dict[str, Any]], filters: list[dict[str, Any]],
+                         effective_date: str | None, hierarchical: bool,
+                         sample: bool = False) -> dict[str, Any]:
+    """The CodeSystem resource (without concepts) of one version of a public US code set."""
+    resource: dict[str, Any] = {
+        "resourceType": "CodeSystem",
+        "id": resource_id,
+        "url": url,
+        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{oid}"}],
+        "version": version,
+        "name": name,
+        "title": title + (" (sample)" if sample else ""),
+        "status": "active",
+        "experimental": sample,
+        "publisher": publisher,
+        "description": (SAMPLE_NOTE if sample else "") + description,
+        "copyright": copyright,
+        "caseSensitive": True,
+        **({"hierarchyMeaning": "is-a"} if hierarchical else {}),
+        "compositional": False,
+        "versionNeeded": False,
+        "content": "complete",
+        "filter": filters,
+        "property": properties,
+    }
+    if effective_date:
+        resource["date"] = effective_date
+    return resource

@@ -1,19 +1,24 @@
 """Helpers for the tests of the ICD-10-CM, ICD-10-PCS and HCPCS importers and of text search:
 our own samples in tests/data (in the real layouts), a store holding them next to the CPT
-samples, and the SQL dump that shows a failed import changed nothing.
+samples (the `codeset_db` and `codeset_client` fixtures, imported by the test modules), and
+editing copies of the samples to break them.
 """
 
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 
+import pytest
+
+import server
 from codesystems.hcpcs import loader as hcpcs_loader
 from codesystems.icd10cm import loader as icd_loader
 from codesystems.icd10pcs import loader as pcs_loader
-from conftest import build_store
+from conftest import FhirClient, build_store
 from terminology.store import Store
+from test_import import dump  # noqa: F401 (re-exported: every row of the store, as SQL)
+
 
 DATA = Path(__file__).parent / "data"
 ICD_FOLDER = DATA / "icd10cm"
@@ -37,13 +42,17 @@ def build_codeset_store(path: Path) -> Store:
     return store
 
 
-def dump(path: Path) -> list[str]:
-    """Every row of the store (the FTS index's tables too), as SQL."""
-    con = sqlite3.connect(path)
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
+@pytest.fixture(scope="module", name="codeset_db")
+def codeset_db_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of the module's own (its tests may import into it) with every sample."""
+    path = tmp_path_factory.mktemp("codesets") / "tx.db"
+    build_codeset_store(path)
+    return path
+
+
+@pytest.fixture(name="codeset_client")
+def codeset_client_fixture(codeset_db: Path) -> FhirClient:
+    return FhirClient(server.create_app({"DB": str(codeset_db)}).test_client())
 
 
 def copy_of(source: Path, folder: Path) -> Path:

@@ -10,34 +10,23 @@ import pytest
 from click.testing import CliRunner
 
 import server
-from codesets import (
+from codesets import (  # noqa: F401 (the *_fixture names: fixtures)
     HCPCS,
     HCPCS_FILE,
     HCPCS_HTTPS,
     ICD,
     ICD_FOLDER,
     PCS_FILE,
-    build_codeset_store,
+    codeset_client_fixture,
+    codeset_db_fixture,
     copy_of,
     dump,
     edit_line,
 )
 from codesystems.hcpcs import definition, loader
-from conftest import LOOKUP, VALIDATE, FhirClient, param_dict, properties
+from conftest import LOOKUP, VALIDATE, param_dict, properties
 from terminology.errors import ImportFailed
 from terminology.store import Store
-
-
-@pytest.fixture(scope="module")
-def hcpcs_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("hcpcs") / "tx.db"
-    build_codeset_store(path)
-    return path
-
-
-@pytest.fixture
-def hcpcs_client(hcpcs_db: Path) -> FhirClient:
-    return FhirClient(server.create_app({"DB": str(hcpcs_db)}).test_client())
 
 
 def test_records_with_continuations_modifiers_and_details():
@@ -99,36 +88,36 @@ def _first_line(code: str, text: str, record_id: str = "3", sequence: str = "001
         (7, _first_line("A0428", "Ambulance").ljust(268) + "20011301", "not a date"),
     ],
 )
-def test_broken_record_names_file_and_line(tmp_path, hcpcs_db, number, text, message):
+def test_broken_record_names_file_and_line(tmp_path, codeset_db, number, text, message):
     path = copy_of(HCPCS_FILE, tmp_path / "hcpcs")
     edit_line(path, number, text)
-    before = dump(hcpcs_db)
+    before = dump(codeset_db)
     with pytest.raises(ImportFailed) as failure:
-        loader.import_anweb(Store(hcpcs_db), path)
+        loader.import_anweb(Store(codeset_db), path)
     assert f"{path.name} line {number}" in str(failure.value)
     assert message in str(failure.value)
-    assert dump(hcpcs_db) == before
+    assert dump(codeset_db) == before
 
 
-def test_http_and_https_name_the_same_code_system(hcpcs_client):
+def test_http_and_https_name_the_same_code_system(codeset_client):
     for system in (HCPCS, HCPCS_HTTPS):
-        body = hcpcs_client.get(LOOKUP, query_string={"system": system, "code": "J1100"}).fhir
+        body = codeset_client.get(LOOKUP, query_string={"system": system, "code": "J1100"}).fhir
         assert param_dict(body)["display"] == ["Injection, dexamethasone sodium phosphate, 1 mg"]
         assert properties(body)["modifier"] == [False]
-        valid = hcpcs_client.get(VALIDATE, query_string={"url": system, "code": "LT"}).fhir
+        valid = codeset_client.get(VALIDATE, query_string={"url": system, "code": "LT"}).fhir
         assert param_dict(valid)["result"] == [True]
-        posted = hcpcs_client.post_parameters(VALIDATE, {
+        posted = codeset_client.post_parameters(VALIDATE, {
             "resourceType": "Parameters", "parameter": [{"name": "coding", "valueCoding": {
                 "system": system, "code": "E0601",
                 "display": "Continuous positive airway pressure (cpap) device"}}]}).fhir
         assert param_dict(posted)["result"] == [True]
-    registry = hcpcs_client.raw.application.extensions["registry"]
+    registry = codeset_client.raw.application.extensions["registry"]
     assert registry.knows(HCPCS_HTTPS)
     assert registry.versions(HCPCS_HTTPS) == registry.versions(HCPCS) == ["2026-01"]
 
 
-def test_cdt_code_is_served_with_the_note(hcpcs_client):
-    body = hcpcs_client.get(LOOKUP, query_string={"system": HCPCS, "code": "D0120"}).fhir
+def test_cdt_code_is_served_with_the_note(codeset_client):
+    body = codeset_client.get(LOOKUP, query_string={"system": HCPCS, "code": "D0120"}).fhir
     assert param_dict(body)["display"] == [definition.CDT_NOTE]
     assert properties(body)["cdt"] == [True]
 

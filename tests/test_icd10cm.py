@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-import server
-from codesets import (
+from codesets import (  # noqa: F401 (the *_fixture names: fixtures)
     ICD,
     ICD_CODES,
-    ICD_FOLDER,
     ICD_XML,
-    build_codeset_store,
+    codeset_client_fixture,
+    codeset_db_fixture,
     copy_of,
     dump,
     edit_line,
@@ -26,20 +25,9 @@ from conftest import LOOKUP, VALIDATE, FhirClient, param_dict, properties
 from terminology.errors import ImportFailed
 from terminology.store import Store
 
+
 SUBSUMES = "/fhir/CodeSystem/$subsumes"
 EXPAND = "/fhir/ValueSet/$expand"
-
-
-@pytest.fixture(scope="module")
-def icd_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("icd") / "tx.db"
-    build_codeset_store(path)
-    return path
-
-
-@pytest.fixture
-def icd_client(icd_db: Path) -> FhirClient:
-    return FhirClient(server.create_app({"DB": str(icd_db)}).test_client())
 
 
 def lookup(client: FhirClient, code: str, **extra: str) -> dict:
@@ -120,28 +108,28 @@ def _line_of(path: Path, text: str) -> int:
         ('<extension char="D">', '<extension char="">', "7th-character"),
     ],
 )
-def test_broken_element_names_file_and_line(tmp_path, icd_db, find, replace, message):
+def test_broken_element_names_file_and_line(tmp_path, codeset_db, find, replace, message):
     xml = copy_of(ICD_XML, tmp_path / "icd")
     number = _line_of(xml, find)
     edit_line(xml, number, xml.read_text().splitlines()[number - 1].replace(find, replace))
-    before = dump(icd_db)
+    before = dump(codeset_db)
     with pytest.raises(ImportFailed) as failure:
-        loader.import_tabular(Store(icd_db), xml.parent)
+        loader.import_tabular(Store(codeset_db), xml.parent)
     text = str(failure.value)
     assert xml.name in text and message in text
     # the line of the element itself (a <diag> starts a line or two above its <name>, <desc>)
     assert any(f"line {n}:" in text for n in (number, number - 1, number - 2)), text
-    assert dump(icd_db) == before
+    assert dump(codeset_db) == before
 
 
-def test_malformed_xml_names_the_line(tmp_path, icd_db):
+def test_malformed_xml_names_the_line(tmp_path, codeset_db):
     xml = copy_of(ICD_XML, tmp_path / "icd")
     number = _line_of(xml, "<name>E11.65</name>")
     edit_line(xml, number, "            <name>E11.65</nam>")
-    before = dump(icd_db)
+    before = dump(codeset_db)
     with pytest.raises(ImportFailed, match=rf"{xml.name} line {number}: not well-formed"):
-        loader.import_tabular(Store(icd_db), xml.parent)
-    assert dump(icd_db) == before
+        loader.import_tabular(Store(codeset_db), xml.parent)
+    assert dump(codeset_db) == before
 
 
 def test_broken_code_list_and_wrong_documents(tmp_path):
@@ -159,21 +147,21 @@ def test_broken_code_list_and_wrong_documents(tmp_path):
         loader.read_source(tmp_path / "missing")
 
 
-def test_a_failed_import_keeps_the_stored_year(tmp_path, icd_db):
+def test_a_failed_import_keeps_the_stored_year(tmp_path, codeset_db):
     """Re-importing the same year from a broken file leaves the earlier import as it was."""
     xml = copy_of(ICD_XML, tmp_path / "icd")
     edit_line(xml, _line_of(xml, "<name>B20</name>"), "        <name>b20</name>")
-    before = dump(icd_db)
+    before = dump(codeset_db)
     with pytest.raises(ImportFailed):
-        loader.import_tabular(Store(icd_db), xml.parent)
-    assert dump(icd_db) == before
+        loader.import_tabular(Store(codeset_db), xml.parent)
+    assert dump(codeset_db) == before
 
 
 # -- served over FHIR --------------------------------------------------------------------------
 
 
-def test_lookup_gives_parent_children_and_notes(icd_client):
-    body = lookup(icd_client, "E11")
+def test_lookup_gives_parent_children_and_notes(codeset_client):
+    body = lookup(codeset_client, "E11")
     props = properties(body)
     assert param_dict(body)["display"] == ["Type 2 diabetes mellitus"]
     assert props["parent"] == ["E08-E13"]
@@ -181,26 +169,26 @@ def test_lookup_gives_parent_children_and_notes(icd_client):
     assert props["billable"] == [False]
     assert props["excludes1"] == ["diabetes mellitus due to underlying condition (E08.-)",
                                   "gestational diabetes (O24.4-)"]
-    leaf = properties(lookup(icd_client, "E11.9"))
+    leaf = properties(lookup(codeset_client, "E11.9"))
     assert leaf["parent"] == ["E11"] and "child" not in leaf and leaf["billable"] == [True]
-    assert properties(lookup(icd_client, "S72.001A"))["parent"] == ["S72.001"]
+    assert properties(lookup(codeset_client, "S72.001A"))["parent"] == ["S72.001"]
 
 
-def test_chapters_and_blocks_are_abstract_and_apart_from_codes(icd_client):
-    chapter = lookup(icd_client, "4")
+def test_chapters_and_blocks_are_abstract_and_apart_from_codes(codeset_client):
+    chapter = lookup(codeset_client, "4")
     assert param_dict(chapter)["abstract"] == [True]
     assert properties(chapter)["child"] == ["E08-E13"]
-    block = lookup(icd_client, "B20-B20")
+    block = lookup(codeset_client, "B20-B20")
     assert param_dict(block)["abstract"] == [True]
     assert properties(block)["parent"] == ["1"] and properties(block)["child"] == ["B20"]
-    category = lookup(icd_client, "B20")
+    category = lookup(codeset_client, "B20")
     assert param_dict(category)["abstract"] == [False]
     assert param_dict(category)["display"] == ["Human immunodeficiency virus [HIV] disease"]
 
 
-def test_validate_code(icd_client):
+def test_validate_code(codeset_client):
     def validate(code: str, **extra: str) -> dict:
-        return param_dict(icd_client.get(VALIDATE, query_string={
+        return param_dict(codeset_client.get(VALIDATE, query_string={
             "url": ICD, "code": code, **extra}).fhir)
 
     assert validate("E11.9")["result"] == [True]
@@ -212,9 +200,9 @@ def test_validate_code(icd_client):
     assert validate("S72.002S")["result"] == [False]  # not in the release's code list
 
 
-def test_subsumes_across_chapters_blocks_and_codes(icd_client):
+def test_subsumes_across_chapters_blocks_and_codes(codeset_client):
     def outcome(a: str, b: str) -> str:
-        body = icd_client.get(SUBSUMES, query_string={"system": ICD, "codeA": a,
+        body = codeset_client.get(SUBSUMES, query_string={"system": ICD, "codeA": a,
                                                       "codeB": b}).fhir
         return param_dict(body)["outcome"][0]
 
@@ -224,8 +212,8 @@ def test_subsumes_across_chapters_blocks_and_codes(icd_client):
     assert outcome("B20-B20", "B20") == "subsumes"
 
 
-def test_is_a_value_set_follows_the_hierarchy(icd_client):
-    body = icd_client.get(EXPAND, query_string={"url": f"{ICD}?fhir_vs=isa/E11.6",
+def test_is_a_value_set_follows_the_hierarchy(codeset_client):
+    body = codeset_client.get(EXPAND, query_string={"url": f"{ICD}?fhir_vs=isa/E11.6",
                                                 "excludeNested": "true"}).fhir
     codes = sorted(c["code"] for c in body["expansion"]["contains"])
     assert codes == ["E11.6", "E11.64", "E11.641", "E11.649", "E11.65"]
@@ -248,7 +236,7 @@ def test_full_icd10cm_from_the_package(tmp_path):
     assert store.concept(info.id, "S72.001A").display.endswith(
         "initial encounter for closed fracture")
     assert store.parents(info.id, "S72.001A") == ["S72.001"]
-    assert [h.code for h in store.search("e119", [info.id], 3)][0] == "E11.9"
+    assert store.search("e119", [info.id], 3)[0].code == "E11.9"
     # the index drives the search (not a probe of it per concept of the code system)
     start = time.perf_counter()
     found = store.search("diabetes", [info.id], 20)

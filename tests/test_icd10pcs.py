@@ -3,28 +3,21 @@ the FHIR API serves it (header rows as abstract tables above their codes)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-import server
-from codesets import PCS, PCS_FILE, build_codeset_store, copy_of, dump, edit_line
+from codesets import (  # noqa: F401 (the *_fixture names: fixtures)
+    PCS,
+    PCS_FILE,
+    codeset_client_fixture,
+    codeset_db_fixture,
+    copy_of,
+    dump,
+    edit_line,
+)
 from codesystems.icd10pcs import loader
-from conftest import LOOKUP, VALIDATE, FhirClient, designations, param_dict, properties
+from conftest import LOOKUP, VALIDATE, designations, param_dict, properties
 from terminology.errors import ImportFailed
 from terminology.store import Store
-
-
-@pytest.fixture(scope="module")
-def pcs_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("pcs") / "tx.db"
-    build_codeset_store(path)
-    return path
-
-
-@pytest.fixture
-def pcs_client(pcs_db: Path) -> FhirClient:
-    return FhirClient(server.create_app({"DB": str(pcs_db)}).test_client())
 
 
 def test_order_file_rows_become_codes_below_their_tables():
@@ -60,15 +53,15 @@ def test_bundled_sample_parses():
         (2, "00002 0016070 1" + " " * 20, "no description"),
     ],
 )
-def test_broken_row_names_file_and_line(tmp_path, pcs_db, number, text, message):
+def test_broken_row_names_file_and_line(tmp_path, codeset_db, number, text, message):
     path = copy_of(PCS_FILE, tmp_path / "pcs")
     edit_line(path, number, text)
-    before = dump(pcs_db)
+    before = dump(codeset_db)
     with pytest.raises(ImportFailed) as failure:
-        loader.import_order_file(Store(pcs_db), path)
+        loader.import_order_file(Store(codeset_db), path)
     assert f"{path.name} line {number}" in str(failure.value)
     assert message in str(failure.value)
-    assert dump(pcs_db) == before
+    assert dump(codeset_db) == before
 
 
 def test_version_comes_from_the_name_or_is_asked_for(tmp_path):
@@ -78,20 +71,20 @@ def test_version_comes_from_the_name_or_is_asked_for(tmp_path):
     assert loader.read_order_file(path, "2025").effective_date == "2024-10-01"
 
 
-def test_lookup_and_validate(pcs_client):
-    body = pcs_client.get(LOOKUP, query_string={"system": PCS, "code": "0SR9019"}).fhir
+def test_lookup_and_validate(codeset_client):
+    body = codeset_client.get(LOOKUP, query_string={"system": PCS, "code": "0SR9019"}).fhir
     assert param_dict(body)["display"] == [
         "Replacement of Right Hip Joint with Metal Synthetic Substitute, Cemented, Open Approach"]
     assert properties(body)["parent"] == ["0SR"]
     assert [d["value"] for d in designations(body)] == [
         "Replace R Hip Jt w Metal Syn Sub, Cement, Open Approach"]
-    table = pcs_client.get(LOOKUP, query_string={"system": PCS, "code": "0SR"}).fhir
+    table = codeset_client.get(LOOKUP, query_string={"system": PCS, "code": "0SR"}).fhir
     assert param_dict(table)["abstract"] == [True]
     assert properties(table)["child"] == ["0SR9019", "0SRB019"]
-    ok = pcs_client.get(VALIDATE, query_string={"url": PCS, "code": "10D00Z1"}).fhir
+    ok = codeset_client.get(VALIDATE, query_string={"url": PCS, "code": "10D00Z1"}).fhir
     assert param_dict(ok)["result"] == [True]
-    short = pcs_client.get(VALIDATE, query_string={
+    short = codeset_client.get(VALIDATE, query_string={
         "url": PCS, "code": "0DTJ0ZZ", "display": "Resection of Appendix, Open Approach"}).fhir
     assert param_dict(short)["result"] == [True]
-    unknown = pcs_client.get(VALIDATE, query_string={"url": PCS, "code": "0DTJ9ZZ"}).fhir
+    unknown = codeset_client.get(VALIDATE, query_string={"url": PCS, "code": "0DTJ9ZZ"}).fhir
     assert param_dict(unknown)["result"] == [False]

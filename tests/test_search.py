@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 import server
-from codesets import HCPCS, ICD, ICD_FOLDER, PCS, build_codeset_store
+from codesets import (  # noqa: F401 (codeset_db_fixture: a fixture)
+    HCPCS,
+    ICD,
+    ICD_FOLDER,
+    PCS,
+    build_codeset_store,
+    codeset_db_fixture,
+)
 from codesystems.icd10cm import loader as icd_loader
 from conftest import CPT
 from terminology.errors import TooCostly
@@ -18,15 +25,8 @@ from terminology.store import Store
 
 
 @pytest.fixture(scope="module")
-def search_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("search") / "tx.db"
-    build_codeset_store(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def registry(search_db: Path) -> Registry:
-    return server.create_app({"DB": str(search_db)}).extensions["registry"]
+def registry(codeset_db: Path) -> Registry:
+    return server.create_app({"DB": str(codeset_db)}).extensions["registry"]
 
 
 def codes(registry: Registry, url: str, text: str, limit: int = 20) -> list[str]:
@@ -75,15 +75,15 @@ def test_limit_and_one_search_across_code_systems(registry):
     assert cpt and len(cpt) == len(set(cpt))
 
 
-def test_time_limit_answers_too_costly(search_db, monkeypatch):
+def test_time_limit_answers_too_costly(codeset_db, monkeypatch):
     monkeypatch.setattr("terminology.store.TIME_CHECK_STEPS", 1)
-    store = Store(search_db)
+    store = Store(codeset_db)
     with pytest.raises(TooCostly):
         store.search("fracture", None, None, seconds=-1)
     assert store.search("fracture", None, 1)  # the connection is fine afterwards
 
 
-def test_hierarchy_of_the_store(search_db, registry):
+def test_hierarchy_of_the_store(codeset_db, registry):
     provider = registry.resolve(ICD)
     assert provider.parents("E11.641") == ["E11.64"]
     assert provider.children("S72.0") == ["S72.00"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from codesystems import sources
 from terminology.model import Coding
 
 URL = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
@@ -58,33 +59,12 @@ def resource_id(version: str) -> str:
 def code_system_resource(version: str, effective_date: str | None,
                          sample: bool = False) -> dict[str, Any]:
     """The CodeSystem resource for one HCPCS release (`2026-01` for the January file)."""
-    description = ("Healthcare Common Procedure Coding System, Level II: codes for products, "
-                   "supplies and services not in CPT, and the HCPCS modifiers, from the CMS "
-                   "alpha-numeric file. Also known as "
-                   f"{HTTPS_URL}.")
-    if sample:
-        description = ("SAMPLE DATA: a few records in the layout of the CMS file, bundled with "
-                       "txserver; import the CMS file for the full code set. " + description)
-    resource: dict[str, Any] = {
-        "resourceType": "CodeSystem",
-        "id": resource_id(version),
-        "url": URL,
-        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{OID}"}],
-        "version": version,
-        "name": "HCPCS",
-        "title": f"HCPCS Level II {version}" + (" (sample)" if sample else ""),
-        "status": "active",
-        "experimental": sample,
-        "publisher": "Centers for Medicare & Medicaid Services",
-        "description": description,
-        "copyright": COPYRIGHT,
-        "caseSensitive": True,
-        "compositional": False,
-        "versionNeeded": False,
-        "content": "complete",
-        "filter": FILTERS,
-        "property": PROPERTIES,
-    }
-    if effective_date:
-        resource["date"] = effective_date
-    return resource
+    return sources.code_system_resource(
+        resource_id=resource_id(version), url=URL, oid=OID, version=version, name="HCPCS",
+        title=f"HCPCS Level II {version}", publisher="Centers for Medicare & Medicaid Services",
+        description=("Healthcare Common Procedure Coding System, Level II: codes for products, "
+                     "supplies and services not in CPT, and the HCPCS modifiers, from the CMS "
+                     f"alpha-numeric file. Also known as {HTTPS_URL}."),
+        copyright=COPYRIGHT, properties=PROPERTIES, filters=FILTERS,
+        effective_date=effective_date, hierarchical=False, sample=sample,
+    )

@@ -24,7 +24,7 @@ from codesystems.sources import (
     ParsedCodeSystem,
     Progress,
     column,
-    read_lines,
+    numbered_lines,
     store_code_system,
 )
 from terminology.errors import ImportFailed
@@ -43,7 +43,7 @@ SAMPLE_FILE = Path(__file__).parent / "sample" / "HCPC2026_JAN_ANWEB_sample.txt"
 @dataclass
 class _Record:
     code: str
-    line: int
+    where: str  # the file and line of its first line
     modifier: bool
     long: list[str]
     short: str
@@ -104,11 +104,8 @@ def _details(line: str, where: str) -> tuple[list[Property], str | None]:
 
 def _records(path: Path) -> list[_Record]:
     records: list[_Record] = []
-    seen: dict[str, int] = {}
-    for number, line in enumerate(read_lines(path), start=1):
-        if not line.strip():
-            continue
-        where = f"{path.name} line {number}"
+    seen: dict[str, str] = {}
+    for where, line in numbered_lines(path):
         code, sequence, record_id = column(line, 1, 5), column(line, 6, 10), line[10:11]
         if len(line) < 12 or not sequence.isdigit() or record_id not in "3478" or not code:
             raise ImportFailed(f"{where}: not a record of the HCPCS file (code in columns 1-5, "
@@ -121,11 +118,10 @@ def _records(path: Path) -> list[_Record]:
                 kind = "modifier (two characters)" if modifier else "HCPCS Level II code (A0428)"
                 raise ImportFailed(f"{where}: {code!r} is not a {kind}")
             if code in seen:
-                raise ImportFailed(f"{where}: {code} is listed twice (first on line "
-                                   f"{seen[code]})")
-            seen[code] = number
+                raise ImportFailed(f"{where}: {code} is listed twice (first on {seen[code]})")
+            seen[code] = where
             details, terminated = _details(line, where)
-            records.append(_Record(code, number, modifier, [text] if text else [],
+            records.append(_Record(code, where, modifier, [text] if text else [],
                                    column(line, 92, 119), details, terminated))
             continue
         last = records[-1] if records else None
@@ -140,7 +136,7 @@ def _records(path: Path) -> list[_Record]:
     return records
 
 
-def _concept(record: _Record, starts: str, name: str) -> Concept:
+def _concept(record: _Record, starts: str) -> Concept:
     inactive = record.terminated is not None and record.terminated < starts
     properties = [Property("modifier", record.modifier, "boolean")]
     if record.code.startswith("D") and not record.modifier:
@@ -149,7 +145,7 @@ def _concept(record: _Record, starts: str, name: str) -> Concept:
                        properties=tuple(properties + record.details))
     long = " ".join(" ".join(record.long).split())
     if not long and not record.short:
-        raise ImportFailed(f"{name} line {record.line}: {record.code} has no description")
+        raise ImportFailed(f"{record.where}: {record.code} has no description")
     designations = ()
     if record.short and record.short.casefold() != long.casefold():
         designations = (Designation(record.short, "en", hcpcs.SHORT),)
@@ -161,7 +157,7 @@ def read_anweb(path: Path, version: str | None = None, sample: bool = False) -> 
     path = Path(path)
     version = version_of(path, version)
     starts = start_of(version)
-    concepts = [_concept(r, starts, path.name) for r in _records(path)]
+    concepts = [_concept(r, starts) for r in _records(path)]
     return ParsedCodeSystem(
         url=hcpcs.URL,
         version=version,

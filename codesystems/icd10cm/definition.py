@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from codesystems import sources
+
 URL = "http://hl7.org/fhir/sid/icd-10-cm"
 OID = "2.16.840.1.113883.6.90"
 PROVIDER_KEY = "icd10cm"
@@ -68,32 +70,16 @@ def resource_id(version: str) -> str:
 
 def code_system_resource(version: str, effective_date: str | None, count: int) -> dict[str, Any]:
     """The CodeSystem resource for one fiscal year of ICD-10-CM, without concepts."""
-    resource: dict[str, Any] = {
-        "resourceType": "CodeSystem",
-        "id": resource_id(version),
-        "url": URL,
-        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{OID}"}],
-        "version": version,
-        "name": "ICD10CM",
-        "title": f"ICD-10-CM FY{version}",
-        "status": "active",
-        "experimental": False,
-        "publisher": "National Center for Health Statistics (CDC) and CMS",
-        "description": (
+    return sources.code_system_resource(
+        resource_id=resource_id(version), url=URL, oid=OID, version=version, name="ICD10CM",
+        title=f"ICD-10-CM FY{version}",
+        publisher="National Center for Health Statistics (CDC) and CMS",
+        description=(
             "International Classification of Diseases, Tenth Revision, Clinical Modification: "
             "the US diagnosis codes, with the chapters and blocks of the tabular list, its "
             "notes (includes, excludes, code first, ...) as properties, and the billable codes "
             f"made with 7th characters. {count} concepts."
         ),
-        "copyright": COPYRIGHT,
-        "caseSensitive": True,
-        "hierarchyMeaning": "is-a",
-        "compositional": False,
-        "versionNeeded": False,
-        "content": "complete",
-        "filter": FILTERS,
-        "property": PROPERTIES,
-    }
-    if effective_date:
-        resource["date"] = effective_date
-    return resource
+        copyright=COPYRIGHT, properties=PROPERTIES, filters=FILTERS,
+        effective_date=effective_date, hierarchical=True,
+    )

@@ -21,7 +21,7 @@ from codesystems.sources import (
     ParsedCodeSystem,
     Progress,
     fiscal_year_start,
-    read_lines,
+    numbered_lines,
     store_code_system,
 )
 from terminology.errors import ImportFailed
@@ -128,12 +128,10 @@ def read_code_list(path: Path) -> set[str]:
     """Codes without dots, the first word of each line (simple-icd-10-cm's list, or CMS's
     icd10cm_codes_YYYY.txt)."""
     codes: set[str] = set()
-    for number, line in enumerate(read_lines(path), start=1):
-        if not line.strip():
-            continue
+    for where, line in numbered_lines(path):
         token = line.split()[0]
         if not LIST_CODE_SHAPE.match(token):
-            raise ImportFailed(f"{path.name} line {number}: {token[:20]!r} is not an ICD-10-CM "
+            raise ImportFailed(f"{where}: {token[:20]!r} is not an ICD-10-CM "
                                "code (the first word of a line is the code, without its dot)")
         codes.add(token)
     return codes

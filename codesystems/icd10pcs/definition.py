@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from codesystems import sources
 from terminology.model import Coding
 
 URL = "http://www.cms.gov/Medicare/Coding/ICD10"
@@ -44,32 +45,11 @@ def resource_id(version: str) -> str:
 def code_system_resource(version: str, effective_date: str | None,
                          sample: bool = False) -> dict[str, Any]:
     """The CodeSystem resource for one fiscal year of ICD-10-PCS, without concepts."""
-    description = ("International Classification of Diseases, Tenth Revision, Procedure Coding "
-                   "System: the US inpatient procedure codes, from the CMS order file.")
-    if sample:
-        description = ("SAMPLE DATA: a few rows in the layout of the CMS order file, bundled "
-                       "with txserver; import the CMS file for the full code set. " + description)
-    resource: dict[str, Any] = {
-        "resourceType": "CodeSystem",
-        "id": resource_id(version),
-        "url": URL,
-        "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:oid:{OID}"}],
-        "version": version,
-        "name": "ICD10PCS",
-        "title": f"ICD-10-PCS FY{version}" + (" (sample)" if sample else ""),
-        "status": "active",
-        "experimental": sample,
-        "publisher": "Centers for Medicare & Medicaid Services",
-        "description": description,
-        "copyright": COPYRIGHT,
-        "caseSensitive": True,
-        "hierarchyMeaning": "is-a",
-        "compositional": False,
-        "versionNeeded": False,
-        "content": "complete",
-        "filter": FILTERS,
-        "property": PROPERTIES,
-    }
-    if effective_date:
-        resource["date"] = effective_date
-    return resource
+    return sources.code_system_resource(
+        resource_id=resource_id(version), url=URL, oid=OID, version=version, name="ICD10PCS",
+        title=f"ICD-10-PCS FY{version}", publisher="Centers for Medicare & Medicaid Services",
+        description=("International Classification of Diseases, Tenth Revision, Procedure "
+                     "Coding System: the US inpatient procedure codes, from the CMS order file."),
+        copyright=COPYRIGHT, properties=PROPERTIES, filters=FILTERS,
+        effective_date=effective_date, hierarchical=True, sample=sample,
+    )

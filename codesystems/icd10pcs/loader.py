@@ -17,7 +17,7 @@ from codesystems.sources import (
     Progress,
     column,
     fiscal_year_start,
-    read_lines,
+    numbered_lines,
     store_code_system,
 )
 from terminology.errors import ImportFailed
@@ -44,11 +44,8 @@ def read_order_file(path: Path, version: str | None = None,
     path = Path(path)
     version = version_of(path, version)
     concepts: list[Concept] = []
-    lines_of: dict[str, int] = {}
-    for number, line in enumerate(read_lines(path), start=1):
-        if not line.strip():
-            continue
-        where = f"{path.name} line {number}"
+    lines_of: dict[str, str] = {}
+    for where, line in numbered_lines(path):
         if len(line) < 17 or not column(line, 1, 5).isdigit() or line[5] != " " or \
                 line[13] != " " or line[15] != " ":
             raise ImportFailed(f"{where}: not a row of the ICD-10-PCS order file (order number "
@@ -63,9 +60,9 @@ def read_order_file(path: Path, version: str | None = None,
         if not short and not long:
             raise ImportFailed(f"{where}: code {code} has no description")
         if code in lines_of:
-            raise ImportFailed(f"{where}: code {code} is listed twice (first on line "
+            raise ImportFailed(f"{where}: code {code} is listed twice (first on "
                                f"{lines_of[code]})")
-        lines_of[code] = number
+        lines_of[code] = where
         header = flag == "0"
         properties = [Property("billable", not header, "boolean")]
         if header:

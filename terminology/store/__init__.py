@@ -360,18 +360,6 @@ class Store:
         )
         return [r[0] for r in rows]
 
-    def ancestors(self, cs_id: int, code: str) -> list[str]:
-        """Every code above `code` (not itself), each once."""
-        rows = self._reader().execute(
-            "WITH RECURSIVE above (code) AS ("
-            "  SELECT parent FROM concept_link WHERE cs_id = ?1 AND child = ?2"
-            "  UNION SELECT l.parent FROM concept_link l JOIN above a"
-            "        ON l.cs_id = ?1 AND l.child = a.code"
-            ") SELECT code FROM above ORDER BY code",
-            (cs_id, code),
-        )
-        return [r[0] for r in rows]
-
     # -- text search -------------------------------------------------------------------------
 
     def search(
