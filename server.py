@@ -34,6 +34,7 @@ from terminology.registry import Registry
 from terminology.store import Store, default_path
 from terminology.web.api import api, fhir_response
 from terminology.web.cache import ResponseCache
+from terminology.web.ui import ui
 
 PROVIDERS = {cpt_definition.PROVIDER_KEY: CptProvider}
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
@@ -55,6 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cache_size = int(app.config.get("RESPONSE_CACHE", os.environ.get("TX_RESPONSE_CACHE", 4096)))
     app.extensions["response_cache"] = ResponseCache(cache_size)
     app.register_blueprint(api, url_prefix="/fhir")
+    app.register_blueprint(ui)  # the web page for people at /
     _register_errors(app)
     return app
 
@@ -111,6 +113,7 @@ def import_samples(store: Store) -> None:
             cpt_loader.store_release(store, release, bar.update)
     count = cpt_addons.import_edits(store, cpt_addons.SAMPLE_FILE, "sample")
     click.echo(f"CMS add-on code edits sample: {count} edits", err=True)
+    fhir_loader.import_paths(store, [cpt_loader.LAY_SUPPLEMENT])  # plain-language pages
     _store_parsed(store, icd10cm_loader.read_source(), "ICD-10-CM")
     _store_parsed(store, icd10pcs_loader.read_order_file(icd10pcs_loader.SAMPLE_FILE,
                                                          sample=True), "ICD-10-PCS sample")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Protocol
 
+from terminology.concepts import supplement_items, supplement_label, supplemented
 from terminology.model import Canonical, Concept
 from terminology.store import CodeSystemInfo, Store
 
@@ -118,3 +119,45 @@ class SqlProvider:
     def search(self, text: str, limit: int | None = 20) -> list[str]:
         """Codes matching `text`, best first: the code typed exactly, then ranked word matches."""
         return [hit.code for hit in self.store.search(text, [self.info.id], limit)]
+
+    # -- supplements --------------------------------------------------------------------------
+
+    def with_supplements(self, supplements: list[dict[str, Any]]) -> SupplementedProvider:
+        """This code system as seen with the supplements' designations and properties."""
+        return SupplementedProvider(self, supplements)
+
+
+class SupplementedProvider:
+    """A stored code system with supplements applied to the concepts it locates or lists;
+    everything else is the wrapped provider's (SQL-backed code systems are too large to copy,
+    as MemoryProvider.with_supplements does)."""
+
+    def __init__(self, base: Any, supplements: list[dict[str, Any]]) -> None:
+        self.base = base
+        self.supplements = [s.get("url", "") for s in supplements]
+        self.property_defs = dict(getattr(base, "property_defs", {}))
+        self._items: dict[str, list[tuple[dict[str, Any], str, str | None]]] = {}
+        for s in supplements:
+            label, language = supplement_label(s), s.get("language")
+            for item in supplement_items(s):
+                if isinstance(item.get("code"), str):
+                    self._items.setdefault(item["code"], []).append((item, label, language))
+            for p in s.get("property", []):
+                self.property_defs.setdefault(p.get("code"), p)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)
+
+    def _supplemented(self, concept: Concept | None) -> Concept | None:
+        if concept is None or concept.expression:
+            return concept
+        for item, label, language in self._items.get(concept.code, ()):
+            concept = supplemented(concept, item, label, language)
+        return concept
+
+    def locate(self, code: str) -> Concept | None:
+        return self._supplemented(self.base.locate(code))
+
+    def iter_concepts(self, *args: Any, **kwargs: Any) -> Any:
+        for concept in self.base.iter_concepts(*args, **kwargs):
+            yield self._supplemented(concept)

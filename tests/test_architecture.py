@@ -19,6 +19,7 @@ PACKAGES = ("terminology", "codesystems")
 LAYERS = {
     "terminology.model": 0,
     "terminology.errors": 0,
+    "terminology.concepts": 1,
     "terminology.provider": 1,
     "terminology.store": 1,
     "terminology.registry": 2,

@@ -217,3 +217,5 @@ def sample_folder(version: str) -> Path:
 
 
 SAMPLE_VERSIONS = ("2025", "2026")
+# Plain-language pages for some sample codes: a CodeSystem supplement written by this project.
+LAY_SUPPLEMENT = Path(__file__).parent / "sample" / "lay-supplement.json"

@@ -1,0 +1,282 @@
+"""The web page for people, through Flask's test client: search, code pages, errors, escaping;
+and the CPT lay supplement through `$lookup`/`$expand` with `useSupplement`.
+
+The store holds every sample (CPT 2025/2026 with the CMS add-on edits, ICD-10-CM, ICD-10-PCS and
+HCPCS samples), the CPT lay supplement as `import_samples` loads it, and the body-site fixture code
+system with its supplement (a code system served from memory, searched without an FTS index).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import server
+from codesets import build_codeset_store
+from codesystems.cpt import loader as cpt_loader
+from codesystems.fhir_json import loader as fhir_loader
+from conftest import CPT, FHIR_DATA, LOOKUP, FhirClient, designations, param_dict, properties
+
+LAY = "urn:txserver:CodeSystem/cpt-lay"
+SECTIONS = ["summary", "purpose", "indications", "preparation", "procedure", "duration",
+            "setting", "personnel", "risks", "benefits", "recovery", "alternatives",
+            "patient-experience"]
+SAMPLE_CODES = {"64633", "64634", "64635", "64636", "99202", "99203", "99204", "99205", "99211",
+                "99212", "99213", "99214", "99215", "99252", "0001A"}
+
+
+@pytest.fixture(scope="module")
+def ui_app(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    path = tmp_path_factory.mktemp("ui") / "tx.db"
+    store = build_codeset_store(path)
+    fhir_loader.import_paths(store, [cpt_loader.LAY_SUPPLEMENT,
+                                     FHIR_DATA / "codesystem-body-site.json",
+                                     FHIR_DATA / "codesystem-body-site-supplement.json"])
+    return server.create_app({"DB": str(path), "TESTING": True})
+
+
+@pytest.fixture
+def web(ui_app):  # type: ignore[no-untyped-def]
+    return ui_app.test_client()
+
+
+def page(web: Any, url: str, status: int = 200) -> str:
+    response = web.get(url)
+    assert response.status_code == status, (url, response.status_code)
+    assert response.content_type == "text/html; charset=utf-8"
+    return response.get_data(as_text=True)
+
+
+def text_of(html: str) -> str:
+    """The visible text of a page, white space collapsed."""
+    html = re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.S)
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def group(html: str, key: str) -> str:
+    found = re.search(rf'<section class="group" id="in-{key}".*?</section>', html, re.S)
+    assert found, f"no {key} group"
+    return found.group(0)
+
+
+def codes_in(html: str) -> list[str]:
+    return re.findall(r'<span class="code">([^<]+)</span>', html)
+
+
+# -- the supplement ---------------------------------------------------------------------------
+
+
+def test_the_lay_supplement_is_ours_and_declares_every_section() -> None:
+    resource = json.loads(cpt_loader.LAY_SUPPLEMENT.read_text(encoding="utf-8"))
+    assert resource["content"] == "supplement" and resource["supplements"] == CPT
+    assert "not AMA" in resource["title"] and "txserver project" in resource["description"]
+    declared = [(p["code"], p["type"]) for p in resource["property"]]
+    assert declared == [(code, "string") for code in SECTIONS]
+    by_code = {c["code"]: c for c in resource["concept"]}
+    assert set(by_code) >= SAMPLE_CODES
+    for code, concept in by_code.items():
+        assert [p["code"] for p in concept["property"]] == SECTIONS, code
+        assert all(p["valueString"].strip() for p in concept["property"]), code
+        assert concept["designation"][0]["value"], code
+
+
+def test_lookup_with_use_supplement_returns_the_sections(client: FhirClient, ui_app) -> None:
+    web = FhirClient(ui_app.test_client())
+    body = web.get(LOOKUP, query_string={"system": CPT, "code": "64636",
+                                         "useSupplement": LAY}).fhir
+    props = properties(body)
+    for section in SECTIONS:
+        assert len(props[section]) == 1 and props[section][0], section
+    assert "lumbar" not in props["summary"][0].casefold()  # plain words, not the descriptor
+    assert props["add-on"] == [True] and props["primary-code"] == ["64635"]
+    lay = [d for d in designations(body) if d["use"] and d["use"]["code"] == "plain-language"]
+    assert len(lay) == 1 and "lower back" in lay[0]["value"]
+    assert param_dict(body)["used-supplement"] == [f"{LAY}|2026.1"]
+    # without useSupplement nothing of it shows
+    plain = web.get(LOOKUP, query_string={"system": CPT, "code": "64636"}).fhir
+    assert "summary" not in properties(plain) and "used-supplement" not in param_dict(plain)
+    # the CPT test store has no supplement: asking for it is a 4xx, not a crash
+    missing = client.get(LOOKUP, query_string={"system": CPT, "code": "64636",
+                                               "useSupplement": LAY})
+    assert missing.status_code == 404
+
+
+def test_expand_with_use_supplement_carries_the_plain_names(ui_app) -> None:
+    web = FhirClient(ui_app.test_client())
+    body = web.get("/fhir/ValueSet/$expand", query_string={
+        "url": f"{CPT}?fhir_vs", "filter": "64635", "useSupplement": LAY,
+        "includeDesignations": "true"}).fhir
+    [item] = [i for i in body["expansion"]["contains"] if i["code"] == "64635"]
+    values = [d["value"] for d in item.get("designation", [])]
+    assert any("lower back" in v for v in values)
+
+
+# -- search -----------------------------------------------------------------------------------
+
+
+def test_home_page_has_a_labelled_search_box_and_the_code_systems(web) -> None:
+    html = page(web, "/")
+    assert '<html lang="en">' in html
+    assert re.search(r'<label for="q">[^<]+</label>', html) and 'id="q" name="q"' in html
+    assert 'action="/search"' in html and 'method="get"' in html
+    text = text_of(html)
+    for title in ("CPT", "ICD-10-CM", "ICD-10-PCS", "HCPCS", "Body site"):
+        assert title in text
+
+
+def test_search_by_word_finds_64636(web) -> None:
+    html = page(web, "/search?q=facet")
+    cpt = group(html, "cpt")
+    assert {"64633", "64634", "64635", "64636"} <= set(codes_in(cpt))
+    assert 'href="/code/cpt/64636"' in cpt
+    assert "Add-on code" in cpt  # the add-on badge
+    assert "Results for “facet”" in text_of(html)
+
+
+def test_search_by_code_puts_the_exact_code_first(web) -> None:
+    html = page(web, "/search?q=64636")
+    cpt = group(html, "cpt")
+    assert codes_in(cpt)[0] == "64636"
+    assert "Exact code" in cpt
+
+
+@pytest.mark.parametrize("typed", ["E11.9", "e119"])
+def test_search_by_icd_code_as_people_type_it(web, typed: str) -> None:
+    html = page(web, f"/search?q={typed}")
+    assert codes_in(group(html, "icd10cm"))[0] == "E11.9"
+    # the system with the exact code comes first
+    assert html.index('id="in-icd10cm"') == min(
+        html.index(m) for m in re.findall(r'id="in-[^"]+"', html))
+
+
+def test_results_are_grouped_by_system_with_billable_badges(web) -> None:
+    html = page(web, "/search?q=diabetes")
+    icd = group(html, "icd10cm")
+    assert "Billable" in icd and "Not billable" in icd
+    assert "E11.9" in codes_in(icd) or "E11" in codes_in(icd)
+
+
+def test_search_reaches_memory_code_systems_and_deleted_codes(web) -> None:
+    html = page(web, "/search?q=hand")
+    body_site = next(k for k in re.findall(r'id="in-([^"]+)"', html) if k.startswith("body"))
+    assert {"left-hand", "right-hand"} <= set(codes_in(group(html, body_site)))
+    html = page(web, "/search?q=0042T")  # in CPT 2025 only: deleted in 2026
+    assert "Deleted" in group(html, "cpt")
+
+
+def test_one_system_search_and_bad_input(web) -> None:
+    html = page(web, "/search?q=visit&in=cpt")
+    assert re.findall(r'id="in-([^"]+)"', html) == ["cpt"]
+    assert len(codes_in(html)) > 10  # more than the all-systems page shows per system
+    page(web, "/search?q=visit&in=nothing", 404)
+    page(web, "/search?q=" + "x" * 201, 400)
+    assert "Type a word" in text_of(page(web, "/search"))
+    assert "No code matches" in text_of(page(web, "/search?q=zzzzqqqq"))
+    for hostile in ['"(*', "AND OR NOT", "*", "key:64636", "NEAR(a b)", "\x00", "\\", "'; --",
+                    "64636:25", "E11.", "%", "_"]:
+        response = web.get("/search", query_string={"q": hostile})
+        assert response.status_code == 200, hostile
+
+
+def test_everything_is_escaped(web) -> None:
+    html = web.get("/search", query_string={"q": "<script>alert(1)</script>"}).get_data(
+        as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    html = page(web, "/code/cpt/%3Cb%3Ex%3C%2Fb%3E", 404)
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+# -- code pages -------------------------------------------------------------------------------
+
+
+def test_code_page_shows_the_lay_sections_in_order(web) -> None:
+    html = page(web, "/code/cpt/64636")
+    headings = re.findall(r'<h3 id="[a-z-]+-h">([^<]+)</h3>', html)
+    assert headings == ["Summary", "Purpose", "Indications", "Preparation", "Procedure",
+                        "Duration", "Setting", "Personnel", "Risks and complications",
+                        "Benefits", "Recovery", "Alternatives", "Patient experience"]
+    assert re.search(r'<section class="lay-section" id="procedure".*?<ol><li>', html, re.S)
+    text = text_of(html)
+    assert "In plain words:" in text and "not AMA CPT content" in text
+    assert "lumbar or sacral spine, each further facet joint" in text  # the descriptor
+    assert "American Medical Association" in text  # the copyright
+
+
+def test_code_page_shows_descriptors_status_versions_and_properties(web) -> None:
+    html = page(web, "/code/cpt/64636")
+    text = text_of(html)
+    for use in ("display", "upper", "med", "short", "consumer", "clinician",
+                "Plain-language name"):
+        assert re.search(rf"<th scope=\"row\">{use}\b", html), use
+    assert "Active in CPT 2026" in text
+    assert 'href="/code/cpt/64636?version=2025"' in html
+    assert "<code>telemedicine</code>" in html and "<code>add-on</code>" in html
+
+
+def test_code_page_related_codes(web) -> None:
+    addon = page(web, "/code/cpt/64636")
+    related = re.search(r'aria-labelledby="related".*?</section>', addon, re.S).group(0)
+    assert "Primary procedure codes" in related and 'href="/code/cpt/64635"' in related
+    assert "Nearby codes" in related and 'href="/code/cpt/64633"' in related
+    primary = page(web, "/code/cpt/64635")
+    related = re.search(r'aria-labelledby="related".*?</section>', primary, re.S).group(0)
+    block = related.split("Add-on codes reported with this code", 1)[1].split("<h3>", 1)[0]
+    assert codes_in(block) == ["64636"]  # 64634's edit with 64635 has ended
+    icd = page(web, "/code/icd10cm/E11.9")
+    assert "Broader code" in icd and 'href="/code/icd10cm/E11"' in icd
+    assert "Billable" in icd
+    parent = page(web, "/code/icd10cm/E11")
+    block = parent.split("Narrower codes", 1)[1].split("</ul>", 1)[0]
+    assert {"E11.6", "E11.9"} <= set(codes_in(block))
+
+
+def test_code_page_links_to_the_lookup_json(web) -> None:
+    html = page(web, "/code/cpt/64636")
+    href = unescape(re.search(r'href="(/fhir/CodeSystem/\$lookup\?[^"]+)"', html).group(1))
+    body = web.get(href).get_json()
+    names = {p["name"] for p in body["parameter"]}
+    assert "used-supplement" in names
+    assert any(p.get("part", [{}])[0].get("valueCode") == "summary"
+               for p in body["parameter"] if p["name"] == "property")
+
+
+def test_code_pages_of_other_systems_and_versions(web) -> None:
+    assert "Deleted" in text_of(page(web, "/code/cpt/0042T"))
+    assert "Active in CPT 2025" in text_of(page(web, "/code/cpt/64636?version=2025"))
+    assert "99213" in text_of(page(web, "/code/cpt/99213:25"))  # an expression
+    hcpcs = next(c for c in ("A0428", "J1100") if web.get(f"/code/hcpcs/{c}").status_code == 200)
+    assert hcpcs
+    body_site = re.search(r'href="/code/(body[^/"]*)/', page(web, "/search?q=hand")).group(1)
+    html = page(web, f"/code/{body_site}/left-hand")
+    assert "The hand on your left" in html and "A note for patients" in html
+    assert "Most people write with the other one." in html  # a memory code system's supplement
+
+
+@pytest.mark.parametrize("url", ["/code/cpt/00000", "/code/cpt/99252:95", "/code/nope/64636",
+                                 "/code/cpt/64636?version=1999", "/code/icd10cm/E11.99999"])
+def test_unknown_codes_systems_and_versions_are_404_pages(web, url: str) -> None:
+    html = page(web, url, 404)
+    assert "<h1>Not found</h1>" in html
+
+
+def test_the_fhir_api_is_untouched(client: FhirClient) -> None:
+    assert client.get("/fhir/metadata").status_code == 200
+    assert client.get("/fhir/nothing-here").status_code == 404  # still an OperationOutcome
+
+
+def test_static_css_is_served(web) -> None:
+    response = web.get("/ui-static/ui.css")
+    assert response.status_code == 200 and "text/css" in response.content_type
+
+
+def test_templates_and_css_ship_with_the_package() -> None:
+    root = Path(__file__).resolve().parent.parent
+    pyproject = (root / "pyproject.toml").read_text()
+    assert '"terminology.web" = ["templates/*", "static/*"]' in pyproject
+    assert '"codesystems.cpt" = ["sample/*", "sample/*/*"]' in pyproject
