@@ -161,3 +161,16 @@ class SupplementedProvider:
     def iter_concepts(self, *args: Any, **kwargs: Any) -> Any:
         for concept in self.base.iter_concepts(*args, **kwargs):
             yield self._supplemented(concept)
+
+
+def search_across(providers: list[Any], text: str,
+                  limit: int | None) -> list[tuple[Any, str]] | None:
+    """(provider, code) best first across several stored code systems in one ranked search;
+    None when some provider is not a stored one (then each must be searched on its own)."""
+    if not providers or not all(isinstance(p, SqlProvider) for p in providers):
+        return None
+    store = providers[0].store
+    if any(p.store is not store for p in providers):
+        return None
+    by_id = {p.info.id: p for p in providers}
+    return [(by_id[hit.cs_id], hit.code) for hit in store.search(text, list(by_id), limit)]

@@ -8,6 +8,7 @@ from typing import Any
 from terminology import languages, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
 from terminology.model import Coding, Designation, ExpandRequest
+from terminology.provider import search_across
 from terminology.valuesets import (
     Entry,
     Evaluator,
@@ -184,31 +185,50 @@ def _systems_of(evaluator: Evaluator, valueset: dict[str, Any]) -> list[tuple[st
     return found
 
 
-def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str) -> Any:
+def _whole_systems(valueset: dict[str, Any]) -> bool:
+    """True when every member of every included code system is in (no filter, no list, no
+    nested value set, no exclude): then each search match is a member without testing it."""
+    compose = valueset.get("compose") or {}
+    return not compose.get("exclude") and compose.get("inactive") is not False and all(
+        rule.get("system") and not (rule.get("filter") or rule.get("concept")
+                                    or rule.get("valueSet"))
+        for rule in compose.get("include", []))
+
+
+def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str,
+                  window: int | None) -> tuple[Any, int] | None:
     """A text-filtered expansion from the code systems' ranked search, keeping the members:
-    the best matches first, without listing every member of a large code system. None when
+    the best matches first, without listing every member of a large code system. Returns the
+    expansion (entries up to `window` when every match is a member) and the total; None when
     some code system cannot search (then the whole expansion is filtered instead)."""
     systems = _systems_of(evaluator, valueset)
     if not systems:
         return None
-    providers = []
-    for system, version in dict.fromkeys(systems):
-        provider = evaluator.provider(system, version, "ValueSet.compose.include")
-        if not hasattr(provider, "search"):
-            return None
-        providers.append(provider)
+    providers = [evaluator.provider(system, version, "ValueSet.compose.include")
+                 for system, version in dict.fromkeys(systems)]
+    if not all(hasattr(p, "search") for p in providers):
+        return None
+    hits = search_across(providers, text, SEARCH_CANDIDATES * len(providers))
+    if hits is None:
+        hits = [(p, code) for p in providers for code in p.search(text, SEARCH_CANDIDATES)]
     expansion = Expansion(entries=[])
+    expansion.used_systems = list(dict.fromkeys(str(p.canonical) for p in providers))
+    whole = _whole_systems(valueset) and not evaluator.active_only
     seen: set[tuple[str, str]] = set()
-    for provider in providers:
-        used = str(provider.canonical)
-        if used not in expansion.used_systems:
-            expansion.used_systems.append(used)
-        for code in provider.search(text, SEARCH_CANDIDATES):
-            entry = evaluator.member(valueset, provider.canonical.url, code)
-            if entry is not None and entry.key not in seen:
-                seen.add(entry.key)
-                expansion.entries.append(entry)
-    return expansion
+    total = 0
+    for provider, code in hits:
+        key = (provider.canonical.url, code)
+        if key in seen:
+            continue
+        seen.add(key)
+        if whole and window is not None and total >= window:
+            total += 1  # a member, counted but not needed on this page
+            continue
+        entry = evaluator.member(valueset, provider.canonical.url, code)
+        if entry is not None:
+            expansion.entries.append(entry)
+            total += 1
+    return expansion, total
 
 
 def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
@@ -226,8 +246,10 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         active_only=request.active_only,
     )
     evaluator.valueset_versions = default_valueset_versions(request.default_valueset_versions)
-    searched = _search_first(evaluator, valueset, request.filter) if request.filter else None
-    expansion = searched if searched is not None else evaluator.expand(valueset)
+    window = None if request.count is None else request.offset + request.count
+    searched = (_search_first(evaluator, valueset, request.filter, window)
+                if request.filter else None)
+    expansion = searched[0] if searched is not None else evaluator.expand(valueset)
     rules = ("system-version", "force-system-version", "check-system-version")
     request = replace(request, echo=tuple(e for e in request.echo if e[0] not in rules
                                           or (e[0], e[2]) in evaluator.versions.used))
@@ -235,7 +257,7 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     if request.filter and searched is None:
         words = request.filter.casefold().split()
         entries = [e for e in entries if _matches_text(e, words)]
-    total = len(entries)
+    total = searched[1] if searched is not None else len(entries)
     _check_size(valueset, request, expansion, total, registry)
     if request.offset < 0 or (request.count is not None and request.count < 0):
         raise InvalidRequest("offset and count must not be negative", expression="offset")
