@@ -295,6 +295,9 @@ def endpoints(display: str) -> list[Endpoint]:
         Endpoint("$expand filter", "tx", "GET", "/fhir/ValueSet/$expand?" + urlencode(
             {"url": "http://terminology.hl7.org/ValueSet/cpt-all", "filter": "facet joint"},
             quote_via=quote)),
+        *(Endpoint(f"search {word}", "tx", "GET", "/fhir/ValueSet/all-codes/$expand?" + urlencode(
+            {"filter": word, "count": 20}, quote_via=quote))
+          for word in ("diabetes", "leptospirosis", "E11.9")),
     ]
 
 

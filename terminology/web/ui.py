@@ -199,7 +199,8 @@ def code_page(key: str, code: str) -> Response | str:
         result = lookup(registry, LookupRequest(code=code, system=system.url, version=version,
                                                 supplements=used))
     except NotFound as exc:
-        return _error(404, exc.message, system=system)
+        where = f"{system.label} {version}" if version else system.label
+        return _error(404, f"{where} has no code “{code}”.", system=system, detail=exc.message)
     except TerminologyError as exc:
         return _error(exc.status if 400 <= exc.status < 500 else 400, exc.message, system=system)
     page = _code_page(system, result, supplements)
