@@ -107,7 +107,8 @@ def _load(schema: Schema, flat: dict[str, list[Any]], repeating: set[str]) -> di
         return schema.load(_single({k: v for k, v in flat.items() if k in known}, repeating))
     except ValidationError as exc:
         name, problem = _first_error(exc.messages)
-        raise InvalidRequest(f"The parameter '{name}' is invalid: {problem}", expression=name)
+        raise InvalidRequest(f"The parameter '{name}' is invalid: {problem}",
+                             expression=name) from None
 
 
 def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
