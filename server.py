@@ -17,9 +17,14 @@ import click
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from codesystems.cms import definition as cms_definition
+from codesystems.cms import edits as cms_edits
+from codesystems.cms import mue as cms_mue
+from codesystems.cms import ptp as cms_ptp
 from codesystems.cpt import addons as cpt_addons
 from codesystems.cpt import definition as cpt_definition
 from codesystems.cpt import loader as cpt_loader
+from codesystems.cpt.claim_edits import ModifierEdit
 from codesystems.cpt.provider import CptProvider
 from codesystems.cpt.valuesets import VALUE_SETS
 from codesystems.fhir_json import loader as fhir_loader
@@ -34,9 +39,11 @@ from terminology.registry import Registry
 from terminology.store import Store, default_path
 from terminology.web.api import api, fhir_response
 from terminology.web.cache import ResponseCache
+from terminology.web.validate_api import install as install_validate
 from terminology.web.ui import ui
 
 PROVIDERS = {cpt_definition.PROVIDER_KEY: CptProvider}
+CLAIM_EDITS = (ModifierEdit, *cms_edits.CLAIM_EDITS)  # what $validate checks over service lines
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 log = logging.getLogger("txserver")
 
@@ -56,6 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cache_size = int(app.config.get("RESPONSE_CACHE", os.environ.get("TX_RESPONSE_CACHE", 4096)))
     app.extensions["response_cache"] = ResponseCache(cache_size)
     app.register_blueprint(api, url_prefix="/fhir")
+    install_validate(app, [edit() for edit in CLAIM_EDITS], cms_ptp.FHIR_RESOURCES)
     app.register_blueprint(ui)  # the web page for people at /
     _register_errors(app)
     return app
@@ -113,6 +121,9 @@ def import_samples(store: Store) -> None:
             cpt_loader.store_release(store, release, bar.update)
     count = cpt_addons.import_edits(store, cpt_addons.SAMPLE_FILE, "sample")
     click.echo(f"CMS add-on code edits sample: {count} edits", err=True)
+    for table in (cms_mue.import_table(store, cms_mue.SAMPLE_FILE),
+                  cms_ptp.import_tables(store, [cms_ptp.SAMPLE_FILE])):
+        click.echo(f"CMS {table.kind.upper()} sample: {table.row_count} edits", err=True)
     fhir_loader.import_paths(store, [cpt_loader.LAY_SUPPLEMENT])  # plain-language pages
     _store_parsed(store, icd10cm_loader.read_source(), "ICD-10-CM")
     _store_parsed(store, icd10pcs_loader.read_order_file(icd10pcs_loader.SAMPLE_FILE,
@@ -206,6 +217,43 @@ def import_cms_addons(file: Path, version: str | None, db: str | None) -> None:
     except TerminologyError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
     click.echo(f"CMS add-on code edits: {count} edits")
+
+
+@import_group.command(name="cms-mue")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--setting", default=None, type=click.Choice(sorted(cms_definition.MUE_SETTINGS)),
+              help="The table's setting (default: from the file name, else practitioner)")
+@click.option("--effective", default=None,
+              help="In force from (YYYY-MM-DD; default: Eff_MM-DD-YYYY in the file name)")
+@click.option("--label", default=None, help="Release label, e.g. 2026Q1 (default: file name)")
+@click.option("--db", default=None)
+def import_cms_mue(file: Path, setting: str | None, effective: str | None, label: str | None,
+                   db: str | None) -> None:
+    """Import a CMS medically unlikely edit (MUE) table."""
+    try:
+        table = cms_mue.import_table(_store(db), file, setting=setting, effective=effective,
+                                     label=label)
+    except TerminologyError as exc:
+        raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
+    click.echo(f"CMS MUE {table.setting}: {table.row_count} edits in force from "
+               f"{table.effective or 'any date'}")
+
+
+@import_group.command(name="cms-ptp")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--setting", default=None, type=click.Choice(sorted(cms_definition.PTP_SETTINGS)),
+              help="The table's setting (default: from the file names, else practitioner)")
+@click.option("--label", default=None, help="Release label, e.g. 2026Q1 (default: file name)")
+@click.option("--db", default=None)
+def import_cms_ptp(files: tuple[Path, ...], setting: str | None, label: str | None,
+                   db: str | None) -> None:
+    """Import the CMS NCCI procedure-to-procedure (PTP) edit files of one setting (all the
+    files of a quarter together: they replace the setting's table)."""
+    try:
+        table = cms_ptp.import_tables(_store(db), list(files), setting=setting, label=label)
+    except TerminologyError as exc:
+        raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
+    click.echo(f"CMS PTP {table.setting}: {table.row_count} edits from {table.source}")
 
 
 @import_group.command(name="fhir")

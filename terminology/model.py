@@ -179,3 +179,27 @@ class ExpandRequest:
     supplements: tuple[str, ...] = ()
     limit: int = 10000  # more members than this, unpaged, is too costly
     default_valueset_versions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLine:
+    """One ordered or billed service as claim edits see it: a coding of ServiceRequest.code,
+    Procedure.code or Claim.item.productOrService, with its units, date of service and patient.
+
+    `code` is as sent (a CPT expression keeps its modifiers: `64636:50`); `modifiers` are the
+    Claim.item.modifier codings, `modifier_paths` their FHIRPaths. `path` is the coding's
+    FHIRPath (`Bundle.entry[2].resource.code.coding[0]`), `units_path` the quantity's.
+    `number` counts the lines of the request from 1; `setting` is the Claim.type code.
+    """
+
+    number: int
+    system: str
+    code: str
+    date: str
+    path: str
+    patient: str | None = None
+    units: float = 1
+    units_path: str | None = None
+    modifiers: tuple[Coding, ...] = ()
+    modifier_paths: tuple[str, ...] = ()
+    setting: str | None = None

@@ -63,6 +63,11 @@ PROPERTIES: list[dict[str, Any]] = [
     {"code": "primary-code",
      "description": "A primary procedure code this add-on code may be reported with (CMS edits)",
      "type": "code"},
+    {"code": "mue", "description": "CMS medically unlikely edit: the most units of the code "
+     "for one patient (practitioner services, the table in force today)", "type": "integer"},
+    {"code": "mue-indicator", "description": "MUE adjudication indicator: 1 per claim line, "
+     "2 per day (policy), 3 per day (clinical)", "type": "code"},
+    {"code": "mue-rationale", "description": "The CMS rationale of the MUE", "type": "string"},
     {"code": "effective-date", "description": "The start of the first version holding the code",
      "type": "dateTime"},
     {"code": "deleted-date", "description": "Since when the code is deleted", "type": "dateTime"},

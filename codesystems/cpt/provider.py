@@ -11,6 +11,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from codesystems.cms import mue as cms_mue
 from codesystems.cpt import definition as cpt
 from terminology.errors import InvalidCode
 from terminology.model import Concept, Property
@@ -53,6 +54,7 @@ class CptProvider(SqlProvider):
     def __init__(self, store: Store, info: CodeSystemInfo) -> None:
         super().__init__(store, info)
         self._enriched = lru_cache(maxsize=self.CACHE_SIZE)(self._locate_enriched)
+        self._mue_tables: list[Any] | None = None
 
     def locate(self, code: str) -> Concept | None:
         if ":" in code:
@@ -102,6 +104,7 @@ class CptProvider(SqlProvider):
         if not has_addon and not _flag(concept, "modifier"):
             extra.append(Property("add-on", False, "boolean"))
         extra += [Property("primary-code", p, "code") for p in primaries or ()]
+        extra += self._mue(code)
         if self.copyright:
             extra.append(Property("copyright", self.copyright, "string"))
         return _with(concept, properties=concept.properties + tuple(extra))
@@ -117,6 +120,12 @@ class CptProvider(SqlProvider):
             for e in elements
             if e.target_code and not ((e.extra or {}).get("ended") or "9999") < today
         ]
+
+    def _mue(self, code: str) -> list[Property]:
+        """The CMS practitioner MUE in force today (`mue`, `mue-indicator`, `mue-rationale`)."""
+        if self._mue_tables is None:
+            self._mue_tables = cms_mue.tables(self.store)
+        return cms_mue.lookup_properties(self.store, code, self._mue_tables)
 
     # -- expressions --------------------------------------------------------------------------
 

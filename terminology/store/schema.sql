@@ -107,3 +107,38 @@ CREATE VIRTUAL TABLE IF NOT EXISTS concept_search USING fts5 (
     content = '',
     tokenize = 'unicode61 remove_diacritics 2'
 );
+
+-- CMS claim edits (codesystems/cms): medically unlikely edits (MUE) and procedure-to-procedure
+-- (PTP) edits. One cms_edit_table row per imported table; its rows go with it.
+CREATE TABLE IF NOT EXISTS cms_edit_table (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,             -- 'mue' or 'ptp'
+    setting     TEXT NOT NULL,             -- 'practitioner', 'outpatient-hospital', 'dme', ...
+    effective   TEXT NOT NULL DEFAULT '',  -- in force from this date; '' = no start date
+    label       TEXT NOT NULL,             -- the release, e.g. 2026Q1
+    source      TEXT NOT NULL,             -- the imported file names
+    row_count   INTEGER NOT NULL DEFAULT 0,
+    imported_at TEXT NOT NULL,
+    UNIQUE (kind, setting, effective)
+);
+
+CREATE TABLE IF NOT EXISTS cms_mue (
+    table_id  INTEGER NOT NULL REFERENCES cms_edit_table (id) ON DELETE CASCADE,
+    code      TEXT NOT NULL,
+    units     INTEGER NOT NULL,
+    indicator INTEGER NOT NULL,           -- MUE adjudication indicator: 1 line, 2 and 3 per day
+    rationale TEXT,
+    PRIMARY KEY (table_id, code)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS cms_ptp (
+    table_id   INTEGER NOT NULL REFERENCES cms_edit_table (id) ON DELETE CASCADE,
+    column1    TEXT NOT NULL,
+    column2    TEXT NOT NULL,
+    effective  TEXT,                      -- ISO dates; deleted = the last day in force
+    deleted    TEXT,
+    modifier   INTEGER NOT NULL,          -- 0 never bypassed, 1 bypassed by a modifier, 9 n/a
+    prior_1996 INTEGER NOT NULL DEFAULT 0,
+    rationale  TEXT
+);
+CREATE INDEX IF NOT EXISTS cms_ptp_by_column1 ON cms_ptp (table_id, column1, column2);

@@ -1,0 +1,288 @@
+"""`$validate` of orders, procedures and claims, and the CMS edits as FHIR resources.
+
+`POST /fhir/{ServiceRequest|Procedure|Claim|Bundle}/$validate` with the resource as the body or
+in the `resource` parameter of a Parameters. The body is first checked against the FHIR R4B
+models (fhir.resources): a body that is not a valid resource answers 400 with an
+OperationOutcome naming each problem and where it is. A valid one answers 200 with an
+OperationOutcome of the findings (operations/validate_resource.py), each issue with the
+FHIRPath of its element.
+
+For the web page (another blueprint): `check_order(text)` takes what a person pasted, FHIR JSON
+or lines like `64636 x2 mod 50`, and gives the resource checked and the findings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pydantic
+from fhir.resources.R4B import get_fhir_model_class
+from flask import Blueprint, Flask, Response, current_app, request
+from flask.blueprints import BlueprintSetupState
+
+from terminology.errors import InvalidRequest, NotFound
+from terminology.fhir.render import issue_json
+from terminology.model import Issue
+from terminology.operations.validate_resource import (
+    RESOURCE_TYPES,
+    ClaimEdit,
+    ResourceValidator,
+    order_from_text,
+)
+from terminology.web.api import FHIR_JSON, fhir_response
+
+validate_api = Blueprint("validate", __name__)
+
+EXTENSION_VALIDATOR = "resource_validator"  # app.extensions key: the ResourceValidator
+EXTENSION_RESOURCES = "edit_resources"  # app.extensions key: {"ConceptMap/id": build(store)}
+MAX_STRUCTURE_ISSUES = 50
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# -- structure (fhir.resources) -----------------------------------------------------------
+
+
+class _ValidBodies:
+    """Hashes of bodies the models accepted: a body sent again is not parsed by them again
+    (checking a 20-line claim against the models costs more than everything else)."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._seen: dict[bytes, None] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._seen
+
+    def add(self, key: bytes) -> None:
+        with self._lock:
+            if len(self._seen) >= self.size:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[key] = None
+
+
+
+def _fhirpath(kind: str, loc: tuple[Any, ...]) -> str:
+    path = kind
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(part, str) and _NAME.match(part):
+            path += f".{part}"
+    return path
+
+
+def structure_issues(resource: dict[str, Any]) -> list[Issue]:
+    """What the FHIR R4B models find wrong with `resource` (empty when it is valid)."""
+    kind = resource.get("resourceType")
+    if not isinstance(kind, str) or not kind:
+        return [Issue("error", "structure", "The JSON object has no resourceType, so it is not "
+                      "a FHIR resource", None, "resourceType")]
+    try:
+        model = get_fhir_model_class(kind)
+    except (KeyError, ValueError):
+        return [Issue("error", "structure", f"'{kind}' is not a FHIR R4 resource type", None,
+                      "resourceType")]
+    try:
+        model.model_validate(resource)
+    except pydantic.ValidationError as exc:
+        issues = []
+        for error in exc.errors()[:MAX_STRUCTURE_ISSUES]:
+            where = _fhirpath(kind, tuple(error.get("loc", ())))
+            message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+            issues.append(Issue("error", "structure", f"{where}: {message}", None, where))
+        return issues
+    except (KeyError, ValueError, TypeError) as exc:  # an unknown resourceType in an entry
+        text = str(exc).strip("'")
+        if re.fullmatch(r"R4B?\.\w+Type", text):
+            text = f"'{text.split('.')[1][:-4]}' is not a FHIR R4 resource type"
+        return [Issue("error", "structure", f"{kind}: {text}", None, kind)]
+    return []
+
+
+def checked_structure(resource: dict[str, Any], body: bytes | None = None) -> list[Issue]:
+    """structure_issues, remembering bodies (by hash) the models accepted."""
+    seen: _ValidBodies = current_app.extensions.setdefault("valid_bodies", _ValidBodies())
+    key = hashlib.blake2b(body or orjson.dumps(resource, option=orjson.OPT_SORT_KEYS),
+                          digest_size=20).digest()
+    if key in seen:
+        return []
+    issues = structure_issues(resource)
+    if not issues:
+        seen.add(key)
+    return issues
+
+
+# -- the operation ------------------------------------------------------------------------
+
+
+def outcome(issues: list[Issue]) -> dict[str, Any]:
+    return {"resourceType": "OperationOutcome", "issue": [issue_json(i) for i in issues]}
+
+
+def _resource_of(body: Any, kind: str) -> tuple[dict[str, Any], list[Issue]]:
+    """The resource to validate from a body (itself, or a Parameters' `resource`), with the
+    information issues the other parameters call for."""
+    notes: list[Issue] = []
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object: a FHIR resource, or a Parameters "
+                             "resource with a 'resource' parameter")
+    if body.get("resourceType") == "Parameters" and kind != "Parameters":
+        resource = None
+        for param in body.get("parameter") or []:
+            if not isinstance(param, dict):
+                continue
+            name = param.get("name")
+            if name == "resource":
+                resource = param.get("resource")
+            elif name == "mode" and param.get("valueCode") not in (None, "create", "update"):
+                raise InvalidRequest(f"mode={param.get('valueCode')} is not supported: only "
+                                     "create and update (the content is checked)",
+                                     expression="Parameters.parameter.mode", status=422,
+                                     issue_code="not-supported")
+            elif name == "profile":
+                profile = param.get("valueUri") or param.get("valueCanonical")
+                notes.append(Issue("information", "informational",
+                                   f"The profile {profile} was not checked: this server checks "
+                                   "codes and claim edits, not profiles", None,
+                                   "Parameters.parameter.profile"))
+        if not isinstance(resource, dict):
+            raise InvalidRequest("The Parameters has no 'resource' parameter holding the "
+                                 "resource to validate", expression="Parameters.parameter")
+        body = resource
+    found = body.get("resourceType")
+    if found != kind:
+        raise InvalidRequest(f"The resource is a {found or 'JSON object without resourceType'}"
+                             f", but this is {kind}/$validate", expression="resourceType")
+    return body, notes
+
+
+def _read_body() -> tuple[Any, bytes]:
+    mimetype = request.mimetype
+    if mimetype not in ("application/fhir+json", "application/json", ""):
+        raise InvalidRequest(f"Content-Type {mimetype} is not supported: send "
+                             "application/fhir+json", status=415, issue_code="not-supported")
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise InvalidRequest("The body is empty: send the resource to validate")
+    try:
+        return orjson.loads(raw), raw
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
+
+
+def install(app: Flask, edits: Sequence[ClaimEdit],
+            resources: Mapping[str, Callable[[Any], dict[str, Any] | None]]) -> None:
+    """Give the app its ResourceValidator (over its registry, with `edits`), the edit
+    resources to publish, and this blueprint under /fhir."""
+    app.extensions[EXTENSION_VALIDATOR] = ResourceValidator(app.extensions["registry"], edits)
+    app.extensions[EXTENSION_RESOURCES] = dict(resources)
+    app.register_blueprint(validate_api, url_prefix="/fhir")
+
+
+def validator() -> ResourceValidator:
+    return current_app.extensions[EXTENSION_VALIDATOR]  # type: ignore[no-any-return]
+
+
+@validate_api.route("/<any(ServiceRequest, Procedure, Claim, Bundle):kind>/$validate",
+                    methods=["POST"])
+def validate_operation(kind: str) -> Response:
+    body, raw = _read_body()
+    resource, notes = _resource_of(body, kind)
+    problems = checked_structure(resource, raw if resource is body else None)
+    if problems:
+        return fhir_response(outcome(problems), 400)
+    return fhir_response(outcome(notes + validator().validate(resource)))
+
+
+# -- for the web page ---------------------------------------------------------------------
+
+
+@dataclass
+class OrderCheck:
+    """What `check_order` found: the resource checked (given or built from the lines), the
+    findings (each with its FHIRPath), and whether the input could be read at all."""
+
+    resource: dict[str, Any] | None
+    issues: list[Issue] = field(default_factory=list)
+    readable: bool = True
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity in ("error", "fatal")]
+
+    def outcome(self) -> dict[str, Any]:
+        return outcome(self.issues)
+
+
+def check_order(text: str, *, patient: str = "Patient/example",
+                service_date: str | None = None) -> OrderCheck:
+    """Check what a person pasted: a FHIR resource in JSON (ServiceRequest, Procedure, Claim,
+    Bundle, or a Parameters holding one), or one service a line (`64636 x2 mod 50`,
+    `99213:25`, `J1100 10 units`, `64635 mod 59, LT 2026-03-02`), which becomes a Claim for
+    `patient` on `service_date` (default today). Call inside a request or app context.
+    Input that cannot be read gives `readable=False` and the reason as an error issue."""
+    stripped = text.strip()
+    try:
+        if stripped.startswith("{"):
+            try:
+                body = orjson.loads(stripped)
+            except orjson.JSONDecodeError as exc:
+                raise InvalidRequest(f"The text is not valid JSON: {exc}") from None
+            kind = body.get("resourceType") if isinstance(body, dict) else None
+            if kind == "Parameters":
+                inner = next((p.get("resource") for p in body.get("parameter") or []
+                              if isinstance(p, dict) and p.get("name") == "resource"), None)
+                kind = inner.get("resourceType") if isinstance(inner, dict) else None
+            if kind not in RESOURCE_TYPES:
+                raise InvalidRequest(f"Paste a {', '.join(RESOURCE_TYPES)}; this is a "
+                                     f"{kind or 'JSON object without resourceType'}")
+            resource, notes = _resource_of(body, str(kind))
+        else:
+            resource = order_from_text(validator().registry, stripped, patient=patient,
+                                       service_date=service_date)
+            notes = []
+    except InvalidRequest as exc:
+        return OrderCheck(None, [Issue("error", exc.issue_code, exc.message, None,
+                                       exc.expression)], readable=False)
+    problems = checked_structure(resource)
+    if problems:
+        return OrderCheck(resource, problems, readable=False)
+    return OrderCheck(resource, notes + validator().validate(resource))
+
+
+# -- the edits as FHIR resources ----------------------------------------------------------
+
+
+def _resource_view(path: str, build: Callable[[Any], dict[str, Any] | None]
+                   ) -> Callable[[], Response]:
+    def view() -> Response:
+        resource = build(current_app.extensions["store"])
+        if resource is None:
+            raise NotFound(f"{path} is not known on this server: its edit file has not been "
+                           "imported")
+        if request.args.get("_summary") in ("true", "count"):
+            resource = {k: v for k, v in resource.items() if k != "group"}
+            resource["meta"] = {"tag": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                "code": "SUBSETTED", "display": "Resource content not complete"}]}
+        return Response(orjson.dumps(resource), status=200, content_type=FHIR_JSON)
+
+    view.__name__ = "edit_resource_" + re.sub(r"\W", "_", path)
+    return view
+
+
+@validate_api.record_once
+def _register_edit_resources(state: BlueprintSetupState) -> None:
+    """A read route per published edit resource (`ConceptMap/cms-ptp-practitioner`): named
+    routes win over the generic `/ConceptMap/<id>` read of the stored maps."""
+    resources: dict[str, Callable[[Any], dict[str, Any] | None]] = state.app.extensions.get(
+        EXTENSION_RESOURCES, {})
+    for path, build in resources.items():
+        state.add_url_rule(f"/{path}", view_func=_resource_view(path, build), methods=["GET"])
