@@ -319,3 +319,12 @@ def expansion_items(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
     walk(body["expansion"].get("contains", []))
     return out
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One real `txserver serve` (fresh store, first-start import) shared by the HTTP tests."""
+    from live_server import running_server
+
+    with running_server(tmp_path_factory.mktemp("live")) as base:
+        yield base

@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -38,46 +32,9 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()
                                 reason="Debian chromium and chromium-driver are not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`txserver serve` on 127.0.0.1, a free port and an empty store; stopped at the end."""
-    folder = tmp_path_factory.mktemp("browser")
-    port = _free_port()
-    env = dict(os.environ, TX_DB=str(folder / "tx.db"))
-    command = [sys.executable, "-c", "from server import main; main()", "serve",
-               "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--threads", "4"]
-    log = (folder / "server.log").open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180  # the first start imports ICD-10-CM
-        while True:
-            try:
-                if requests.get(f"{base}/", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the server did not start:\n"
-                            + (folder / "server.log").read_text(errors="replace")[-3000:])
-            time.sleep(0.25)
-        yield base
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        log.close()
+def server_url(live_server: str) -> str:
+    return live_server
 
 
 @pytest.fixture(scope="module")

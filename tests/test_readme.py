@@ -4,13 +4,7 @@ imports the samples and serves the three example calls with the answers the READ
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,12 +12,6 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _blocks(language: str) -> list[str]:
@@ -39,31 +27,9 @@ def test_readme_names_the_two_commands() -> None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("readme")
-    port = _free_port()
-    env = dict(os.environ, TX_DB=str(folder / "tx.db"))
-    command = [sys.executable, "-c", "from server import main; main()", "serve",
-               "--port", str(port), "--workers", "1", "--threads", "2"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}/fhir"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/metadata", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode() if process.stdout else ""
-                pytest.fail(f"txserver serve did not start:\n{output}")
-            time.sleep(0.2)
-        yield base, port
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
+def served(live_server: str):
+    """The README's server: `txserver serve` on a fresh store."""
+    yield f"{live_server}/fhir", int(live_server.rsplit(":", 1)[1])
 
 
 def _curl_urls() -> list[str]:
