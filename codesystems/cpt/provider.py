@@ -76,9 +76,11 @@ class CptProvider(SqlProvider):
             return lambda c: _flag(c, "modifier") == flag
         if prop == "code" and op in ("in", "not-in"):
             ranges = _ranges(value)
-            inside = (lambda c: any(low <= c.code.split(":")[0] <= high and
-                                    len(c.code.split(":")[0]) == len(low)
-                                    for low, high in ranges))
+
+            def inside(concept: Concept) -> bool:
+                base = concept.code.split(":")[0]
+                return any(low <= base <= high and len(base) == len(low) for low, high in ranges)
+
             return inside if op == "in" else (lambda c: not inside(c))
         return None
 
