@@ -74,7 +74,10 @@ class _Line:
                                                             if m.code}
 
 
-def groups(lines: Sequence[ServiceLine]) -> dict[tuple[str, str], list[_Line]]:
+Grouped = dict[tuple[str, str], list[_Line]]
+
+
+def groups(lines: Sequence[ServiceLine]) -> Grouped:
     """CPT and HCPCS lines by (patient, date of service), in request order."""
     out: dict[tuple[str, str], list[_Line]] = {}
     for line in lines:
@@ -133,8 +136,11 @@ class AddOnEdit:
             lambda: store.map_targets(cpt.ADDON_MAP_URL, system, code))
 
     def check(self, registry: Any, lines: Sequence[ServiceLine]) -> list[Issue]:
+        return self.check_groups(registry, groups(lines))
+
+    def check_groups(self, registry: Any, grouped: Grouped) -> list[Issue]:
         issues: list[Issue] = []
-        for (patient, day), members in groups(lines).items():
+        for (patient, day), members in grouped.items():
             present = {m.code for m in members}
             done: set[str] = set()
             for member in members:
@@ -197,8 +203,11 @@ class MueEdit(_TableEdit):
                               lambda: mue_row(store, table.id, code))
 
     def check(self, registry: Any, lines: Sequence[ServiceLine]) -> list[Issue]:
+        return self.check_groups(registry, groups(lines))
+
+    def check_groups(self, registry: Any, grouped: Grouped) -> list[Issue]:
         issues: list[Issue] = []
-        for (patient, day), members in groups(lines).items():
+        for (patient, day), members in grouped.items():
             by_code: dict[tuple[str, int], list[_Line]] = {}
             tables: dict[int, EditTable] = {}
             for member in members:
@@ -250,8 +259,11 @@ class PtpEdit(_TableEdit):
                               lambda: ptp_rows(store, table.id, column1))
 
     def check(self, registry: Any, lines: Sequence[ServiceLine]) -> list[Issue]:
+        return self.check_groups(registry, groups(lines))
+
+    def check_groups(self, registry: Any, grouped: Grouped) -> list[Issue]:
         issues: list[Issue] = []
-        for (patient, day), members in groups(lines).items():
+        for (patient, day), members in grouped.items():
             table = self.table(registry, members[0].line)
             if table is None:
                 continue
@@ -293,4 +305,19 @@ def _ptp_issue(row: PtpRow, firsts: list[_Line], seconds: list[_Line], patient: 
     return Issue("error", "business-rule", text, None, seconds[0].line.path, "CMS_PTP_PAIR")
 
 
-CLAIM_EDITS: tuple[Callable[[], Any], ...] = (AddOnEdit, MueEdit, PtpEdit)
+class CmsEdits:
+    """The three CMS edits over one grouping of the lines (what server.py registers)."""
+
+    name = "cms"
+
+    def __init__(self) -> None:
+        self.edits = (AddOnEdit(), MueEdit(), PtpEdit())
+
+    def check(self, registry: Any, lines: Sequence[ServiceLine]) -> list[Issue]:
+        grouped = groups(lines)
+        if not grouped:
+            return []
+        return [issue for edit in self.edits for issue in edit.check_groups(registry, grouped)]
+
+
+CLAIM_EDITS: tuple[Callable[[], Any], ...] = (CmsEdits,)

@@ -82,8 +82,9 @@ class ResourceValidator:
         canonical = getattr(self.registry, "canonical_url", None) or str
         _walk_resource(resource, str(kind), today, found, lines, canonical, top=True)
         issues: list[Issue] = []
+        systems: dict[tuple[Any, Any, str], tuple[bool, str | None]] = {}
         for item in found:
-            issues += self._check_coding(item)
+            issues += self._check_coding(item, systems)
         for edit in self.edits:
             issues += edit.check(self.registry, lines)
         if not issues:
@@ -104,7 +105,11 @@ class ResourceValidator:
                 self._cache = {}
                 self._generation = generation
 
-    def _check_coding(self, item: _Found) -> list[Issue]:
+    def _check_coding(self, item: _Found,
+                      systems: dict[tuple[Any, Any, str], tuple[bool, str | None]]
+                      ) -> list[Issue]:
+        """The issues of one coding. `systems` remembers, for this request, whether a system
+        is known and which version is in force on a date."""
         coding, path = item.coding, item.path
         system, code = coding.get("system"), coding.get("code")
         if not isinstance(code, str) or not code:
@@ -114,17 +119,24 @@ class ResourceValidator:
                           f"The code '{code}' has no system, so it has no defined meaning and "
                           "cannot be checked", "invalid-data", path,
                           "Coding_has_no_system__cannot_validate")]
-        if not self.registry.knows(system):
+        version = coding.get("version") if isinstance(coding.get("version"), str) else None
+        known_in_force = systems.get((system, version, item.date))
+        if known_in_force is None:
+            known_in_force = (self.registry.knows(system), None)
+            if known_in_force[0]:
+                try:
+                    resolved = self.registry.resolve(system, version, item.date)
+                    known_in_force = (True, resolved.canonical.version)
+                except NotFound:
+                    pass  # validate_code reports the unknown version
+            systems[(system, version, item.date)] = known_in_force
+        known, in_force = known_in_force
+        if not known:
             return [Issue("information", "not-found",
                           f"The code system '{system}' is not known to this server, so the code "
                           f"'{code}' was not checked", "not-found", f"{path}.system",
                           "UNKNOWN_CODESYSTEM")]
-        version = coding.get("version") if isinstance(coding.get("version"), str) else None
         display = coding.get("display") if isinstance(coding.get("display"), str) else None
-        try:
-            in_force = self.registry.resolve(system, version, item.date).canonical.version
-        except NotFound:
-            in_force = None  # validate_code reports the unknown version
         key = (system, version, code, display, in_force)
         issues = self._cache.get(key)
         if issues is None:

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 import pydantic
 from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.claim import ClaimItem
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
@@ -48,11 +49,13 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # -- structure (fhir.resources) -----------------------------------------------------------
 
 
-class _ValidBodies:
-    """Hashes of bodies the models accepted: a body sent again is not parsed by them again
-    (checking a 20-line claim against the models costs more than everything else)."""
+class _ValidParts:
+    """Hashes of the parts (a claim without its items, each item, each Bundle entry) the models
+    accepted: a part sent again is not parsed by them again. Checking a 20-line claim against
+    the models costs more than everything else, and an order being edited is re-sent with one
+    line changed."""
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 65536) -> None:
         self.size = size
         self._seen: dict[bytes, None] = {}
         self._lock = threading.Lock()
@@ -63,13 +66,12 @@ class _ValidBodies:
     def add(self, key: bytes) -> None:
         with self._lock:
             if len(self._seen) >= self.size:
-                self._seen.pop(next(iter(self._seen)))
+                self._seen.clear()
             self._seen[key] = None
 
 
-
-def _fhirpath(kind: str, loc: tuple[Any, ...]) -> str:
-    path = kind
+def _fhirpath(prefix: str, loc: tuple[Any, ...]) -> str:
+    path = prefix
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
@@ -78,45 +80,76 @@ def _fhirpath(kind: str, loc: tuple[Any, ...]) -> str:
     return path
 
 
-def structure_issues(resource: dict[str, Any]) -> list[Issue]:
-    """What the FHIR R4B models find wrong with `resource` (empty when it is valid)."""
+def _model_issues(model: Any, data: dict[str, Any], prefix: str,
+                  seen: _ValidParts | None) -> list[Issue]:
+    """What `model` finds wrong with `data` (at FHIRPath `prefix`); parts it accepted before
+    are not checked again."""
+    key = b""
+    if seen is not None:
+        key = hashlib.blake2b(model.__name__.encode() + orjson.dumps(data),
+                              digest_size=20).digest()
+        if key in seen:
+            return []
+    try:
+        model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        issues = []
+        for error in exc.errors()[:MAX_STRUCTURE_ISSUES]:
+            where = _fhirpath(prefix, tuple(error.get("loc", ())))
+            message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+            issues.append(Issue("error", "structure", f"{where}: {message}", None, where))
+        return issues
+    except (KeyError, ValueError, TypeError) as exc:  # an unknown resourceType inside
+        text = str(exc).strip("'")
+        if re.fullmatch(r"R4B?\.\w+Type", text):
+            text = f"'{text.split('.')[1][:-4]}' is not a FHIR R4 resource type"
+        return [Issue("error", "structure", f"{prefix}: {text}", None, prefix)]
+    if seen is not None:
+        seen.add(key)
+    return []
+
+
+def structure_issues(resource: dict[str, Any], prefix: str | None = None,
+                     seen: _ValidParts | None = None) -> list[Issue]:
+    """What the FHIR R4B models find wrong with `resource` (empty when it is valid), each
+    problem with its FHIRPath. A Claim's items and a Bundle's entries are checked one by one,
+    which the models do anyway, so that `seen` can spare the parts met before."""
     kind = resource.get("resourceType")
     if not isinstance(kind, str) or not kind:
         return [Issue("error", "structure", "The JSON object has no resourceType, so it is not "
-                      "a FHIR resource", None, "resourceType")]
+                      "a FHIR resource", None, f"{prefix}.resourceType" if prefix
+                      else "resourceType")]
+    prefix = prefix or kind
     try:
         model = get_fhir_model_class(kind)
     except (KeyError, ValueError):
         return [Issue("error", "structure", f"'{kind}' is not a FHIR R4 resource type", None,
-                      "resourceType")]
-    try:
-        model.model_validate(resource)
-    except pydantic.ValidationError as exc:
-        issues = []
-        for error in exc.errors()[:MAX_STRUCTURE_ISSUES]:
-            where = _fhirpath(kind, tuple(error.get("loc", ())))
-            message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-            issues.append(Issue("error", "structure", f"{where}: {message}", None, where))
+                      f"{prefix}.resourceType")]
+    items = resource.get("item")
+    if kind == "Claim" and isinstance(items, list) and all(isinstance(i, dict) for i in items):
+        shell = {k: v for k, v in resource.items() if k != "item"}
+        issues = _model_issues(model, shell, prefix, seen)
+        for i, item in enumerate(items):
+            issues += _model_issues(ClaimItem, item, f"{prefix}.item[{i}]", seen)
         return issues
-    except (KeyError, ValueError, TypeError) as exc:  # an unknown resourceType in an entry
-        text = str(exc).strip("'")
-        if re.fullmatch(r"R4B?\.\w+Type", text):
-            text = f"'{text.split('.')[1][:-4]}' is not a FHIR R4 resource type"
-        return [Issue("error", "structure", f"{kind}: {text}", None, kind)]
-    return []
+    entries = resource.get("entry")
+    if kind == "Bundle" and isinstance(entries, list) and all(
+            isinstance(e, dict) and isinstance(e.get("resource", {}), dict) for e in entries):
+        shell = {**resource, "entry": [{k: v for k, v in e.items() if k != "resource"}
+                                       for e in entries]}
+        issues = _model_issues(model, shell, prefix, seen)
+        for i, entry in enumerate(entries):
+            if "resource" in entry:
+                issues += structure_issues(entry["resource"], f"{prefix}.entry[{i}].resource",
+                                           seen)
+        return issues
+    return _model_issues(model, resource, prefix, seen)
 
 
-def checked_structure(resource: dict[str, Any], body: bytes | None = None) -> list[Issue]:
-    """structure_issues, remembering bodies (by hash) the models accepted."""
-    seen: _ValidBodies = current_app.extensions.setdefault("valid_bodies", _ValidBodies())
-    key = hashlib.blake2b(body or orjson.dumps(resource, option=orjson.OPT_SORT_KEYS),
-                          digest_size=20).digest()
-    if key in seen:
-        return []
-    issues = structure_issues(resource)
-    if not issues:
-        seen.add(key)
-    return issues
+def checked_structure(resource: dict[str, Any]) -> list[Issue]:
+    """structure_issues, sparing the parts the models accepted before (kept by the app)."""
+    seen: _ValidParts = current_app.extensions.setdefault("valid_parts", _ValidParts())
+    return structure_issues(resource, seen=seen)
 
 
 # -- the operation ------------------------------------------------------------------------
@@ -163,7 +196,7 @@ def _resource_of(body: Any, kind: str) -> tuple[dict[str, Any], list[Issue]]:
     return body, notes
 
 
-def _read_body() -> tuple[Any, bytes]:
+def _read_body() -> Any:
     mimetype = request.mimetype
     if mimetype not in ("application/fhir+json", "application/json", ""):
         raise InvalidRequest(f"Content-Type {mimetype} is not supported: send "
@@ -172,7 +205,7 @@ def _read_body() -> tuple[Any, bytes]:
     if not raw.strip():
         raise InvalidRequest("The body is empty: send the resource to validate")
     try:
-        return orjson.loads(raw), raw
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
 
@@ -193,9 +226,9 @@ def validator() -> ResourceValidator:
 @validate_api.route("/<any(ServiceRequest, Procedure, Claim, Bundle):kind>/$validate",
                     methods=["POST"])
 def validate_operation(kind: str) -> Response:
-    body, raw = _read_body()
+    body = _read_body()
     resource, notes = _resource_of(body, kind)
-    problems = checked_structure(resource, raw if resource is body else None)
+    problems = checked_structure(resource)
     if problems:
         return fhir_response(outcome(problems), 400)
     return fhir_response(outcome(notes + validator().validate(resource)))
