@@ -34,8 +34,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote, urlencode
 
 import orjson
@@ -52,6 +54,7 @@ TARGET_RATIO = 0.70
 TARGET_P99_MS = 15.0
 START_TIMEOUT = 180.0  # seconds to wait for a server (the first start imports the sample)
 STOP_TIMEOUT = 15.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -348,6 +351,10 @@ def print_table(results: list[Result]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print(fmt.format(*row))
+    for r in results:
+        if r.errors:
+            print(f"note: {r.endpoint} @ {r.connections}: {r.errors} errors "
+                  f"(non-2xx or socket) of {r.requests} requests")
 
 
 def verdict(results: list[Result]) -> str:
@@ -365,17 +372,26 @@ def verdict(results: list[Result]) -> str:
             f"(need <= {TARGET_P99_MS:.0f} ms){errors}")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def load_parser(description: str, workers: int = 1, warmup: float = 1.0
+                ) -> argparse.ArgumentParser:
+    """The options every load benchmark here takes (bench/validate.py adds its own)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per run (default 10)")
     ap.add_argument("--connections", default="1,16",
                     help="comma-separated connection counts (default 1,16)")
-    ap.add_argument("--workers", type=int, default=1, help="gunicorn processes (default 1)")
+    ap.add_argument("--workers", type=int, default=workers,
+                    help=f"gunicorn processes (default {workers})")
     ap.add_argument("--threads", type=int, default=4, help="threads per process (default 4)")
-    ap.add_argument("--warmup", type=float, default=1.0,
-                    help="seconds of unmeasured load per endpoint first (default 1, 0: none)")
+    ap.add_argument("--warmup", type=float, default=warmup,
+                    help=f"seconds of unmeasured load per endpoint first (default {warmup:g}, "
+                         "0: none)")
     ap.add_argument("--python-client", action="store_true",
                     help="use the Python load generator even if wrk is installed")
+    return ap
+
+
+def parse_load_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse and check: `args.conns` is the list of connection counts."""
     args = ap.parse_args(argv)
     try:
         args.conns = [int(c) for c in args.connections.split(",") if c.strip()]
@@ -386,6 +402,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.duration <= 0 or args.workers < 1 or args.threads < 1:
         ap.error("--duration, --workers and --threads must be positive")
     return args
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    return parse_load_args(load_parser(__doc__.split("\n\n")[0]), argv)
+
+
+def measure(load: Callable[[T, int, float], Result], targets: Sequence[T],
+            args: argparse.Namespace, name: Callable[[T], str]) -> list[Result]:
+    """Warm up on every target at the most connections, then measure each target at each
+    connection count for `args.duration` seconds, saying how it goes."""
+    if args.warmup > 0:
+        for target in targets:
+            load(target, max(args.conns), args.warmup)
+    results: list[Result] = []
+    for conns in args.conns:
+        for target in targets:
+            print(f"  {name(target)} @ {conns} ...", end=" ", flush=True)
+            r = load(target, conns, args.duration)
+            print(f"{r.rps:.0f} req/s", flush=True)
+            results.append(r)
+    return results
 
 
 def run(args: argparse.Namespace) -> int:
@@ -438,22 +475,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"load generator: {client}; gunicorn gthread workers={args.workers} "
               f"threads={args.threads}; {args.duration:g} s per run; {os.cpu_count()} CPUs",
               flush=True)
-        if args.warmup > 0:
-            for ep in eps:
-                load(ep, max(args.conns), args.warmup)
-        results: list[Result] = []
-        for conns in args.conns:
-            for ep in eps:
-                print(f"  {ep.name} @ {conns} ...", end=" ", flush=True)
-                r = load(ep, conns, args.duration)
-                print(f"{r.rps:.0f} req/s", flush=True)
-                results.append(r)
+        results = measure(load, eps, args, lambda ep: ep.name)
         print()
         print_table(results)
-        for r in results:
-            if r.errors:
-                print(f"note: {r.endpoint} @ {r.connections}: {r.errors} errors "
-                      f"(non-2xx or socket) of {r.requests} requests")
         print(verdict(results))
         return 0
     finally:

@@ -29,14 +29,12 @@ modifier edits. It prints req/s, p50 and p99, then the verdict on the target: p5
 from __future__ import annotations
 
 import argparse
-import http.client
+import itertools
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +48,16 @@ from lookup import (
     Result,
     Server,
     free_port,
+    load_parser,
     lua_string,
+    measure,
+    parse_load_args,
     parse_wrk,
-    percentile,
+    print_table,
+    python_load,
     request,
     server_env,
+    wrk_load,
 )
 
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -123,63 +126,25 @@ def salt() -> str:
     return f"{os.getpid() % 1000:03d}{next(_RUNS):03d}"
 
 
-def python_load_distinct(name: str, port: int, template: bytes, connections: int,
-                         seconds: float) -> Result:
-    latencies: list[list[float]] = [[] for _ in range(connections)]
-    errors = [0] * connections
-    headers = {"Content-Type": "application/fhir+json"}
-    run = salt()
-    barrier = threading.Barrier(connections + 1)
-    deadline_box: list[float] = []
+class FreshBodies:
+    """An Endpoint for lookup.python_load whose body is a new claim at every request."""
 
-    def worker(i: int) -> None:
-        conn = http.client.HTTPConnection(HOST, port, timeout=10)
-        mine, n = latencies[i], 0
-        barrier.wait()
-        deadline = deadline_box[0]
-        try:
-            while True:
-                n += 1
-                body = template.replace(MARK.encode(), f"{run}{i:03d}{n:07d}".encode())
-                start = time.perf_counter()
-                if start >= deadline:
-                    break
-                try:
-                    conn.request("POST", PATH, body=body, headers=headers)
-                    resp = conn.getresponse()
-                    resp.read()
-                    if resp.status != 200:
-                        errors[i] += 1
-                except (OSError, http.client.HTTPException):
-                    errors[i] += 1
-                    conn.close()
-                    conn = http.client.HTTPConnection(HOST, port, timeout=10)
-                    continue
-                mine.append(time.perf_counter() - start)
-        finally:
-            conn.close()
+    def __init__(self, name: str, template: bytes) -> None:
+        self.name, self.server, self.method, self.path = name, "tx", "POST", PATH
+        self.content_type = "application/fhir+json"
+        self._parts = template.split(MARK.encode())
+        self._salt = salt().encode()
+        self._counter = itertools.count(1)
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True)
-               for i in range(connections)]
-    for t in threads:
-        t.start()
-    deadline_box.append(time.perf_counter() + seconds)
-    began = time.perf_counter()
-    barrier.wait()
-    for t in threads:
-        t.join(seconds + 30)
-    elapsed = time.perf_counter() - began
-    values = sorted(v for lst in latencies for v in lst)
-    return Result(name, connections, len(values) / elapsed if elapsed else 0.0,
-                  percentile(values, 50) * 1000, percentile(values, 99) * 1000,
-                  len(values), sum(errors))
+    @property
+    def body(self) -> bytes:
+        return (self._salt + b"%010d" % next(self._counter)).join(self._parts)
 
 
-def wrk_load_distinct(name: str, wrk: str, port: int, template: bytes, connections: int,
-                      seconds: float, tmp: Path) -> Result:
+def wrk_load_fresh(name: str, wrk: str, port: int, template: bytes, connections: int,
+                   seconds: float, tmp: Path) -> Result:
     """wrk with a Lua `request` that puts a counter into every body."""
-    parts = template.decode().split(MARK)
-    pieces = ", ".join(lua_string(p) for p in parts)
+    pieces = ", ".join(lua_string(p) for p in template.decode().split(MARK))
     script = tmp / f"{name.replace(' ', '-')}.lua"
     script.write_text(
         f"local parts = {{{pieces}}}\n"
@@ -189,8 +154,7 @@ def wrk_load_distinct(name: str, wrk: str, port: int, template: bytes, connectio
         "request = function()\n"
         "  counter = counter + 1\n"
         '  local id = salt .. string.format("%010d", counter)\n'
-        "  local body = table.concat(parts, id)\n"
-        "  return wrk.format(nil, nil, nil, body)\n"
+        "  return wrk.format(nil, nil, nil, table.concat(parts, id))\n"
         "end\n")
     argv = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
             "-s", str(script), f"http://{HOST}:{port}{PATH}"]
@@ -198,59 +162,18 @@ def wrk_load_distinct(name: str, wrk: str, port: int, template: bytes, connectio
                           check=False)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    ep = Endpoint(name, "tx", "POST", PATH)
-    return parse_wrk(done.stdout, ep, connections)
-
-
-def wrk_load_same(wrk: str, port: int, body: bytes, connections: int, seconds: float,
-                  tmp: Path) -> Result:
-    script = tmp / "same.lua"
-    script.write_text('wrk.method = "POST"\n'
-                      f"wrk.body = {lua_string(body.decode())}\n"
-                      'wrk.headers["Content-Type"] = "application/fhir+json"\n')
-    argv = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-            "-s", str(script), f"http://{HOST}:{port}{PATH}"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60,
-                          check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    return parse_wrk(done.stdout, Endpoint("same claim", "tx", "POST", PATH), connections)
-
-
-def python_load_same(port: int, body: bytes, connections: int, seconds: float) -> Result:
-    from lookup import python_load
-
-    ep = Endpoint("same claim", "tx", "POST", PATH, body, "application/fhir+json")
-    return python_load(port, ep, connections, seconds)
+    return parse_wrk(done.stdout, Endpoint(name, "tx", "POST", PATH), connections)
 
 
 # -- the run ---------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per run (default 10)")
-    ap.add_argument("--connections", default="1,16",
-                    help="comma-separated connection counts (default 1,16)")
-    ap.add_argument("--workers", type=int, default=2, help="gunicorn processes (default 2)")
-    ap.add_argument("--threads", type=int, default=4, help="threads per process (default 4)")
+    ap = load_parser(__doc__.split("\n\n")[0], workers=2, warmup=1.0)
     ap.add_argument("--worker-connections", type=int, default=0,
                     help="connections one worker takes (default: the most connections / "
                          "workers, so that each worker gets its share)")
-    ap.add_argument("--warmup", type=float, default=2.0,
-                    help="seconds of unmeasured load first (default 2, 0: none)")
-    ap.add_argument("--python-client", action="store_true",
-                    help="use the Python load generator even if wrk is installed")
-    args = ap.parse_args(argv)
-    try:
-        args.conns = [int(c) for c in args.connections.split(",") if c.strip()]
-    except ValueError:
-        ap.error(f"--connections must be integers separated by commas, not {args.connections!r}")
-    if not args.conns or min(args.conns) < 1:
-        ap.error("--connections needs at least one count >= 1")
-    if args.duration <= 0 or args.workers < 1 or args.threads < 1:
-        ap.error("--duration, --workers and --threads must be positive")
-    return args
+    return parse_load_args(ap, argv)
 
 
 def summary_of(body: bytes) -> str:
@@ -296,33 +219,17 @@ def run(args: argparse.Namespace) -> int:
 
         def load(kind: str, conns: int, seconds: float) -> Result:
             if kind == "same claim":
-                return (wrk_load_same(wrk, port, same, conns, seconds, tmp) if wrk
-                        else python_load_same(port, same, conns, seconds))
-            template = templates[kind]
-            return (wrk_load_distinct(kind, wrk, port, template, conns, seconds, tmp) if wrk
-                    else python_load_distinct(kind, port, template, conns, seconds))
+                ep = Endpoint(kind, "tx", "POST", PATH, same, "application/fhir+json")
+                return (wrk_load(wrk, port, ep, conns, seconds, tmp) if wrk
+                        else python_load(port, ep, conns, seconds))
+            if wrk:
+                return wrk_load_fresh(kind, wrk, port, templates[kind], conns, seconds, tmp)
+            fresh: Any = FreshBodies(kind, templates[kind])
+            return python_load(port, fresh, conns, seconds)
 
-        kinds = ("same claim", *templates)
-        if args.warmup > 0:
-            for kind in kinds:
-                load(kind, max(args.conns), args.warmup / 2)
-        results: list[Result] = []
-        for conns in args.conns:
-            for kind in kinds:
-                print(f"  {kind} @ {conns} ...", end=" ", flush=True)
-                result = load(kind, conns, args.duration)
-                print(f"{result.rps:.0f} req/s", flush=True)
-                results.append(result)
+        results = measure(load, ("same claim", *templates), args, str)
         print()
-        header = ("Claim/$validate, 20 lines", "conns", "req/s", "p50 ms", "p99 ms", "errors")
-        rows = [(r.endpoint, str(r.connections), f"{r.rps:.0f}", f"{r.p50_ms:.2f}",
-                 f"{r.p99_ms:.2f}", str(r.errors)) for r in results]
-        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-        fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
-        print(fmt.format(*header))
-        print("  ".join("-" * w for w in widths))
-        for row in rows:
-            print(fmt.format(*row))
+        print_table(results)
         for r in results:
             if r.connections == TARGET_CONNECTIONS:
                 met = r.p50_ms <= TARGET_P50_MS and r.errors == 0

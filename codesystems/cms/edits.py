@@ -101,7 +101,17 @@ def _codes(codes: Iterable[str]) -> str:
     return ", ".join(listed[:-1]) + " or " + listed[-1]
 
 
-class _TableEdit:
+class _GroupedEdit:
+    """An edit over the lines grouped by patient and date (`check_groups`)."""
+
+    def check(self, registry: Any, lines: Sequence[ServiceLine]) -> list[Issue]:
+        return self.check_groups(registry, groups(lines))
+
+    def check_groups(self, registry: Any, grouped: Grouped) -> list[Issue]:
+        raise NotImplementedError
+
+
+class _TableEdit(_GroupedEdit):
     """Shared by MUE and PTP: the edit tables (by generation) and the setting of a line."""
 
     kind = ""
@@ -121,7 +131,7 @@ class _TableEdit:
         return table_in_force(self.tables(registry), setting, line.date)
 
 
-class AddOnEdit:
+class AddOnEdit(_GroupedEdit):
     """CMS add-on code edits: an add-on code with none of its primary codes the same day."""
 
     name = "cms-add-on"
@@ -134,9 +144,6 @@ class AddOnEdit:
         return self._edits.get(
             registry.generation, (system, code),
             lambda: store.map_targets(cpt.ADDON_MAP_URL, system, code))
-
-    def check(self, registry: Any, lines: Sequence[ServiceLine]) -> list[Issue]:
-        return self.check_groups(registry, groups(lines))
 
     def check_groups(self, registry: Any, grouped: Grouped) -> list[Issue]:
         issues: list[Issue] = []
@@ -202,9 +209,6 @@ class MueEdit(_TableEdit):
         return self._rows.get(registry.generation, (table.id, code),
                               lambda: mue_row(store, table.id, code))
 
-    def check(self, registry: Any, lines: Sequence[ServiceLine]) -> list[Issue]:
-        return self.check_groups(registry, groups(lines))
-
     def check_groups(self, registry: Any, grouped: Grouped) -> list[Issue]:
         issues: list[Issue] = []
         for (patient, day), members in grouped.items():
@@ -257,9 +261,6 @@ class PtpEdit(_TableEdit):
         store: Store = registry.store
         return self._rows.get(registry.generation, (table.id, column1),
                               lambda: ptp_rows(store, table.id, column1))
-
-    def check(self, registry: Any, lines: Sequence[ServiceLine]) -> list[Issue]:
-        return self.check_groups(registry, groups(lines))
 
     def check_groups(self, registry: Any, grouped: Grouped) -> list[Issue]:
         issues: list[Issue] = []
