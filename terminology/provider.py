@@ -163,14 +163,26 @@ class SupplementedProvider:
             yield self._supplemented(concept)
 
 
+def _one_store(providers: list[Any]) -> Store | None:
+    """The store all these providers read, if they are all stored code systems of one store."""
+    if not providers or not all(isinstance(p, SqlProvider) for p in providers):
+        return None
+    store = providers[0].store
+    return store if all(p.store is store for p in providers) else None
+
+
 def search_across(providers: list[Any], text: str,
                   limit: int | None) -> list[tuple[Any, str]] | None:
     """(provider, code) best first across several stored code systems in one ranked search;
     None when some provider is not a stored one (then each must be searched on its own)."""
-    if not providers or not all(isinstance(p, SqlProvider) for p in providers):
-        return None
-    store = providers[0].store
-    if any(p.store is not store for p in providers):
+    store = _one_store(providers)
+    if store is None:
         return None
     by_id = {p.info.id: p for p in providers}
     return [(by_id[hit.cs_id], hit.code) for hit in store.search(text, list(by_id), limit)]
+
+
+def count_across(providers: list[Any], text: str) -> int | None:
+    """How many codes `search_across` would find, without ranking them (None as there)."""
+    store = _one_store(providers)
+    return None if store is None else store.count_matches(text, [p.info.id for p in providers])

@@ -61,3 +61,19 @@ def test_cache_can_be_turned_off(tmp_path):
     client = app.test_client()
     client.get("/fhir/CodeSystem/$lookup", query_string={"system": CPT, "code": "99202"})
     assert len(app.extensions["response_cache"]._items) == 0
+
+
+def test_repeated_search_is_the_same_expansion(tmp_path):
+    db = tmp_path / "tx.db"
+    loader.import_release(Store(db), loader.sample_folder("2026"), "2026")
+    app = create_app({"DB": str(db)})
+    client = app.test_client()
+    query = {"filter": "facet joint", "count": 2}
+    first = client.get("/fhir/ValueSet/all-codes/$expand", query_string=query).get_json()
+    again = client.get("/fhir/ValueSet/all-codes/$expand", query_string=query).get_json()
+    assert first["expansion"]["identifier"] == again["expansion"]["identifier"]
+    other = client.get("/fhir/ValueSet/all-codes/$expand",
+                       query_string={**query, "offset": 2}).get_json()
+    assert other["expansion"]["identifier"] != first["expansion"]["identifier"]
+    assert [c["code"] for c in first["expansion"]["contains"]] != [
+        c["code"] for c in other["expansion"]["contains"]]

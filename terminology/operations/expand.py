@@ -8,7 +8,7 @@ from typing import Any
 from terminology import languages, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
 from terminology.model import Coding, Designation, ExpandRequest
-from terminology.provider import search_across
+from terminology.provider import count_across, search_across
 from terminology.valuesets import (
     Entry,
     Evaluator,
@@ -208,12 +208,21 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str,
                  for system, version in dict.fromkeys(systems)]
     if not all(hasattr(p, "search") for p in providers):
         return None
-    hits = search_across(providers, text, SEARCH_CANDIDATES * len(providers))
-    if hits is None:
-        hits = [(p, code) for p in providers for code in p.search(text, SEARCH_CANDIDATES)]
     expansion = Expansion(entries=[])
     expansion.used_systems = list(dict.fromkeys(str(p.canonical) for p in providers))
     whole = _whole_systems(valueset) and not evaluator.active_only
+    if whole and window is not None:  # every match is a member: rank one page, count the rest
+        total = count_across(providers, text)
+        hits = search_across(providers, text, window)
+        if total is not None and hits is not None:
+            for provider, code in hits:
+                entry = evaluator.member(valueset, provider.canonical.url, code)
+                if entry is not None:
+                    expansion.entries.append(entry)
+            return expansion, max(total, len(expansion.entries))
+    hits = search_across(providers, text, SEARCH_CANDIDATES * len(providers))
+    if hits is None:
+        hits = [(p, code) for p in providers for code in p.search(text, SEARCH_CANDIDATES)]
     seen: set[tuple[str, str]] = set()
     total = 0
     for provider, code in hits:

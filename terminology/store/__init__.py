@@ -415,6 +415,23 @@ class Store:
                 hits.append(SearchHit(cs_id, code, False, score))
         return hits if limit is None else hits[:limit]
 
+    def count_matches(self, text: str, cs_ids: Iterable[int],
+                      seconds: float = SEARCH_SECONDS) -> int:
+        """How many concepts `search` would find for `text`, without ranking them."""
+        exact_query, word_query = _match_expression(text)
+        ids = list(cs_ids)
+        if word_query is None or not ids:
+            return 0
+        query = word_query if exact_query is None else f"({exact_query}) OR ({word_query})"
+        con = self._reader()
+        with _time_limit(con, seconds, text):
+            row = con.execute(
+                "SELECT count(*) FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
+                f"WHERE concept_search MATCH ? AND c.cs_id IN ({','.join('?' * len(ids))})",
+                [query, *ids],
+            ).fetchone()
+        return int(row[0])
+
     def value_sets(self) -> list[dict[str, Any]]:
         rows = self._reader().execute("SELECT resource FROM value_set ORDER BY url, version")
         return [orjson.loads(r[0]) for r in rows]

@@ -103,7 +103,8 @@ def cached_get(view: Callable[..., dict[str, Any]]) -> Callable[..., Response]:
         base: Registry = current_app.extensions["registry"]
         base.refresh()
         key = cache.key(request.path, request.query_string,
-                        request.headers.get("Accept-Language"), base.generation)
+                        request.headers.get("Accept-Language"), base.generation,
+                        request.headers.get("X-TOO-COSTLY-THRESHOLD"))
         body = cache.get(key)
         if body is None:
             body = orjson.dumps(view(**kwargs))
@@ -185,12 +186,15 @@ def valueset_validate_code(resource_id: str | None = None) -> Response:
 
 @api.route("/ValueSet/$expand", methods=["GET", "POST"])
 @api.route("/ValueSet/<resource_id>/$expand", methods=["GET", "POST"])
-def valueset_expand(resource_id: str | None = None) -> Response:
+@cached_get
+def valueset_expand(resource_id: str | None = None) -> dict[str, Any]:
+    """A repeated GET (the same search typed by many people) is served from the answer cache,
+    with the identifier and timestamp of the expansion it repeats."""
     flat = operation_parameters()
     req = replace(params.expand_request(flat, resource_id), limit=_expand_limit())
     result = expand(registry(flat), req)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return fhir_response(render.expansion_valueset(result, f"urn:uuid:{uuid.uuid4()}", now))
+    return render.expansion_valueset(result, f"urn:uuid:{uuid.uuid4()}", now)
 
 
 @api.route("/metadata", methods=["GET"])

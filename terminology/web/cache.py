@@ -1,4 +1,4 @@
-"""A small LRU of GET responses for the hot read operations ($lookup, $validate-code).
+"""A small LRU of GET responses for the hot read operations ($lookup, $validate-code, $expand).
 
 An EHR asks for the same handful of codes all day: the same GET with the same query string (and
 Accept-Language) gets the same answer while the store's generation and the day (which sets the
@@ -18,8 +18,9 @@ class ResponseCache:
         self._items: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
         self._lock = threading.Lock()
 
-    def key(self, path: str, query: bytes, language: str | None, generation: int) -> tuple:
-        return (path, query, language, generation, date.today().toordinal())
+    def key(self, path: str, query: bytes, language: str | None, generation: int,
+            *more: str | None) -> tuple:
+        return (path, query, language, generation, date.today().toordinal(), *more)
 
     def get(self, key: tuple) -> bytes | None:
         if self.size <= 0:
