@@ -177,6 +177,8 @@ def capability_statement(base: str) -> dict[str, Any]:
                     "searchParam": search,
                     "operation": [op("translate", "ConceptMap-translate")],
                 },
+                *({"type": kind, "operation": [op("validate", "Resource-validate")]}
+                  for kind in ("Bundle", "Claim", "Procedure", "ServiceRequest")),
             ],
             "operation": [{"name": "versions",
                            "definition": "http://hl7.org/fhir/OperationDefinition/-versions"}],

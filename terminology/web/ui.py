@@ -26,6 +26,8 @@ from terminology.operations.expand import expand
 from terminology.operations.lookup import lookup
 from terminology.operations.translate import NOT_A_MATCH, TranslateRequest, translate
 
+MAX_ORDER = 100_000
+ORDER_EXAMPLE = "64636 x2\n99213:25\n64635 mod 50"
 ui = Blueprint("ui", __name__, template_folder="templates", static_folder="static",
                static_url_path="/ui-static")
 
@@ -207,6 +209,33 @@ def code_page(key: str, code: str) -> Response | str:
     page["lookup_url"] = url_for("fhir.codesystem_lookup", system=system.url, code=code,
                                  version=result.version, useSupplement=list(used))
     return render_template("code.html", system=system, **page)
+
+
+@ui.app_template_filter("line_of")
+def line_of(expression: str | None) -> str:
+    """`Claim.item[2].productOrService…` -> `line 3`, for a person who typed lines."""
+    match = re.match(r"Claim\.item\[(\d+)\]", expression or "")
+    return f"line {int(match.group(1)) + 1}" if match else ""
+
+
+@ui.route("/check", methods=["GET", "POST"])
+def check() -> Response | str:
+    """Check an order or a claim: one service a line, or a FHIR resource in JSON."""
+    text = request.form.get("order", "") if request.method == "POST" else ""
+    day = request.form.get("date", "").strip() or None
+    if len(text) > MAX_ORDER:
+        return _error(400, f"The order is longer than {MAX_ORDER:,} characters.")
+    result = None
+    if text.strip():
+        from terminology.web.validate_api import check_order
+
+        result = check_order(text, service_date=day)
+        if not text.lstrip().startswith("{"):
+            # the claim was built from the lines: only what concerns the lines interests
+            result.issues = [i for i in result.issues if not i.expression
+                             or i.expression.startswith("Claim.item")]
+    return render_template("check.html", order=text, date=day or "", result=result,
+                           example=ORDER_EXAMPLE)
 
 
 @ui.errorhandler(TerminologyError)
