@@ -45,7 +45,7 @@ def _is_modifier(provider: Any, code: str) -> bool:
 
 def _check_line(provider: Any, line: ServiceLine) -> Issue | None:
     chosen: list[tuple[str, str]] = []  # (modifier code, FHIRPath)
-    for coding, path in zip(line.modifiers, line.modifier_paths):
+    for coding, path in zip(line.modifiers, line.modifier_paths, strict=False):
         if not coding.code:
             continue
         if coding.system in (None, cpt.URL) or _is_modifier(provider, coding.code):
