@@ -624,3 +624,31 @@ def test_check_order_for_the_web_page(edits_app):
         malformed = check_order('{"resourceType": "Claim", "status": "active"}')
         assert not malformed.readable and malformed.resource is not None
         assert any(i.expression == "Claim.patient" for i in malformed.issues)
+
+
+# -- parts judged once by their shape ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("field, bad", [
+    ("sequence", 0), ("sequence", -2), ("servicedDate", "2026-13-01"),
+    ("servicedDate", "03/02/2026"), ("quantity", {"value": "two"}),
+])
+def test_a_part_like_one_accepted_before_is_still_checked_where_it_differs(vclient, field, bad):
+    """A line like one the models accepted (other id, sequence, date, units) is not parsed
+    again, but its own id, sequence, date and units are still checked."""
+    good = claim(item("64635"), item("99213"))
+    good["item"][1]["id"] = "line-a"
+    assert vclient.post("/fhir/Claim/$validate", data=json.dumps(good),
+                        content_type="application/fhir+json").status_code == 200
+    twin = claim(item("64635", units=3, day="2026-03-03"), item("99213"))
+    twin["item"][1]["id"] = "line-b"
+    twin["patient"] = {"reference": "Patient/other"}
+    assert vclient.post("/fhir/Claim/$validate", data=json.dumps(twin),
+                        content_type="application/fhir+json").status_code == 200
+    broken = claim(item("64635"), item("99213"))
+    broken["item"][1][field] = bad
+    r = vclient.post("/fhir/Claim/$validate", data=json.dumps(broken),
+                     content_type="application/fhir+json")
+    assert r.status_code == 400, r.fhir
+    assert any(e.startswith("Claim.item[1]") for i in r.fhir["issue"]
+               for e in i.get("expression", [])), r.fhir

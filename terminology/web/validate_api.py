@@ -51,9 +51,10 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 class _ValidParts:
     """Hashes of the parts (a claim without its items, each item, each Bundle entry) the models
-    accepted: a part sent again is not parsed by them again. Checking a 20-line claim against
-    the models costs more than everything else, and an order being edited is re-sent with one
-    line changed."""
+    accepted, with their volatile values (ids, sequence, dates, units, patient, identifiers)
+    masked: a part of the same shape and values is not parsed by the models again, and the
+    masked values are checked by the same rules on their own (`_masked`). Checking a 20-line
+    claim against the models costs more than everything else, and claims repeat their lines."""
 
     def __init__(self, size: int = 65536) -> None:
         self.size = size
@@ -86,10 +87,12 @@ def _model_issues(model: Any, data: dict[str, Any], prefix: str,
     are not checked again."""
     key = b""
     if seen is not None:
-        key = hashlib.blake2b(model.__name__.encode() + orjson.dumps(data),
-                              digest_size=20).digest()
-        if key in seen:
-            return []
+        masked = _masked(data)
+        if masked is not None:
+            key = hashlib.blake2b(model.__name__.encode() + orjson.dumps(masked),
+                                  digest_size=20).digest()
+            if key in seen:
+                return []
     try:
         model.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -104,9 +107,54 @@ def _model_issues(model: Any, data: dict[str, Any], prefix: str,
         if re.fullmatch(r"R4B?\.\w+Type", text):
             text = f"'{text.split('.')[1][:-4]}' is not a FHIR R4 resource type"
         return [Issue("error", "structure", f"{prefix}: {text}", None, prefix)]
-    if seen is not None:
+    if seen is not None and key:
         seen.add(key)
     return []
+
+
+# Elements that differ from one claim line (or claim) to the next while its shape stays: a part
+# is judged by its shape and its other values once, these values here by the same rules the
+# models apply (FHIR id, positiveInt, date/dateTime, decimal, reference string).
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_FHIR_DATE = re.compile(
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]"
+    r"|3[0-1]))?)?")
+_FHIR_DATETIME = re.compile(
+    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]"
+    r"|3[0-1])(T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1"
+    r"[0-3]):[0-5][0-9]|14:00)))?)?)?")
+_VOLATILE: dict[str, Callable[[Any], bool]] = {
+    "id": lambda v: isinstance(v, str) and _FHIR_ID.fullmatch(v) is not None,
+    "sequence": lambda v: type(v) is int and v >= 1,
+    "servicedDate": lambda v: isinstance(v, str) and _FHIR_DATE.fullmatch(v) is not None,
+    "created": lambda v: isinstance(v, str) and _FHIR_DATETIME.fullmatch(v) is not None,
+}
+
+
+def _masked(data: dict[str, Any]) -> dict[str, Any] | None:
+    """`data` with its volatile values replaced by a placeholder, or None when one of them is
+    not valid by itself (then the models must see the part as it is)."""
+    out = dict(data)
+    for name, valid in _VOLATILE.items():
+        if name in out:
+            if not valid(out[name]):
+                return None
+            out[name] = "#"
+    for name, inner in (("patient", "reference"), ("quantity", "value")):
+        part = out.get(name)
+        if isinstance(part, dict) and inner in part:
+            value = part[inner]
+            ok = (isinstance(value, str) and value.strip() == value and value) if inner == \
+                "reference" else (type(value) in (int, float))
+            if not ok:
+                return None
+            out[name] = {**part, inner: "#"}
+    identifiers = out.get("identifier")
+    if isinstance(identifiers, list) and all(
+            isinstance(i, dict) and isinstance(i.get("value"), str) and i["value"]
+            and i["value"].strip() == i["value"] for i in identifiers):
+        out["identifier"] = [{**i, "value": "#"} for i in identifiers]
+    return out
 
 
 def structure_issues(resource: dict[str, Any], prefix: str | None = None,
