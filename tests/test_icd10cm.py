@@ -5,7 +5,6 @@ simple-icd-10-cm package ships), its failures, and the code system as the FHIR A
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -237,10 +236,11 @@ def test_full_icd10cm_from_the_package(tmp_path):
         "initial encounter for closed fracture")
     assert store.parents(info.id, "S72.001A") == ["S72.001"]
     assert store.search("e119", [info.id], 3)[0].code == "E11.9"
-    # the index drives the search (not a probe of it per concept of the code system)
-    start = time.perf_counter()
-    found = store.search("diabetes", [info.id], 20)
-    assert len(found) == 20 and time.perf_counter() - start < 0.5
+    found = [hit.code for hit in store.search("diabetes", [info.id], 20)]
+    assert len(found) == 20
+    # near-equal scores: the broader categories before the narrow codes with short names
+    assert found[:3] == ["E10", "E11", "E13"] and found.index("E11") < found.index("E23.2")
+    assert [hit.code for hit in store.search("fracture femur", [info.id], 3)][0] == "S72"
     con = sqlite3.connect(store.path)
     assert con.execute("SELECT count(*) FROM concept_link").fetchone()[0] == 98_505 - 22
     con.close()

@@ -145,6 +145,21 @@ def _concept(row: tuple[Any, ...]) -> Concept:
     )
 
 
+RERANK_DEPTH = 4  # rows read per result wanted, for re-ranking near-equal scores
+RERANK_TOLERANCE = 0.02  # scores this close (relative to the best) count as equal
+
+
+def _reranked(rows: list[Any]) -> list[Any]:
+    """bm25 favours short descriptors, so a narrow code with a short name ("Diabetes
+    insipidus") outranks the heading a person means ("Type 2 diabetes mellitus", E11). Among
+    scores within 2% of each other, the broader code (the shorter one) comes first."""
+    if not rows:
+        return rows
+    best = rows[0][2]
+    step = abs(best) * RERANK_TOLERANCE or 1.0
+    return sorted(rows, key=lambda r: (int((r[2] - best) / step), len(r[1]), r[2], r[1]))
+
+
 def search_key(code: str) -> str:
     """A code folded for search: lower-case letters and digits only (`E11.9` -> `e119`)."""
     return _NOT_KEY.sub("", code.casefold())
@@ -402,7 +417,7 @@ class Store:
             if limit is not None and len(hits) >= limit:
                 return hits[:limit]
             page = "" if limit is None else " LIMIT ?"
-            extra = [] if limit is None else [limit + len(hits)]
+            extra = [] if limit is None else [RERANK_DEPTH * limit + len(hits)]
             rows = con.execute(
                 "SELECT c.cs_id, c.code, bm25(concept_search, 2.0, 10.0, 3.0) AS score "
                 "FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
@@ -410,7 +425,7 @@ class Store:
                 f"ORDER BY score, length(c.code), c.code{page}",
                 [word_query, *bound, *extra],
             ).fetchall()
-        for cs_id, code, score in rows:
+        for cs_id, code, score in _reranked(rows):
             if (cs_id, code) not in seen:
                 hits.append(SearchHit(cs_id, code, False, score))
         return hits if limit is None else hits[:limit]
