@@ -293,6 +293,8 @@ class Store:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            # an import writes tens of MB to the WAL: fold it into the database file now
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- reads -------------------------------------------------------------------------------
 
