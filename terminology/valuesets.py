@@ -417,6 +417,21 @@ def valueset_default(valueset: dict[str, Any] | None, name: str) -> Any:
     return None
 
 
+EXT_COMPOSE_PROPERTY = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.compose.property"
+
+
+def compose_properties(valueset: dict[str, Any] | None) -> tuple[str, ...]:
+    """The properties a value set asks its expansions to show (R5 ValueSet.compose.property).
+
+    R4 carries the element as its cross-version extension; `*` stands for every property.
+    """
+    compose = (valueset or {}).get("compose") or {}
+    codes = [c for c in compose.get("property") or [] if isinstance(c, str)]
+    codes += [ext.get("valueCode") or ext.get("valueString")
+              for ext in compose.get("extension", []) if ext.get("url") == EXT_COMPOSE_PROPERTY]
+    return tuple(dict.fromkeys(c for c in codes if c))
+
+
 def _with_compose_extensions(concept: Concept, item: dict[str, Any]) -> Concept:
     """A value set's own label, order, weight and kept extensions for one listed concept."""
     extensions = item.get("extension", [])

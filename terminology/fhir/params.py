@@ -536,17 +536,22 @@ def subsumes_request(flat: dict[str, list[Any]], instance_id: str | None = None)
     from terminology.operations.subsumes import SubsumesRequest
 
     data = _load(_SUBSUMES, flat, set())
-    codings = []
+    codings, names = [], []
     for side in ("A", "B"):
         if data.get(f"coding{side}"):
             c = data[f"coding{side}"]
             codings.append(Coding(c.get("system"), c.get("code"), c.get("version")))
+            names.append(f"coding{side}")
         elif data.get(f"code{side}"):
             codings.append(Coding(data.get("system"), data[f"code{side}"], data.get("version")))
+            names.append(f"code{side}")
         else:
             raise InvalidRequest(f"code{side} (with system) or coding{side} is required",
                                  expression=f"code{side}")
     if not (data.get("system") or codings[0].system or instance_id):
-        raise InvalidRequest("A system is required", expression="system")
+        raise InvalidRequest("No system was provided to test subsumption in: give system with "
+                             "codeA and codeB, or a system in codingA and codingB",
+                             expression="system", tx_issue_type="invalid-data",
+                             message_id="SUBSUMPTION_NO_SYSTEM")
     return SubsumesRequest(codings[0], codings[1], data.get("system"), data.get("version"),
-                           instance_id)
+                           instance_id, names=(names[0], names[1]))

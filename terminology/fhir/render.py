@@ -228,6 +228,15 @@ def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
     return item
 
 
+def _declared_codes(result: Any) -> list[str]:
+    """The properties the expansion declares: those asked for, `*` standing for every one the
+    code systems define."""
+    codes: list[str] = []
+    for code in result.request.properties:
+        codes += list(result.property_defs) if code == "*" else [code]
+    return list(dict.fromkeys(codes))
+
+
 def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str, Any]:
     if result.request.include_definition:  # the value set's definition comes along
         out = {k: v for k, v in result.valueset.items() if k not in ("expansion", "text")}
@@ -255,7 +264,7 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
     if result.request.offset or result.request.count is not None:
         expansion["offset"] = result.offset
     expansion["parameter"] = parameters
-    codes = list(result.request.properties)
+    codes = _declared_codes(result)
     for automatic in ("weight", "label", "order", "status"):
         if automatic not in codes and any(
                 any(p.code == automatic and (automatic != "status" or e.concept.inactive

@@ -14,6 +14,7 @@ from terminology.valuesets import (
     Evaluator,
     Expansion,
     VersionRules,
+    compose_properties,
     default_valueset_versions,
     valueset_default,
 )
@@ -74,7 +75,11 @@ def _matches_text(entry: Entry, words: list[str]) -> bool:
 
 
 def _with_valueset_defaults(valueset: dict[str, Any], request: ExpandRequest) -> ExpandRequest:
-    """Parameters a value set asks for in compose (valueset-expansion-parameter extensions)."""
+    """Parameters a value set asks for in compose: valueset-expansion-parameter extensions and
+    the properties of compose.property (shown as if the request had named them)."""
+    wanted = tuple(p for p in compose_properties(valueset) if p not in request.properties)
+    if wanted:
+        request = replace(request, properties=request.properties + wanted)
     value = valueset_default(valueset, "displayLanguage")
     if value and request.display_language is None:
         request = replace(request, display_language=value,

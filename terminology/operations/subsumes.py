@@ -1,4 +1,9 @@
-"""CodeSystem/$subsumes: how two codes of one code system relate in its hierarchy."""
+"""CodeSystem/$subsumes: how two codes of one code system relate in its hierarchy.
+
+Errors follow tx.fhir.org: no system at all is an invalid request (SUBSUMPTION_NO_SYSTEM);
+a code the code system lacks is `code-invalid` (Unknown_Code_in_Version), pointing at the
+parameter that carried it (codeA/codeB or codingA/codingB).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ class SubsumesRequest:
     system: str | None = None
     version: str | None = None
     instance_id: str | None = None
+    names: tuple[str, str] = ("codeA", "codeB")  # the parameters that carried A and B
 
 
 def subsumes(registry: Any, request: SubsumesRequest) -> str:
@@ -31,12 +37,10 @@ def subsumes(registry: Any, request: SubsumesRequest) -> str:
                             version=request.version or request.code_a.version,
                             on_date=None, instance_id=request.instance_id)
     concepts = []
-    for name, coding in (("codeA", request.code_a), ("codeB", request.code_b)):
+    for name, coding in zip(request.names, (request.code_a, request.code_b), strict=True):
         concept = provider.locate(coding.code or "")
         if concept is None:
-            raise NotFound(f"Unknown code '{coding.code}' in the CodeSystem "
-                           f"'{provider.canonical.url}'", expression=name,
-                           tx_issue_type="invalid-code", message_id="Unknown_Code_in_Version")
+            raise _unknown_code(coding.code, provider.canonical, name)
         concepts.append(concept.code)
     a, b = concepts
     if a == b:
@@ -49,3 +53,15 @@ def subsumes(registry: Any, request: SubsumesRequest) -> str:
     if test(b, a):
         return "subsumed-by"
     return "not-subsumed"
+
+
+def _unknown_code(code: str | None, canonical: Any, parameter: str) -> NotFound:
+    where = f"'{canonical.url}'"
+    if canonical.version:
+        where += f" version '{canonical.version}'"
+        message_id = "Unknown_Code_in_Version"
+    else:
+        message_id = "Unknown_Code_in"
+    return NotFound(f"Unknown code '{code}' in the CodeSystem {where}", expression=parameter,
+                    tx_issue_type="invalid-code", message_id=message_id,
+                    issue_code="code-invalid")
