@@ -172,3 +172,56 @@ def test_subsumes_with_codings_follows_the_nesting(client):
                   ("codingB", "valueCoding", {"system": TOOLS, "code": "mallet"}))
     assert r.status_code == 200, r.fhir
     assert param_dict(r.fhir)["outcome"] == ["subsumes"]
+
+
+# -- $validate-code with parts missing ----------------------------------------------------------
+
+VS_VALIDATE = "/fhir/ValueSet/$validate-code"
+CS_VALIDATE = "/fhir/CodeSystem/$validate-code"
+ALL_TOOLS = _valueset({"include": [{"system": TOOLS}]})
+
+
+def _validate(client: Any, path: str, *items: tuple[str, str, Any]) -> dict[str, Any]:
+    extra = (("valueSet", "resource", ALL_TOOLS),) if path == VS_VALIDATE else ()
+    r = client.post_parameters(path, parameters(("tx-resource", "resource", TOOLS_CS),
+                                                *extra, *items))
+    assert r.status_code == 200, r.fhir
+    return r.fhir
+
+
+@pytest.mark.parametrize("path", [VS_VALIDATE, CS_VALIDATE])
+def test_a_coding_without_a_code_is_a_warning_and_not_valid(client, path):
+    body = _validate(client, path, ("coding", "valueCoding", {"system": TOOLS}))
+    assert param_dict(body)["result"] == [False]
+    [issue] = issues_of(body)
+    assert (issue["severity"], issue["code"], issue["expression"]) == (
+        "warning", "invalid", ["Coding"])
+    assert tx_types(issue) == ["invalid-data"]
+    assert "no code" in issue["details"]["text"]
+
+
+def test_a_coding_with_only_a_display_is_one_warning(client):
+    body = _validate(client, VS_VALIDATE, ("coding", "valueCoding", {"display": "Hammer"}))
+    assert param_dict(body)["result"] == [False]
+    [issue] = issues_of(body)
+    assert issue["severity"] == "warning"
+    assert message_ids(issue) == ["Coding_has_no_system_or_code__cannot_validate"]
+
+
+def test_a_code_system_coding_without_a_system_is_a_warning(client):
+    body = _validate(client, CS_VALIDATE, ("codeableConcept", "valueCodeableConcept",
+                                           {"coding": [{"code": "hammer"}]}))
+    assert param_dict(body)["result"] == [False]
+    [issue] = issues_of(body)
+    assert issue["severity"] == "warning"
+    assert issue["expression"] == ["CodeableConcept.coding[0]"]
+    assert message_ids(issue) == ["Coding_has_no_system__cannot_validate"]
+
+
+def test_a_text_only_codeable_concept_is_not_in_the_value_set(client):
+    body = _validate(client, VS_VALIDATE, ("codeableConcept", "valueCodeableConcept",
+                                           {"text": "a hammer"}))
+    assert param_dict(body)["result"] == [False]
+    [issue] = issues_of(body)
+    assert issue["severity"] == "error"
+    assert message_ids(issue) == ["TX_GENERAL_CC_ERROR_MESSAGE"]

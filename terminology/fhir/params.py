@@ -411,10 +411,9 @@ def _codings(data: dict[str, Any], system: str | None) -> tuple[tuple[Coding, ..
         c = data["coding"]
         return (Coding(c.get("system"), c.get("code"), c.get("version"), c.get("display")),), \
             "coding"
-    cc = data["codeableConcept"]["coding"]
-    if not cc:
-        raise InvalidRequest("The codeableConcept has no coding to validate",
-                             expression="codeableConcept.coding")
+    # A CodeableConcept with no coding (text only) is a result - nothing in the value set -
+    # not a bad request
+    cc = data["codeableConcept"].get("coding") or []
     return tuple(Coding(c.get("system"), c.get("code"), c.get("version"), c.get("display"))
                  for c in cc), "codeableConcept"
 

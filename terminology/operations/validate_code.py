@@ -56,6 +56,27 @@ def _paths(request: ValidateRequest, index: int) -> dict[str, str]:
             "version": f"{base}.version", "coding": base}
 
 
+def _no_system(path: dict[str, str]) -> Issue:
+    """A code without a system cannot be checked: a warning (only the caller knows whether a
+    bare code is acceptable where it is used), and the code is not valid."""
+    return Issue("warning", "invalid",
+                 "Coding has no system. A code with no system has no defined meaning, and it "
+                 "cannot be validated. A system should be provided",
+                 "invalid-data", path["coding"], "Coding_has_no_system__cannot_validate")
+
+
+def _missing_code(coding: Coding, path: dict[str, str]) -> Issue:
+    """A Coding without a code was given, so it is a (failed) result, not a bad request: one
+    warning against the Coding, which also says when the system is missing too."""
+    if not coding.system:
+        return Issue("warning", "invalid",
+                     "Coding has neither a system nor a code, so it cannot be validated. A "
+                     "system and a code should be provided", "invalid-data", path["coding"],
+                     "Coding_has_no_system_or_code__cannot_validate")
+    return Issue("warning", "invalid", "Coding has no code, so it cannot be validated. A code "
+                 "should be provided", "invalid-data", path["coding"])
+
+
 def vs_label(valueset: dict[str, Any]) -> str:
     url, version = valueset.get("url"), valueset.get("version")
     if not url:
@@ -121,8 +142,7 @@ class _Validator:
         path = _paths(request, index)
         out = _Outcome(code=coding.code)
         if not coding.code:
-            out.issues.append(Issue("error", "invalid", "No code was provided, so there is "
-                                    "nothing to validate", "invalid-code", path["code"]))
+            out.issues.append(_missing_code(coding, path))
             return out
         system = coding.system
         if not system and not request.against_valueset:
@@ -133,19 +153,11 @@ class _Validator:
                 if system is None:
                     return out
             else:
-                out.issues.append(Issue(
-                    "warning", "invalid",
-                    "Coding has no system. A code with no system has no defined meaning, and "
-                    "it cannot be validated. A system should be provided",
-                    "invalid-data", path["coding"], "Coding_has_no_system__cannot_validate"))
+                out.issues.append(_no_system(path))
                 out.issues.append(self.not_in_vs(coding, path, None))
                 return out
         if not system and request.instance_id is None:
-            out.issues.append(Issue(
-                "error", "invalid",
-                "Coding has no system. A code with no system has no defined meaning, and it "
-                "cannot be validated", "invalid-data", path["system"],
-                "Coding_has_no_system__cannot_validate"))
+            out.issues.append(_no_system(path))
             return out
         out.system = system
         return self._check_in_system(coding, system, path, out)
@@ -445,7 +457,7 @@ def validate_code(registry: Any, request: ValidateRequest,
     validator = _Validator(registry, request, valueset)
     outcomes = [validator.check(c, i) for i, c in enumerate(request.codings)]
     good = next((o for o in outcomes if o.valid), None)
-    chosen = good or outcomes[0]
+    chosen = good or (outcomes[0] if outcomes else _Outcome())  # no coding: text only
     issues = [i for o in outcomes for i in o.issues]
     broken = any(o.valueset_error for o in outcomes)
     general = (request.source == "codeableConcept" and valueset is not None and good is None
