@@ -225,3 +225,23 @@ def test_a_text_only_codeable_concept_is_not_in_the_value_set(client):
     [issue] = issues_of(body)
     assert issue["severity"] == "error"
     assert message_ids(issue) == ["TX_GENERAL_CC_ERROR_MESSAGE"]
+
+
+def test_infer_system_does_not_apply_to_a_coding(client):
+    body = _validate(client, VS_VALIDATE, ("coding", "valueCoding", {"code": "hammer"}),
+                     ("inferSystem", "valueBoolean", True))
+    assert param_dict(body)["result"] == [False]
+    assert "Coding_has_no_system__cannot_validate" in [
+        m for i in issues_of(body) for m in message_ids(i)]
+
+
+def test_an_unknown_system_beside_a_valid_coding_is_not_checked(client):
+    body = _validate(client, VS_VALIDATE, ("codeableConcept", "valueCodeableConcept", {
+        "coding": [{"system": "http://example.org/fhir/CodeSystem/no-such", "code": "x"},
+                   {"system": TOOLS, "code": "hammer"}]}))
+    params = param_dict(body)
+    assert params["result"] == [True]
+    assert "x-unknown-system" not in params
+    [unchecked] = [i for i in issues_of(body) if i["code"] == "not-found"]
+    assert unchecked["severity"] == "warning"
+    assert message_ids(unchecked) == ["UNKNOWN_CODESYSTEM_CODING_NOT_CHECKED"]

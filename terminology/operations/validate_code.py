@@ -148,7 +148,7 @@ class _Validator:
         if not system and not request.against_valueset:
             system = request.url
         if not system and request.against_valueset:
-            if request.infer_system or request.source == "code":
+            if request.source == "code":  # inferSystem is defined for `code` alone
                 system = self._infer_system(coding, path, out)
                 if system is None:
                     return out
@@ -434,6 +434,14 @@ QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CODE_CASE_DIFFERENCE", "CONCEPT_DEPRECATED
 LOUD_INFORMATION = {"NO_VALID_DISPLAY_FOUND_NONE_FOR_LANG_OK"}
 
 
+def _not_checked(issue: Issue) -> Issue:
+    """Another coding of the CodeableConcept is valid: one whose code system is unknown was
+    not checked, a warning rather than an error."""
+    if issue.message_id != "UNKNOWN_CODESYSTEM" or issue.severity != "error":
+        return issue
+    return replace(issue, severity="warning", message_id="UNKNOWN_CODESYSTEM_CODING_NOT_CHECKED")
+
+
 def _message(issues: list[Issue], valid: bool) -> str | None:
     wanted = ("warning",) if valid else ("error", "warning")
     texts = sorted({i.text for i in issues if i.message_id not in QUIET
@@ -459,6 +467,8 @@ def validate_code(registry: Any, request: ValidateRequest,
     good = next((o for o in outcomes if o.valid), None)
     chosen = good or (outcomes[0] if outcomes else _Outcome())  # no coding: text only
     issues = [i for o in outcomes for i in o.issues]
+    if good is not None:
+        issues = [_not_checked(i) for i in issues]
     broken = any(o.valueset_error for o in outcomes)
     general = (request.source == "codeableConcept" and valueset is not None and good is None
                and not any(o.include_matched for o in outcomes) and not broken)
@@ -481,8 +491,8 @@ def validate_code(registry: Any, request: ValidateRequest,
         issues=tuple(issues),
         codeable_concept=request.original if request.source == "codeableConcept" else None,
         unknown_system=next((o.unknown_system for o in outcomes if o.unknown_system), None),
-        x_unknown_system=next((o.x_unknown_system for o in outcomes if o.x_unknown_system),
-                              None),
+        x_unknown_system=None if good is not None else next(
+            (o.x_unknown_system for o in outcomes if o.x_unknown_system), None),
         normalized_code=chosen.normalized_code if single else None,
         extra={k: v for k, v in (("inactive", chosen.inactive), ("status", chosen.status))
                if v and single},
