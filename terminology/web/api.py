@@ -180,8 +180,9 @@ def _validate_valueset(flat: dict[str, list[Any]], resource_id: str | None) -> d
 
 @api.route("/ValueSet/$validate-code", methods=["GET", "POST"])
 @api.route("/ValueSet/<resource_id>/$validate-code", methods=["GET", "POST"])
-def valueset_validate_code(resource_id: str | None = None) -> Response:
-    return fhir_response(_validate_valueset(operation_parameters(), resource_id))
+@cached_get
+def valueset_validate_code(resource_id: str | None = None) -> dict[str, Any]:
+    return _validate_valueset(operation_parameters(), resource_id)
 
 
 @api.route("/ValueSet/$expand", methods=["GET", "POST"])
