@@ -40,7 +40,7 @@ from terminology.store import Store, default_path
 from terminology.web.api import api, fhir_response
 from terminology.web.cache import ResponseCache
 from terminology.web.validate_api import install as install_validate
-from terminology.web.ui import ui
+from terminology.web.ui import html_error, ui
 
 PROVIDERS = {cpt_definition.PROVIDER_KEY: CptProvider}
 CLAIM_EDITS = (ModifierEdit, *cms_edits.CLAIM_EDITS)  # what $validate checks over service lines
@@ -83,6 +83,8 @@ def _register_errors(app: Flask) -> None:
             413: f"The request body is larger than the limit of "
                  f"{app.config['MAX_CONTENT_LENGTH']} bytes",
         }.get(status, error.description or error.name)
+        if not request.path.startswith("/fhir") and request.accept_mimetypes.accept_html:
+            return html_error(status, "There is no page here." if status == 404 else text)
         code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(status, "invalid")
         response = fhir_response(operation_outcome(text, code=code), status)
         for name, value in error.get_headers():

@@ -46,3 +46,13 @@ def test_markup_is_escaped(app):
     page = app.test_client().post("/check", data={"order": "<script>alert(1)</script>"})
     assert page.status_code == 200
     assert "<script>alert(1)" not in page.get_data(as_text=True)
+
+
+def test_a_browser_gets_an_html_404_and_an_api_client_json(app):
+    client = app.test_client()
+    page = client.get("/no/such/page", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and page.content_type.startswith("text/html")
+    api = client.get("/no/such/page")
+    assert api.status_code == 404 and api.get_json()["resourceType"] == "OperationOutcome"
+    fhir = client.get("/fhir/nothing", headers={"Accept": "text/html,*/*"})
+    assert fhir.get_json()["resourceType"] == "OperationOutcome"

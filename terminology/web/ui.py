@@ -243,6 +243,11 @@ def terminology_error(error: TerminologyError) -> Response:
     return _error(error.status if 400 <= error.status < 500 else 400, error.message)
 
 
+def html_error(status: int, message: str) -> Response:
+    """An error page for a person (a browser asking for a path that is not a page)."""
+    return _error(status, message)
+
+
 def _error(status: int, message: str, **context: Any) -> Response:
     body = render_template("error.html", status=status, message=message, **context)
     return Response(body, status=status, content_type="text/html; charset=utf-8")
