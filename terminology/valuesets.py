@@ -13,6 +13,7 @@ from terminology.errors import InvalidCode, InvalidRequest, NotFound, TooCostly
 from terminology.filters import predicate
 from terminology.memory import designation_of, extension_properties, kept_extensions
 from terminology.model import Canonical, Concept, Designation
+from terminology.provider import SqlProvider
 
 
 @dataclass(slots=True)
@@ -297,8 +298,22 @@ class Evaluator:
                                  extensions=tuple(item.get("extension", []))))
             return out
         tests = self._filters(provider, rule, where)
-        return [Entry(system, version, c, c.display) for c in provider.iter_concepts()
+        return [Entry(system, version, c, c.display) for c in self._candidates(provider, rule)
                 if all(t(c) for t in tests)]
+
+    @staticmethod
+    def _candidates(provider: Any, rule: dict[str, Any]) -> Any:
+        """The concepts worth testing: for an is-a (or descendent-of) filter on a stored code
+        system, the code and what is below it, read from the hierarchy table, rather than
+        every concept of ICD-10-CM; otherwise every concept."""
+        if isinstance(provider, SqlProvider) and provider.hierarchical:
+            for f in rule.get("filter", []):
+                if f.get("property") in ("concept", "code") and filter_op(f) in (
+                        "is-a", "descendent-of", "descendent-leaf") and f.get("value"):
+                    top = str(f["value"])
+                    codes = [top, *provider.descendants(top)]
+                    return (c for c in map(provider.locate, codes) if c is not None)
+        return provider.iter_concepts()
 
     def _filters(self, provider: Any, rule: dict[str, Any], where: str) -> list[Any]:
         tests = []

@@ -119,3 +119,20 @@ def test_a_store_from_before_the_index_is_indexed_once(tmp_path):
     assert Store(store.path).search("cholera", None, 5) == []
     Store(store.path).create()
     assert [h.code for h in Store(store.path).search("cholera", None, 1)] == ["A00"]
+
+
+def test_is_a_over_a_stored_hierarchy_lists_the_code_and_what_is_below(codeset_db):
+    """An is-a include on a stored code system is read from the hierarchy (not by testing
+    every concept), with the same members as the filter gives."""
+    client = server.create_app({"DB": str(codeset_db)}).test_client()
+    for op, first in (("is-a", "E11"), ("descendent-of", None)):
+        valueset = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [{
+            "system": ICD, "filter": [{"property": "concept", "op": op, "value": "E11"}]}]}}
+        body = client.post("/fhir/ValueSet/$expand", json={
+            "resourceType": "Parameters", "parameter": [
+                {"name": "valueSet", "resource": valueset}]}).get_json()
+        codes = [c["code"] for c in body["expansion"]["contains"]]
+        assert codes and all(c.startswith("E11") for c in codes)
+        assert ("E11" in codes) == (op == "is-a")
+        if first:
+            assert codes[0] == first
