@@ -70,12 +70,6 @@ def designation_of(item: dict[str, Any]) -> Designation:
 
 
 
-def supplement_label(supplement: dict[str, Any]) -> str:
-    """`url|version` of a supplement: the source its designations are marked with."""
-    url, version = supplement.get("url", ""), supplement.get("version")
-    return f"{url}|{version}" if version else url
-
-
 def supplement_items(supplement: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every concept item of a supplement, nested ones included, in document order."""
     stack = list(reversed(supplement.get("concept", [])))

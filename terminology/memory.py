@@ -16,7 +16,6 @@ from terminology.concepts import (
     kept_extensions,
     property_of,
     supplement_items,
-    supplement_label,
     supplemented,
 )
 from terminology.model import Canonical, Concept, Property
@@ -122,7 +121,7 @@ class MemoryProvider:
                     self._link(code, p.value)
 
     def _apply_supplement(self, supplement: dict[str, Any]) -> None:
-        language, label = supplement.get("language"), supplement_label(supplement)
+        language, label = supplement.get("language"), str(Canonical.of(supplement))
         for item in supplement_items(supplement):
             code = item.get("code")
             concept = self._concepts.get(code) if isinstance(code, str) else None

@@ -18,6 +18,11 @@ class Canonical:
         url, bar, ver = text.partition("|")
         return cls(url, (ver or None) if bar else version)
 
+    @classmethod
+    def of(cls, resource: dict[str, Any]) -> Canonical:
+        """The canonical of a CodeSystem, ValueSet or ConceptMap resource."""
+        return cls(resource.get("url") or "", resource.get("version") or None)
+
     def __str__(self) -> str:
         return f"{self.url}|{self.version}" if self.version else self.url
 

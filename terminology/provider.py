@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Protocol
 
-from terminology.concepts import supplement_items, supplement_label, supplemented
+from terminology.concepts import supplement_items, supplemented
 from terminology.model import Canonical, Concept
 from terminology.store import CodeSystemInfo, Store
 
@@ -138,7 +138,7 @@ class SupplementedProvider:
         self.property_defs = dict(getattr(base, "property_defs", {}))
         self._items: dict[str, list[tuple[dict[str, Any], str, str | None]]] = {}
         for s in supplements:
-            label, language = supplement_label(s), s.get("language")
+            label, language = str(Canonical.of(s)), s.get("language")
             for item in supplement_items(s):
                 if isinstance(item.get("code"), str):
                     self._items.setdefault(item["code"], []).append((item, label, language))

@@ -23,11 +23,6 @@ def referenced_by(valueset: dict[str, Any] | None) -> list[str]:
             if e.get("url") == VALUESET_SUPPLEMENT and e.get("valueCanonical")]
 
 
-def label(resource: dict[str, Any]) -> str:
-    url, version = resource.get("url", ""), resource.get("version")
-    return f"{url}|{version}" if version else url
-
-
 class SupplementedRegistry:
     """A registry whose providers carry the given supplements (everything else delegated)."""
 
@@ -62,4 +57,4 @@ def apply(registry: Any, urls: list[str]) -> tuple[Any, list[str]]:
             raise NotFound(f"Required supplement not found: {url}", tx_issue_type="not-found",
                            message_id="VALUESET_SUPPLEMENT_MISSING")
         found.append(resource)
-    return SupplementedRegistry(registry, found), [label(s) for s in found]
+    return SupplementedRegistry(registry, found), [str(Canonical.of(s)) for s in found]

@@ -197,9 +197,9 @@ class Evaluator:
     def _check_cycle(self, valueset: dict[str, Any]) -> None:
         url = valueset.get("url", "")
         if url and url in self._stack:
-            labels = [_vs_label(v) for v in self._containers]
+            labels = [str(Canonical.of(v)) for v in self._containers]
             raise InvalidRequest(
-                f"Found a circularity pointing to {_vs_label(valueset)} processing ValueSet "
+                f"Found a circularity pointing to {str(Canonical.of(valueset))} processing ValueSet "
                 f"with pathway [{', '.join(labels)}]",
                 issue_code="processing", tx_issue_type="vs-invalid",
                 message_id="VALUESET_CIRCULAR_REFERENCE")
@@ -255,7 +255,7 @@ class Evaluator:
             for s in nested.used_systems:
                 if s not in result.used_systems:
                     result.used_systems.append(s)
-            label = _vs_label(nested_vs) if not reference.startswith("#") else None
+            label = str(Canonical.of(nested_vs)) if not reference.startswith("#") else None
             if label and label not in result.used_valuesets:
                 result.used_valuesets.append(label)
             if members is None:
@@ -458,11 +458,6 @@ def _with_compose_extensions(concept: Concept, item: dict[str, Any]) -> Concept:
                    properties=tuple(p for p in concept.properties if p.code not in replaced)
                    + tuple(own),
                    extensions=concept.extensions + kept_extensions(extensions))
-
-
-def _vs_label(valueset: dict[str, Any]) -> str:
-    url, version = valueset.get("url", ""), valueset.get("version")
-    return f"{url}|{version}" if version else url
 
 
 def _locate(provider: Any, code: str) -> Concept | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from terminology import languages, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
-from terminology.model import Coding, Designation, ExpandRequest
+from terminology.model import Canonical, Coding, Designation, ExpandRequest
 from terminology.provider import count_across, search_across
 from terminology.valuesets import (
     Entry,
@@ -50,7 +50,7 @@ def find_valueset(registry: Any, request: Any) -> dict[str, Any]:
         version = request.valueset_version or pinned or None
         found = registry.value_set(url, version)
         if found is None:
-            label = f"{url}|{version}" if version else url
+            label = Canonical(url, version)
             raise NotFound(f"A definition for the value Set '{label}' could not be found",
                            tx_issue_type="not-found", message_id="Unable_to_resolve_value_Set_")
         return found
@@ -145,9 +145,7 @@ def _check_size(valueset: dict[str, Any], request: ExpandRequest, expansion: Any
         if own:
             limit = min(limit, own)
     if total > limit and (request.count is None or request.count > limit):
-        url, version = valueset.get("url", ""), valueset.get("version")
-        label = f"{url}|{version}" if version else url
-        raise TooCostly(f"The value set '{label}' expansion has too many codes to produce "
+        raise TooCostly(f"The value set '{Canonical.of(valueset)}' expansion has too many codes to produce "
                         f"(>{limit})", message_id="VALUESET_TOO_COSTLY")
 
 

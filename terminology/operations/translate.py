@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from terminology.errors import NotFound
-from terminology.model import Coding
+from terminology.model import Canonical, Coding
 
 NOT_A_MATCH = {"unmatched", "disjoint", "not-related-to"}
 
@@ -42,10 +42,6 @@ class Translation:
     result: bool
     matches: list[Match] = field(default_factory=list)
     message: str | None = None
-
-
-def _label(cm: dict[str, Any]) -> str:
-    return f"{cm.get('url', '')}|{cm['version']}" if cm.get("version") else cm.get("url", "")
 
 
 def _scope(cm: dict[str, Any], side: str) -> str | None:
@@ -80,7 +76,7 @@ def translate(registry: Any, request: TranslateRequest) -> Translation:
     coding = request.coding
     matches: list[Match] = []
     for cm in _maps(registry, request):
-        origin = _label(cm)
+        origin = str(Canonical.of(cm))
         for group in cm.get("group", []):
             source, target = group.get("source"), group.get("target")
             if request.reverse:

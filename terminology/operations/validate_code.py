@@ -12,7 +12,14 @@ from typing import Any
 
 from terminology import languages, supplements
 from terminology.errors import InvalidCode, NotFound, TerminologyError
-from terminology.model import Coding, Concept, Issue, ValidateRequest, ValidationResult
+from terminology.model import (
+    Canonical,
+    Coding,
+    Concept,
+    Issue,
+    ValidateRequest,
+    ValidationResult,
+)
 from terminology.operations.versioning import choose_code_system
 from terminology.valuesets import (
     Evaluator,
@@ -78,10 +85,7 @@ def _missing_code(coding: Coding, path: dict[str, str]) -> Issue:
 
 
 def vs_label(valueset: dict[str, Any]) -> str:
-    url, version = valueset.get("url"), valueset.get("version")
-    if not url:
-        return "(unidentified)"
-    return f"{url}|{version}" if version else url
+    return str(Canonical.of(valueset)) if valueset.get("url") else "(unidentified)"
 
 
 class _Validator:
@@ -190,11 +194,9 @@ class _Validator:
         in_vs_mode = request.against_valueset
         supplement = self.registry.supplement(system) if system else None
         if supplement is not None and not self.registry.knows(system):
-            label = supplement.get("url", "") + (
-                f"|{supplement['version']}" if supplement.get("version") else "")
             out.issues.append(Issue(
                 "error", "invalid",
-                f"CodeSystem {label} is a supplement, so can't be used as a value in "
+                f"CodeSystem {Canonical.of(supplement)} is a supplement, so can't be used as a value in "
                 "Coding.system", "invalid-data", path["system"], "CODESYSTEM_CS_NO_SUPPLEMENT"))
             return out
         if system and ":" not in system:
@@ -255,7 +257,7 @@ class _Validator:
         out.code, out.inactive = coding.code, concept.inactive
         if concept.code != coding.code and not concept.expression:
             out.normalized_code = concept.code
-            label = f"{url}|{version}" if version else url
+            label = Canonical(url, version)
             out.issues.append(Issue(
                 "information", "business-rule",
                 f"The code '{coding.code}' differs from the correct code '{concept.code}' by "

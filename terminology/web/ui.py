@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
-from terminology.concepts import supplement_label
 from terminology.errors import NotFound, TerminologyError
 from terminology.model import Canonical, Coding, Concept, ExpandRequest, LookupRequest
 from terminology.operations.expand import expand
@@ -196,7 +195,7 @@ def code_page(key: str, code: str) -> Response | str:
     registry = _registry()
     supplements = [s for s in registry.supplement_resources()
                    if Canonical.parse(s.get("supplements", "")).url == system.url]
-    used = tuple(supplement_label(s) for s in supplements)
+    used = tuple(str(Canonical.of(s)) for s in supplements)
     try:
         result = lookup(registry, LookupRequest(code=code, system=system.url, version=version,
                                                 supplements=used))
@@ -259,7 +258,7 @@ def _error(status: int, message: str, **context: Any) -> Response:
 def _code_page(system: System, result: Any, supplements: list[dict[str, Any]]) -> dict[str, Any]:
     concept: Concept = result.concept
     provider = _registry().resolve(system.url, result.version)
-    sources = {supplement_label(s): s.get("title") or s.get("name") or s.get("url")
+    sources = {str(Canonical.of(s)): s.get("title") or s.get("name") or s.get("url")
                for s in supplements}
     sections, section_codes = _sections(concept, supplements)
     plain = next((d.value for d in concept.designations if d.source in sources), None)
@@ -297,7 +296,7 @@ def _code_page(system: System, result: Any, supplements: list[dict[str, Any]]) -
         "related": _related(system, concept, result.version),
         "copyright": result.copyright,
         "supplement_notes": [s.get("description") or s.get("title") for s in supplements
-                             if supplement_label(s) in result.used_supplements],
+                             if str(Canonical.of(s)) in result.used_supplements],
     }
 
 
