@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from terminology.errors import InvalidRequest
+from terminology.model import Coding
 
 
 _TAG = re.compile(r"^(\*|[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*)$")
@@ -63,13 +64,24 @@ def only_these(header: str | None) -> bool:
     return False
 
 
+PREFERRED_FOR_LANGUAGE = Coding("http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
+                                "preferredForLanguage", display="Preferred For Language")
+
+
+def displays(concept: Any, default_language: str | None) -> list[tuple[str | None, str | None]]:
+    """(text, language) of each display of a concept: its own display in the code system's
+    language, then every designation that says which language it is in."""
+    found = [(concept.display, default_language)]
+    found += [(d.value, d.language) for d in concept.designations if d.language]
+    return found
+
+
 def display_for(concept: Any, default_language: str | None, header: str | None) -> str | None:
     """The concept's display in the first requested language that has one, else its display."""
     wanted = parse(header)
     if not wanted:
         return concept.display
-    candidates = [(concept.display, default_language)]
-    candidates += [(d.value, d.language) for d in concept.designations if d.language]
+    candidates = displays(concept, default_language)
     for language in wanted:
         for text, lang in candidates:
             if text and matches(lang, [language]):

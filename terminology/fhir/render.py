@@ -160,7 +160,6 @@ def error_outcome(error: TerminologyError) -> dict[str, Any]:
     )
 
 
-DEFINITION_EXTENSION = "http://hl7.org/fhir/StructureDefinition/valueset-concept-definition"
 # R5 elements carried in R4 as the cross-version extensions FHIR defines for them.
 EXT_EXPANSION_PROPERTY = (
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.property")

@@ -7,7 +7,7 @@ from typing import Any
 
 from terminology import languages, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
-from terminology.model import Canonical, Coding, Designation, ExpandRequest
+from terminology.model import Canonical, Designation, ExpandRequest
 from terminology.provider import count_across, search_across
 from terminology.valuesets import (
     Entry,
@@ -87,10 +87,6 @@ def _with_valueset_defaults(valueset: dict[str, Any], request: ExpandRequest) ->
     return request
 
 
-PREFERRED_FOR_LANGUAGE = Coding("http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
-                                "preferredForLanguage", display="Preferred For Language")
-
-
 def _designation_wanted(d: Designation, filters: tuple[str, ...]) -> bool:
     if not filters:
         return True
@@ -122,7 +118,7 @@ def _localise(entry: Entry, provider: Any, request: ExpandRequest) -> Entry:
         if wanted and languages.only_these(request.display_language):
             chosen = None  # no display in the languages asked for, and no fallback wanted
     if chosen is not candidates[0] and candidates[0].value:
-        candidates[0] = replace(candidates[0], use=PREFERRED_FOR_LANGUAGE)
+        candidates[0] = replace(candidates[0], use=languages.PREFERRED_FOR_LANGUAGE)
     designations: tuple[Designation, ...] = ()
     if request.include_designations or request.designations:
         shown = [d for d in candidates if d is not chosen and d.value

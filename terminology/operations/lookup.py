@@ -7,7 +7,7 @@ from typing import Any
 
 from terminology import languages, supplements
 from terminology.errors import InvalidCode, NotFound
-from terminology.model import Coding, Concept, Designation, LookupRequest, LookupResult, Property
+from terminology.model import Concept, Designation, LookupRequest, LookupResult, Property
 from terminology.operations.common import provider_for
 from terminology.registry import Registry
 
@@ -68,15 +68,11 @@ def _with_hierarchy(provider: Any, concept: Concept) -> Concept:
     return replace(concept, properties=concept.properties + extra) if extra else concept
 
 
-PREFERRED_FOR_LANGUAGE = Coding("http://terminology.hl7.org/CodeSystem/hl7TermMaintInfra",
-                                "preferredForLanguage", display="Preferred For Language")
-
-
 def _with_display_designation(provider: Any, concept: Concept) -> Concept:
     """The display as a designation in the code system's language, unless one already is."""
     language = getattr(provider, "language", None)
     if not language or not concept.display or any(
             d.value == concept.display for d in concept.designations):
         return concept
-    first = Designation(concept.display, language, PREFERRED_FOR_LANGUAGE)
+    first = Designation(concept.display, language, languages.PREFERRED_FOR_LANGUAGE)
     return replace(concept, designations=(first, *concept.designations))

@@ -417,10 +417,7 @@ def _display_choices(concept: Concept,
     """Every right display with its language: the preferred one, then each designation."""
     seen: set[str] = set()
     choices: list[tuple[str, str | None]] = []
-    candidates: list[tuple[str | None, str | None]] = [(concept.display, language)]
-    # designations count as displays only when they say which language they are in
-    candidates += [(d.value, d.language) for d in concept.designations if d.language]
-    for text, lang in candidates:
+    for text, lang in languages.displays(concept, language):
         if text and text not in seen:
             seen.add(text)
             choices.append((text, lang))

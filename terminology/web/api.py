@@ -48,7 +48,8 @@ def registry(flat: dict[str, list[Any]] | None = None) -> Any:
 
 
 def base_url() -> str:
-    return request.url_root.rstrip("/") + api.url_prefix if api.url_prefix else ""
+    """The FHIR base of this request (`http://host:port/fhir`), for fullUrls and links."""
+    return request.url_root.rstrip("/") + "/fhir"
 
 
 def _check_format() -> None:
@@ -202,7 +203,7 @@ def valueset_expand(resource_id: str | None = None) -> dict[str, Any]:
 def metadata() -> Response:
     _check_format()
     mode = request.args.get("mode", "full")
-    base = request.url_root.rstrip("/") + "/fhir"
+    base = base_url()
     if mode == "terminology":
         reg = registry()
         providers = reg.providers()
@@ -227,7 +228,7 @@ def _search(kind: str, candidates: list[dict[str, Any]]) -> Response:
     """A searchset Bundle of the candidates that match the search parameters."""
     _check_format()
     found = [resources.shape(r, request.args) for r in candidates if _matches(r, request.args)]
-    base = request.url_root.rstrip("/") + "/fhir"
+    base = base_url()
     return fhir_response(resources.searchset(
         base, kind, found, request.url, request.args.get("_summary") == "count"))
 
@@ -282,7 +283,7 @@ def codesystem_search() -> Response:
     ]
     found += [resources.shape(s, request.args) for s in reg.supplement_resources()
               if _matches(s, request.args)]
-    base = request.url_root.rstrip("/") + "/fhir"
+    base = base_url()
     return fhir_response(resources.searchset(
         base, "CodeSystem", found, request.url, request.args.get("_summary") == "count"))
 
