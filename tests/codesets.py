@@ -15,9 +15,8 @@ import server
 from codesystems.hcpcs import loader as hcpcs_loader
 from codesystems.icd10cm import loader as icd_loader
 from codesystems.icd10pcs import loader as pcs_loader
-from conftest import FhirClient, build_store
+from conftest import FhirClient, build_store, dump  # noqa: F401 (dump re-exported)
 from terminology.store import Store
-from test_import import dump  # noqa: F401 (re-exported: every row of the store, as SQL)
 
 
 DATA = Path(__file__).parent / "data"

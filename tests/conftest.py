@@ -8,6 +8,7 @@ exactly as `txserver import` does. Nothing of the store is mocked.
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -328,3 +329,17 @@ def live_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 
     with running_server(tmp_path_factory.mktemp("live")) as base:
         yield base
+
+
+def dump(path: Path) -> list[str]:
+    """Every row of the store, as SQL (the strongest 'nothing changed' there is)."""
+    con = sqlite3.connect(path)
+    try:
+        return list(con.iterdump())
+    finally:
+        con.close()
+
+
+def client_for(path: Path) -> FhirClient:
+    """A fresh app (fresh registry and caches) over the store at `path`."""
+    return FhirClient(server.create_app({"DB": str(path)}).test_client())

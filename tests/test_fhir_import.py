@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,8 @@ from click.testing import CliRunner
 import server
 from codesystems.fhir_json import loader as fhir_loader
 from conftest import (
+    client_for,
+    dump,
     BODY_SITE,
     BODY_SITE_LAY,
     BODY_SITE_MAP,
@@ -50,17 +51,8 @@ OURS = "http://example.org/"
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def dump(path: Path) -> list[str]:
-    con = sqlite3.connect(path)
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
 
 
-def client_for(path: Path) -> FhirClient:
-    """A fresh app (fresh registry and caches) over the store at `path`."""
-    return FhirClient(server.create_app({"DB": str(path)}).test_client())
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,17 @@ from click.testing import CliRunner
 
 import server
 from codesystems.cpt import addons, loader
-from conftest import CPT, LOOKUP, FhirClient, assert_valid_r4b, build_store, param_dict, properties
+from conftest import (
+    CPT,
+    LOOKUP,
+    FhirClient,
+    assert_valid_r4b,
+    build_store,
+    client_for,
+    dump,
+    param_dict,
+    properties,
+)
 from terminology.errors import ImportFailed
 from terminology.store import Store
 
@@ -26,18 +35,8 @@ PROBE_CODES = ("64636", "64634", "99252", "0042T", "0901T", "99202:25", "25")
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def dump(path: Path) -> list[str]:
-    """Every row of the store, as SQL (the strongest 'nothing changed' there is)."""
-    con = sqlite3.connect(path)
-    try:
-        return list(con.iterdump())
-    finally:
-        con.close()
 
 
-def client_for(path: Path) -> FhirClient:
-    """A fresh app (fresh registry and caches) over the store at `path`."""
-    return FhirClient(server.create_app({"DB": str(path)}).test_client())
 
 
 def answers(path: Path) -> dict:
