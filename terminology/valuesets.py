@@ -7,6 +7,7 @@ the request (`system-version`, `force-system-version`, `check-system-version`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from typing import Any
 
 from terminology.errors import InvalidCode, InvalidRequest, NotFound, TooCostly
@@ -118,6 +119,7 @@ class Expansion:
     used_systems: list[str] = field(default_factory=list)  # canonical url|version
     used_valuesets: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    total: int | None = None  # every member, when only a page of them is listed
 
 
 class Evaluator:
@@ -131,12 +133,14 @@ class Evaluator:
         on_date: str | None = None,
         active_only: bool = False,
         limit: int = 10000,
+        count_limit: int = 1_000_000,
     ) -> None:
         self.registry = registry
         self.versions = versions or VersionRules()
         self.on_date = on_date
         self.active_only = active_only
-        self.limit = limit
+        self.limit = limit  # members an unpaged expansion may list
+        self.count_limit = count_limit  # members a paged expansion may count past its page
         self._stack: list[str] = []
         self._containers: list[dict[str, Any]] = []
         self.valueset_versions: dict[str, str] = {}  # default-valueset-version
@@ -204,44 +208,52 @@ class Evaluator:
                 issue_code="processing", tx_issue_type="vs-invalid",
                 message_id="VALUESET_CIRCULAR_REFERENCE")
 
-    def expand(self, valueset: dict[str, Any]) -> Expansion:
+    def expand(self, valueset: dict[str, Any], keep: int | None = None) -> Expansion:
+        """The members of `valueset`. With `keep`, only the first `keep` members are listed
+        and the rest are counted (a page of a large expansion, with its true total)."""
         url = valueset.get("url", "")
         self._check_cycle(valueset)
         self._stack.append(url)
         self._containers.append(valueset)
         try:
-            return self._expand(valueset)
+            return self._expand(valueset, keep)
         finally:
             self._stack.pop()
             self._containers.pop()
 
-    def _expand(self, valueset: dict[str, Any]) -> Expansion:
+    def _expand(self, valueset: dict[str, Any], keep: int | None) -> Expansion:
         compose = valueset.get("compose") or {}
         result = Expansion(entries=[])
-        seen: dict[tuple[str, str], int] = {}
+        excluded = Expansion(entries=[])  # evaluated first, so includes can stream past them
+        for index, exclude in enumerate(compose.get("exclude", [])):
+            excluded.entries += self._rule(exclude, f"ValueSet.compose.exclude[{index}]",
+                                           excluded)
+        out = {e.key for e in excluded.entries}
+        active_only = self.active_only or compose.get("inactive") is False
+        limit = self.limit if keep is None else max(self.count_limit, keep)
+        seen: set[tuple[str, str]] = set()
         for index, include in enumerate(compose.get("include", [])):
             for entry in self._rule(include, f"ValueSet.compose.include[{index}]", result):
-                if entry.key not in seen:
-                    seen[entry.key] = len(result.entries)
+                if entry.key in seen or entry.key in out or (
+                        active_only and entry.concept.inactive):
+                    continue
+                seen.add(entry.key)
+                if keep is None or len(seen) <= keep:
                     result.entries.append(entry)
-                    if len(result.entries) > self.limit:
-                        raise TooCostly(
-                            f"The value set '{valueset.get('url', '')}' expansion has too many "
-                            f"codes to display (>{self.limit})",
-                            message_id="VALUESET_TOO_COSTLY")
-        excluded: set[tuple[str, str]] = set()
-        for index, exclude in enumerate(compose.get("exclude", [])):
-            excluded.update(e.key for e in self._rule(
-                exclude, f"ValueSet.compose.exclude[{index}]", result))
-        if excluded:
-            result.entries = [e for e in result.entries if e.key not in excluded]
-        if self.active_only or compose.get("inactive") is False:
-            result.entries = [e for e in result.entries if not e.concept.inactive]
+                if len(seen) > limit:
+                    raise TooCostly(
+                        f"The value set '{valueset.get('url', '')}' expansion has too many "
+                        f"codes to display (>{limit})",
+                        message_id="VALUESET_TOO_COSTLY")
+        result.used_systems += [s for s in excluded.used_systems if s not in result.used_systems]
+        result.used_valuesets += [v for v in excluded.used_valuesets
+                                  if v not in result.used_valuesets]
+        result.total = len(seen)
         return result
 
-    def _rule(self, rule: dict[str, Any], where: str, result: Expansion) -> list[Entry]:
-        """The members one include/exclude rule selects."""
-        members: list[Entry] | None = None
+    def _rule(self, rule: dict[str, Any], where: str, result: Expansion) -> Iterable[Entry]:
+        """The members one include/exclude rule selects (streamed from a code system)."""
+        members: Iterable[Entry] | None = None
         system = rule.get("system")
         if system:
             provider = self.provider(system, rule.get("version"), f"{where}.system")
@@ -263,7 +275,7 @@ class Evaluator:
             else:
                 keys = {e.key for e in nested.entries}
                 members = [e for e in members if e.key in keys]
-        return members or []
+        return members if members is not None else ()
 
     def valueset(self, reference: str, where: str) -> dict[str, Any]:
         if reference.startswith("#"):
@@ -282,7 +294,7 @@ class Evaluator:
                 expression=where)
         return found
 
-    def _from_system(self, provider: Any, rule: dict[str, Any], where: str) -> list[Entry]:
+    def _from_system(self, provider: Any, rule: dict[str, Any], where: str) -> Iterable[Entry]:
         system, version = provider.canonical.url, provider.canonical.version
         concepts = rule.get("concept")
         if concepts:
@@ -298,8 +310,8 @@ class Evaluator:
                                  extensions=tuple(item.get("extension", []))))
             return out
         tests = self._filters(provider, rule, where)
-        return [Entry(system, version, c, c.display) for c in self._candidates(provider, rule)
-                if all(t(c) for t in tests)]
+        return (Entry(system, version, c, c.display) for c in self._candidates(provider, rule)
+                if all(t(c) for t in tests))
 
     @staticmethod
     def _candidates(provider: Any, rule: dict[str, Any]) -> Any:

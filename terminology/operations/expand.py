@@ -219,9 +219,9 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str,
                 if entry is not None:
                     expansion.entries.append(entry)
             return expansion, max(total, len(expansion.entries))
-    hits = search_across(providers, text, SEARCH_CANDIDATES * len(providers))
-    if hits is None:
-        hits = [(p, code) for p in providers for code in p.search(text, SEARCH_CANDIDATES)]
+    hits = _ranked_hits(providers, text, SEARCH_CANDIDATES)
+    if hits is None:  # too many matches to test one by one: list the members, keep the matches
+        return _matching_members(evaluator, valueset, providers, text)
     seen: set[tuple[str, str]] = set()
     total = 0
     for provider, code in hits:
@@ -229,14 +229,35 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str,
         if key in seen:
             continue
         seen.add(key)
-        if whole and window is not None and total >= window:
-            total += 1  # a member, counted but not needed on this page
-            continue
         entry = evaluator.member(valueset, provider.canonical.url, code)
         if entry is not None:
             expansion.entries.append(entry)
             total += 1
     return expansion, total
+
+
+def _ranked_hits(providers: list[Any], text: str,
+                 cap: int | None) -> list[tuple[Any, str]] | None:
+    """Every (provider, code) matching `text`, best first; None when there are more than
+    `cap` (a capped list would make a short expansion look complete)."""
+    limit = None if cap is None else cap + 1
+    hits = search_across(providers, text, limit)
+    if hits is None:
+        hits = [(p, code) for p in providers for code in p.search(text, limit)]
+    return hits if cap is None or len(hits) <= cap else None
+
+
+def _matching_members(evaluator: Evaluator, valueset: dict[str, Any], providers: list[Any],
+                      text: str) -> tuple[Expansion, int]:
+    """The members that match `text`, in search order, from the whole member list: for a
+    broad word over a narrower value set (`fracture` within S72)."""
+    members = evaluator.expand(valueset, keep=evaluator.count_limit)
+    rank: dict[tuple[str, str], int] = {}
+    for index, (provider, code) in enumerate(_ranked_hits(providers, text, None) or []):
+        rank.setdefault((provider.canonical.url, code), index)
+    members.entries = sorted((e for e in members.entries if e.key in rank),
+                             key=lambda e: rank[e.key])
+    return members, len(members.entries)
 
 
 def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
@@ -257,7 +278,8 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     window = None if request.count is None else request.offset + request.count
     searched = (_search_first(evaluator, valueset, request.filter, window)
                 if request.filter else None)
-    expansion = searched[0] if searched is not None else evaluator.expand(valueset)
+    expansion = (searched[0] if searched is not None
+                 else evaluator.expand(valueset, keep=None if request.filter else window))
     rules = ("system-version", "force-system-version", "check-system-version")
     request = replace(request, echo=tuple(e for e in request.echo if e[0] not in rules
                                           or (e[0], e[2]) in evaluator.versions.used))
@@ -265,7 +287,12 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     if request.filter and searched is None:
         words = request.filter.casefold().split()
         entries = [e for e in entries if _matches_text(e, words)]
-    total = searched[1] if searched is not None else len(entries)
+    if searched is not None:
+        total = searched[1]
+    elif expansion.total is not None and not request.filter:
+        total = expansion.total
+    else:
+        total = len(entries)
     _check_size(valueset, request, expansion, total, registry)
     if request.offset < 0 or (request.count is not None and request.count < 0):
         raise InvalidRequest("offset and count must not be negative", expression="offset")
