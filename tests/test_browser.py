@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +30,6 @@ FLAGS = (
     "--window-size=1280,1000",
 )
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-                                reason="Debian chromium and chromium-driver are not installed")
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,8 @@ def server_url(live_server: str) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    require(CHROMIUM.exists() and CHROMEDRIVER.exists(),
+            "Debian chromium and chromium-driver are not installed")
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
