@@ -80,13 +80,8 @@ class Registry:
                 providers.sort(key=lambda p: version_key(p.canonical.version or ""))
             self._by_url, self._by_id = by_url, by_id
             self._maps = self.store.concept_maps() if self.store.path.exists() else []
-            value_sets: dict[str, list[dict[str, Any]]] = {}
             stored = self.store.value_sets() if self.store.path.exists() else []
-            for vs in self.builtin_value_sets + stored:
-                value_sets.setdefault(vs.get("url", ""), []).append(vs)
-            for listed in value_sets.values():
-                listed.sort(key=lambda v: version_key(v.get("version") or ""))
-            self._value_sets = value_sets
+            self._value_sets = _value_sets_by_url(self.builtin_value_sets, stored, set(by_url))
             self._supplements = supplements
             self._generation = generation
 
@@ -208,6 +203,26 @@ class Registry:
     def concept_map_resources(self) -> list[dict[str, Any]]:
         """Every stored ConceptMap as a FHIR R4 resource, its groups rebuilt from the store."""
         return [concept_map_resource(self.store, info) for info in self.concept_maps()]
+
+
+def _value_sets_by_url(builtin: list[dict[str, Any]], stored: list[dict[str, Any]],
+                       systems: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """The value sets served, by url, oldest version first. A built-in one is served only
+    when every code system it includes is loaded, and not when a loaded value set has its
+    url or its id (the loaded definition wins: one resource per id, no duplicate listing)."""
+    taken_urls = {vs.get("url") for vs in stored}
+    taken_ids = {vs.get("id") for vs in stored}
+    served = [vs for vs in builtin
+              if vs.get("url") not in taken_urls and vs.get("id") not in taken_ids
+              and all(rule["system"] in systems
+                      for rule in (vs.get("compose") or {}).get("include", [])
+                      if rule.get("system"))]
+    by_url: dict[str, list[dict[str, Any]]] = {}
+    for vs in served + stored:
+        by_url.setdefault(vs.get("url", ""), []).append(vs)
+    for listed in by_url.values():
+        listed.sort(key=lambda v: version_key(v.get("version") or ""))
+    return by_url
 
 
 def _match_version(providers: list[Any], version: str) -> Any | None:

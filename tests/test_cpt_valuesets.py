@@ -131,3 +131,43 @@ def test_all_codes_value_set_searches_every_code_system(client):
     assert len(by_url["expansion"]["contains"]) == 2
     assert by_url["expansion"]["total"] == 4
     assert client.get("/fhir/ValueSet/all-codes").status_code == 200
+
+
+# -- one listing per value set: built-in ones only where their code system is ----------------
+
+
+def test_without_cpt_the_cpt_value_sets_are_not_listed(tmp_path):
+    from codesystems.icd10pcs import loader as pcs_loader
+    from conftest import FhirClient
+    from terminology.store import Store
+
+    store = Store(tmp_path / "tx.db")
+    store.create()
+    pcs_loader.import_order_file(store, pcs_loader.SAMPLE_FILE)
+    client = FhirClient(create_app({"DB": str(store.path)}).test_client())
+    bundle = client.get("/fhir/ValueSet", query_string={"url": THO + "cpt-all"}).fhir
+    assert bundle["total"] == 0
+    assert client.get("/fhir/ValueSet/cpt-all").status_code == 404
+    assert client.get(EXPAND, query_string={"url": THO + "cpt-all"}).status_code == 404
+
+
+def test_a_loaded_value_set_replaces_the_built_in_one(tmp_path):
+    import json
+
+    from codesystems.fhir_json import loader as fhir_loader
+    from conftest import FhirClient, build_store
+
+    store = build_store(tmp_path / "tx.db")
+    loaded = {"resourceType": "ValueSet", "id": "cpt-all", "url": THO + "cpt-all",
+              "version": "1.0.0", "status": "active", "publisher": "loaded",
+              "compose": {"include": [{"system": CPT, "concept": [{"code": "99202"}]}]}}
+    path = tmp_path / "cpt-all.json"
+    path.write_text(json.dumps(loaded))
+    fhir_loader.import_paths(store, [path])
+    client = FhirClient(create_app({"DB": str(store.path)}).test_client())
+    bundle = client.get("/fhir/ValueSet", query_string={"url": THO + "cpt-all"}).fhir
+    assert bundle["total"] == 1 and bundle["entry"][0]["resource"]["publisher"] == "loaded"
+    assert expansion_codes(_expand(client, url=THO + "cpt-all")) == ["99202"]
+    ids = [e["resource"]["id"] for e in client.get(
+        "/fhir/ValueSet", query_string={"_count": 1000}).fhir["entry"]]
+    assert len(ids) == len(set(ids))
