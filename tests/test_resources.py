@@ -251,3 +251,65 @@ def test_json_format_accepted(client, path):
     assert client.get(path, query_string={"_format": "json"}).status_code == 200
     response = client.get(path, query_string={"_format": "application/fhir+json"})
     assert response.status_code == 200
+
+
+# -- search pages: _count, _offset and the Bundle links ----------------------------------------
+
+
+def _ids_by_following_next(client, url: str) -> tuple[int, list[str]]:
+    bundle = client.get(url).fhir
+    total, ids = bundle["total"], []
+    for _ in range(100):
+        ids += [e["resource"]["id"] for e in bundle.get("entry", [])]
+        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        if not following:
+            break
+        bundle = client.get(following[0].replace("http://localhost", "")).fhir
+        assert bundle["total"] == total
+    return total, ids
+
+
+@pytest.mark.parametrize("kind", ["CodeSystem", "ValueSet"])
+def test_search_pages_cover_every_match_once(client, kind):
+    total, ids = _ids_by_following_next(client, f"/fhir/{kind}?_count=1")
+    assert total >= 2 and len(ids) == total == len(set(ids))
+    everything = client.get(f"/fhir/{kind}?_count=1000").fhir
+    assert sorted(ids) == sorted(e["resource"]["id"] for e in everything["entry"])
+
+
+def test_search_page_links(client):
+    bundle = client.get("/fhir/ValueSet?_count=1&_offset=1").fhir
+    relations = {link["relation"]: link["url"] for link in bundle["link"]}
+    assert len(bundle["entry"]) == 1 and set(relations) == {
+        "self", "first", "previous", "next", "last"}
+    assert "_offset=0" in relations["previous"] and "_offset=2" in relations["next"]
+    assert f"_offset={bundle['total'] - 1}" in relations["last"]
+
+
+def test_search_has_a_default_page_size(client):
+    from terminology.fhir.search import DEFAULT_COUNT
+
+    bundle = client.get("/fhir/ValueSet").fhir
+    assert len(bundle.get("entry", [])) == min(bundle["total"], DEFAULT_COUNT)
+
+
+def test_search_count_zero_is_the_total_only(client):
+    bundle = client.get("/fhir/CodeSystem?_count=0").fhir
+    assert bundle["total"] >= 2 and "entry" not in bundle
+
+
+@pytest.mark.parametrize("query", ["_count=-1", "_count=ten", "_offset=1.5",
+                                   "_offset=99999999999999999999999"])
+def test_search_bad_page_parameters_are_400(client, query):
+    response = client.get(f"/fhir/ValueSet?{query}")
+    assert response.status_code == 400
+    assert "must be a whole number" in outcome_text(response.fhir)
+
+
+def test_search_summary_true_keeps_only_summary_elements(client):
+    bundle = client.get("/fhir/ValueSet?_summary=true&_count=1000").fhir
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        assert not {"compose", "expansion", "text", "description"} & set(resource)
+        assert "SUBSETTED" in [t["code"] for t in resource["meta"]["tag"]]
+        assert resource["url"] and resource["status"]

@@ -21,7 +21,20 @@ SUBSETTED = {
     "display": "Resource encoded in summary mode",
 }
 MANDATORY = {"resourceType", "id", "meta", "url", "status", "content"}
-SUMMARY_DROPPED = {"concept", "property", "filter", "group", "description", "text"}
+# the elements FHIR R4 marks as summary (Σ), per resource type (`_summary=true`)
+_CANONICAL_SUMMARY = {
+    "resourceType", "id", "meta", "implicitRules", "modifierExtension", "url", "identifier",
+    "version", "name", "title", "status", "experimental", "date", "publisher", "contact",
+    "useContext", "jurisdiction",
+}
+SUMMARY_ELEMENTS = {
+    "CodeSystem": _CANONICAL_SUMMARY | {
+        "caseSensitive", "valueSet", "hierarchyMeaning", "compositional", "versionNeeded",
+        "content", "supplements", "count"},
+    "ValueSet": _CANONICAL_SUMMARY | {"immutable"},
+    "ConceptMap": _CANONICAL_SUMMARY | {
+        "sourceUri", "sourceCanonical", "targetUri", "targetCanonical"},
+}
 
 
 class RawConcept(dict):
@@ -78,8 +91,15 @@ def shape(resource: dict[str, Any], args: Any, *, concepts: Any = None) -> dict[
         want_concepts = "concept" in names and concepts is not None
         subsetted = True
     elif summary == "true":
-        out = {k: v for k, v in out.items() if k not in SUMMARY_DROPPED}
+        kept = SUMMARY_ELEMENTS.get(str(resource.get("resourceType")), _CANONICAL_SUMMARY)
+        out = {k: v for k, v in out.items() if k in kept}
         subsetted = True
+    elif summary == "text":
+        out = {k: v for k, v in out.items() if k in MANDATORY or k == "text"}
+        want_concepts, subsetted = False, True
+    elif summary == "data":
+        subsetted = "text" in out
+        out.pop("text", None)
     if concepts is not None:
         if want_concepts:
             out["concept"] = [concept_json(c) for c in concepts()]
@@ -90,22 +110,6 @@ def shape(resource: dict[str, Any], args: Any, *, concepts: Any = None) -> dict[
         meta["tag"] = [*meta.get("tag", []), SUBSETTED]
         out["meta"] = meta
     return out
-
-
-def searchset(base: str, kind: str, resources: list[dict[str, Any]], self_link: str,
-              summary_count: bool = False) -> dict[str, Any]:
-    bundle: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": self_link}],
-    }
-    if not summary_count:
-        bundle["entry"] = [
-            {"fullUrl": f"{base}/{kind}/{r['id']}", "resource": r, "search": {"mode": "match"}}
-            for r in resources
-        ]
-    return bundle
 
 
 SOFTWARE_NAME = "txserver"

@@ -19,7 +19,7 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from terminology.errors import InvalidRequest, NotFound, TerminologyError
-from terminology.fhir import params, render, resources
+from terminology.fhir import params, render, resources, search
 from terminology.fhir.resources import RawConcept
 from terminology.operations.expand import expand, find_valueset
 from terminology.operations.lookup import lookup
@@ -225,12 +225,11 @@ def versions() -> Response:
 
 
 def _search(kind: str, candidates: list[dict[str, Any]]) -> Response:
-    """A searchset Bundle of the candidates that match the search parameters."""
+    """A searchset Bundle of the candidates that match the search parameters, one page."""
     _check_format()
-    found = [resources.shape(r, request.args) for r in candidates if _matches(r, request.args)]
-    base = base_url()
-    return fhir_response(resources.searchset(
-        base, kind, found, request.url, request.args.get("_summary") == "count"))
+    matches = [r for r in candidates if _matches(r, request.args)]
+    return fhir_response(search.searchset(base_url(), kind, matches, request.args,
+                                          lambda r: resources.shape(r, request.args)))
 
 
 def _read(kind: str, resource_id: str, candidates: list[dict[str, Any]]) -> Response:
@@ -276,16 +275,16 @@ def _with_count(provider: Any) -> dict[str, Any]:
 def codesystem_search() -> Response:
     _check_format()
     reg = registry()
-    found = [
-        resources.shape(_with_count(p), request.args, concepts=_concepts_of(p))
-        for p in reg.providers()
-        if _matches(p.resource(), request.args)
-    ]
-    found += [resources.shape(s, request.args) for s in reg.supplement_resources()
-              if _matches(s, request.args)]
-    base = base_url()
-    return fhir_response(resources.searchset(
-        base, "CodeSystem", found, request.url, request.args.get("_summary") == "count"))
+    matches: list[Any] = [p for p in reg.providers() if _matches(p.resource(), request.args)]
+    matches += [s for s in reg.supplement_resources() if _matches(s, request.args)]
+
+    def shape(match: Any) -> dict[str, Any]:
+        if isinstance(match, dict):  # a supplement, held as its resource
+            return resources.shape(match, request.args)
+        return resources.shape(_with_count(match), request.args, concepts=_concepts_of(match))
+
+    return fhir_response(search.searchset(base_url(), "CodeSystem", matches, request.args,
+                                          shape))
 
 
 @api.route("/CodeSystem/<resource_id>", methods=["GET"])

@@ -1,0 +1,86 @@
+"""FHIR search results: which page of the matches to send (`_count`, `_offset`) and the
+searchset Bundle with its `self`/`first`/`previous`/`next`/`last` links.
+
+A search never sends every match at once: without `_count` a page holds DEFAULT_COUNT entries,
+and `_count` above MAX_COUNT is lowered to it (FHIR lets a server send fewer than asked).
+`total` is always the number of matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from terminology.errors import InvalidRequest
+
+DEFAULT_COUNT = 50
+MAX_COUNT = 1000
+T = TypeVar("T")
+
+
+def _whole_number(args: Mapping[str, str], name: str, default: int) -> int:
+    value = args.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidRequest(f"{name} must be a whole number from 0, not '{value[:40]}'",
+                             expression=name)
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Page:
+    offset: int
+    count: int  # 0 asks for the total only
+
+    @staticmethod
+    def of(args: Mapping[str, str]) -> Page:
+        count = min(_whole_number(args, "_count", DEFAULT_COUNT), MAX_COUNT)
+        if args.get("_summary") == "count":
+            count = 0
+        return Page(_whole_number(args, "_offset", 0), count)
+
+    def slice(self, matches: Sequence[T]) -> Sequence[T]:
+        return matches[self.offset:self.offset + self.count]
+
+
+def searchset(base: str, kind: str, matches: Sequence[T], args: Mapping[str, str],
+              shape: Callable[[T], dict[str, Any]]) -> dict[str, Any]:
+    """The Bundle of one page of `matches`; only the resources on the page are shaped."""
+    page = Page.of(args)
+    total = len(matches)
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": _links(f"{base}/{kind}", args, page, total),
+    }
+    if page.count:
+        entries = [shape(match) for match in page.slice(matches)]
+        bundle["entry"] = [
+            {"fullUrl": f"{base}/{kind}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+            for r in entries
+        ]
+    return bundle
+
+
+def _links(url: str, args: Mapping[str, str], page: Page, total: int) -> list[dict[str, str]]:
+    kept = [(k, v) for k, v in args.items() if k not in ("_offset", "_count")]
+
+    def link(relation: str, offset: int) -> dict[str, str]:
+        query = urlencode([*kept, ("_count", str(page.count)), ("_offset", str(offset))])
+        return {"relation": relation, "url": f"{url}?{query}"}
+
+    links = [link("self", page.offset)]
+    if not page.count:
+        return links
+    last = max(0, (total - 1) // page.count * page.count)
+    links.append(link("first", 0))
+    if page.offset > 0:
+        links.append(link("previous", max(0, page.offset - page.count)))
+    if page.offset + page.count < total:
+        links.append(link("next", page.offset + page.count))
+    links.append(link("last", last))
+    return links
