@@ -37,6 +37,7 @@ from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.registry import Registry
 from terminology.store import Store, default_path
+from terminology.web import serving
 from terminology.web.api import api, fhir_response
 from terminology.web.cache import ResponseCache
 from terminology.web.validate_api import install as install_validate
@@ -151,37 +152,31 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--db", default=None, help="SQLite store (default: TX_DB or the user data folder)")
-@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn processes")
-@click.option("--threads", default=8, show_default=True, type=int, help="threads per process")
-@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
-def serve(host: str, port: int, db: str | None, workers: int, threads: int, dev: bool) -> None:
+@click.option("--server", "server_kind", default="granian", show_default=True,
+              type=click.Choice(["granian", "gunicorn", "dev"]),
+              help="granian (default), gunicorn's gthread workers, or Flask's dev server")
+@click.option("--workers", default=1, show_default=True, type=int, help="worker processes")
+@click.option("--threads", default=4, show_default=True, type=int,
+              help="threads per worker that run requests")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="one line per request on stderr")
+@click.option("--dev", is_flag=True, help="the same as --server dev")
+def serve(host: str, port: int, db: str | None, server_kind: str, workers: int, threads: int,
+          access_log: bool, dev: bool) -> None:
     """Serve FHIR R4 at http://HOST:PORT/fhir (imports the samples into an empty store)."""
     store = _store(db)
     if store.is_empty():
         click.echo(f"Empty store {store.path}: importing the bundled samples", err=True)
         import_samples(store)
-    config = {"DB": str(store.path)}
+    os.environ["TX_DB"] = str(store.path)  # the workers' create_app() opens this store
     click.echo(f"Serving FHIR R4 at http://{host}:{port}/fhir from {store.path}", err=True)
-    if dev:
-        create_app(config).run(host=host, port=port, threaded=True)
-        return
-    from gunicorn.app.base import BaseApplication
-
-    class Gunicorn(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("keepalive", 5)
-            self.cfg.set("accesslog", None)
-            if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 24
-                self.cfg.set("control_socket_disable", True)
-
-        def load(self) -> Flask:
-            return create_app(config)
-
-    Gunicorn().run()
+    settings = serving.Settings(host, port, workers, threads, access_log)
+    if dev or server_kind == "dev":
+        create_app().run(host=host, port=port, threaded=True)
+    elif server_kind == "gunicorn":
+        serving.run_gunicorn(create_app, settings)
+    else:
+        serving.run_granian("server:create_app", settings)
 
 
 @main.group(name="import")
