@@ -26,13 +26,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(folder: Path, threads: int = 4) -> Iterator[str]:
+def running_server(folder: Path, threads: int = 4, server: str = "granian") -> Iterator[str]:
     """Yields the base URL (`http://127.0.0.1:PORT`) once /fhir/metadata answers."""
     port = free_port()
     env = dict(os.environ, TX_DB=str(folder / "tx.db"))
     command = [sys.executable, "-c", "from server import main; main()", "serve",
                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-               "--threads", str(threads)]
+               "--threads", str(threads), "--server", server]
     log_path = folder / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
