@@ -55,6 +55,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["DB"] = str(default_path())
     app.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("TX_MAX_BODY", DEFAULT_MAX_BODY))
     app.config["EXPAND_LIMIT"] = int(os.environ.get("TX_EXPAND_LIMIT", 10000))
+    app.config["BASE_URL"] = os.environ.get("TX_BASE_URL")  # the public FHIR base, if set
+    app.config["TRUSTED_PROXIES"] = tuple(
+        p.strip() for p in os.environ.get("TX_TRUSTED_PROXIES", "").split(",") if p.strip())
     app.config.update(config or {})
     store = Store(app.config["DB"])
     store.create()

@@ -26,10 +26,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(folder: Path, threads: int = 4, server: str = "granian") -> Iterator[str]:
+def running_server(folder: Path, threads: int = 4, server: str = "granian",
+                   env: dict[str, str] | None = None) -> Iterator[str]:
     """Yields the base URL (`http://127.0.0.1:PORT`) once /fhir/metadata answers."""
     port = free_port()
-    env = dict(os.environ, TX_DB=str(folder / "tx.db"))
+    env = dict(os.environ, TX_DB=str(folder / "tx.db"), **(env or {}))
     command = [sys.executable, "-c", "from server import main; main()", "serve",
                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
                "--threads", str(threads), "--server", server]

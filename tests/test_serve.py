@@ -35,3 +35,20 @@ def test_each_server_answers_and_logs_requests(seeded_store: Path, kind: str) ->
         assert missing.status_code == 404 and missing.json()["resourceType"] == "OperationOutcome"
     log = (seeded_store / "server.log").read_text(errors="replace")
     assert "/fhir/CodeSystem/$lookup" in log  # the access log is on by default
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_a_body_over_the_limit_is_413_whether_chunked_or_not(seeded_store: Path,
+                                                            chunked: bool) -> None:
+    body = b'{"resourceType": "Parameters", "parameter": [' + b" " * 5000 + b"]}"
+    with running_server(seeded_store, threads=2, env={"TX_MAX_BODY": "1000"}) as base:
+        data = iter([body[:2000], body[2000:]]) if chunked else body
+        response = requests.post(base + "/fhir/CodeSystem/$lookup", data=data, timeout=10,
+                                 headers={"Content-Type": "application/fhir+json"})
+        assert response.status_code == 413
+        assert response.json()["issue"][0]["code"] == "too-costly"
+        small = requests.post(base + "/fhir/CodeSystem/$lookup", timeout=10,
+                              data=iter([b'{"resourceType": "Parameters", "parameter": []}']),
+                              headers={"Content-Type": "application/fhir+json"})
+        assert small.status_code == 400  # read whole (no system or code), not cut
+        assert "not valid JSON" not in small.text

@@ -12,9 +12,11 @@ import re
 from typing import Any
 
 import orjson
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from terminology.errors import InvalidRequest
+from terminology.fhir import structure
+from terminology.fhir.parse import parse_json
 from terminology.model import Coding, ExpandRequest, LookupRequest, ValidateRequest
 
 # value[x] types a Parameters parameter may carry (R4): the key decides nothing but presence.
@@ -23,10 +25,7 @@ _VALUE_PREFIX = "value"
 
 def parameters_from_json(body: bytes) -> dict[str, list[Any]]:
     """A `Parameters` resource body -> {name: [value, ...]}. Raises InvalidRequest."""
-    try:
-        resource = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    resource = parse_json(body)
     if not isinstance(resource, dict):
         raise InvalidRequest("The request body must be a JSON object (a Parameters resource)")
     kind = resource.get("resourceType")
@@ -45,7 +44,7 @@ def parameters_from_json(body: bytes) -> dict[str, list[Any]]:
             )
         values = [v for k, v in param.items() if k.startswith(_VALUE_PREFIX)]
         if "resource" in param:
-            values.append(param["resource"])
+            values.append(_checked_resource(param["resource"], index))
         if "part" in param:
             values.append({"part": param["part"]})
         if len(values) != 1:
@@ -55,6 +54,18 @@ def parameters_from_json(body: bytes) -> dict[str, list[Any]]:
             )
         flat.setdefault(param["name"], []).append(values[0])
     return flat
+
+
+def _checked_resource(resource: Any, index: int) -> Any:
+    """A resource in a parameter, refused (400, naming the element) unless it is valid FHIR."""
+    where = f"Parameters.parameter[{index}].resource"
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        raise InvalidRequest(f"{where} must be a FHIR resource (an object with a resourceType)",
+                             expression=where)
+    wrong = structure.problem(resource)
+    if wrong:
+        raise InvalidRequest(f"{where} is not valid FHIR: {wrong}", expression=where)
+    return resource
 
 
 def parameters_from_resource(resource: dict[str, Any]) -> dict[str, list[Any]]:
@@ -305,6 +316,10 @@ def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None,
     )
 
 
+# a FHIR integer is 32 bits (https://hl7.org/fhir/R4/datatypes.html#integer)
+_INTEGER = fields.Integer(strict=False, validate=validate.Range(max=2**31 - 1))
+
+
 class ExpandSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -313,8 +328,8 @@ class ExpandSchema(Schema):
     valueSet = fields.Dict()
     valueSetVersion = fields.String()
     filter = fields.String()
-    offset = fields.Integer(strict=False)
-    count = fields.Integer(strict=False)
+    offset = _INTEGER
+    count = _INTEGER
     activeOnly = _BOOLEAN
     excludeNested = _BOOLEAN
     includeDesignations = _BOOLEAN

@@ -88,6 +88,16 @@ def lookup_parameters(result: LookupResult) -> dict[str, Any]:
     return {"resourceType": "Parameters", "parameter": params}
 
 
+MAX_MESSAGE = 2000  # characters of a message text: one that echoes a huge input is cut
+
+
+def shortened(text: str) -> str:
+    """`text`, cut to MAX_MESSAGE characters with a note of how much was left out."""
+    if len(text) <= MAX_MESSAGE:
+        return text
+    return f"{text[:MAX_MESSAGE]}… ({len(text) - MAX_MESSAGE} more characters not shown)"
+
+
 def issue_json(issue: Issue) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if issue.message_id:
@@ -97,7 +107,7 @@ def issue_json(issue: Issue) -> dict[str, Any]:
     details: dict[str, Any] = {}
     if issue.tx_issue_type:
         details["coding"] = [{"system": TX_ISSUE_TYPE, "code": issue.tx_issue_type}]
-    details["text"] = issue.text
+    details["text"] = shortened(issue.text)
     out["details"] = details
     if issue.expression:
         out["expression"] = [issue.expression]
@@ -121,7 +131,7 @@ def validation_parameters(result: ValidationResult) -> dict[str, Any]:
     if result.codeable_concept is not None:
         params.append({"name": "codeableConcept", "valueCodeableConcept": result.codeable_concept})
     if result.message:
-        params.append({"name": "message", "valueString": result.message})
+        params.append({"name": "message", "valueString": shortened(result.message)})
     if result.issues:
         params.append({"name": "issues", "resource": {
             "resourceType": "OperationOutcome",
@@ -315,7 +325,7 @@ def _nest(items: list[tuple[dict[str, Any], Any]], providers: dict[str, Any]) ->
 def translation_parameters(result: Any) -> dict[str, Any]:
     params: list[dict[str, Any]] = [{"name": "result", "valueBoolean": result.result}]
     if result.message:
-        params.append({"name": "message", "valueString": result.message})
+        params.append({"name": "message", "valueString": shortened(result.message)})
     for m in result.matches:
         part: list[dict[str, Any]] = [{"name": "equivalence", "valueCode": m.equivalence}]
         if m.concept is not None:

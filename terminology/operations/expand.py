@@ -200,6 +200,7 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str,
     the best matches first, without listing every member of a large code system. Returns the
     expansion (entries up to `window` when every match is a member) and the total; None when
     some code system cannot search (then the whole expansion is filtered instead)."""
+    evaluator.check_references(valueset)  # a cycle is a 400 before _systems_of follows it
     systems = _systems_of(evaluator, valueset)
     if not systems:
         return None

@@ -27,6 +27,7 @@ from terminology.operations.subsumes import subsumes
 from terminology.operations.translate import translate
 from terminology.operations.validate_code import validate_code
 from terminology.registry import Registry, RequestRegistry
+from terminology.web.body import read_body
 from terminology.web.cache import ResponseCache
 
 api = Blueprint("fhir", __name__)
@@ -48,8 +49,24 @@ def registry(flat: dict[str, list[Any]] | None = None) -> Any:
 
 
 def base_url() -> str:
-    """The FHIR base of this request (`http://host:port/fhir`), for fullUrls and links."""
-    return request.url_root.rstrip("/") + "/fhir"
+    """The public FHIR base (`https://tx.example.org/fhir`) for fullUrls and links: configured
+    (TX_BASE_URL); else from X-Forwarded-Proto/-Host when the request comes from a configured
+    proxy (TX_TRUSTED_PROXIES); else the address the server listens on. Never the client's
+    Host header, which anyone can set."""
+    configured = current_app.config.get("BASE_URL")
+    if configured:
+        return str(configured).rstrip("/")
+    environ = request.environ
+    if request.remote_addr in current_app.config.get("TRUSTED_PROXIES", ()):
+        host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+        scheme = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+        prefix = request.headers.get("X-Forwarded-Prefix", "").rstrip("/")
+        if host and scheme in ("http", "https"):
+            return f"{scheme}://{host}{prefix}/fhir"
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host, port = environ.get("SERVER_NAME", "localhost"), str(environ.get("SERVER_PORT", ""))
+    default_port = {"http": "80", "https": "443"}.get(scheme)
+    return f"{scheme}://{host}{'' if port in ('', default_port) else ':' + port}/fhir"
 
 
 def _check_format() -> None:
@@ -74,7 +91,7 @@ def operation_parameters() -> dict[str, list[Any]]:
         elif mimetype in ("application/fhir+json", "application/json") or (
             not mimetype and request.content_length
         ):
-            body = params.parameters_from_json(request.get_data(cache=False))
+            body = params.parameters_from_json(read_body())
         elif not request.content_length:
             body = {}
         else:

@@ -28,6 +28,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
 from terminology.errors import InvalidRequest, NotFound
+from terminology.fhir.parse import parse_json
 from terminology.fhir.render import issue_json
 from terminology.model import Issue
 from terminology.operations.validate_resource import (
@@ -37,6 +38,7 @@ from terminology.operations.validate_resource import (
     order_from_text,
 )
 from terminology.web.api import FHIR_JSON, fhir_response
+from terminology.web.body import read_body
 
 validate_api = Blueprint("validate", __name__)
 
@@ -216,7 +218,11 @@ def _resource_of(body: Any, kind: str) -> tuple[dict[str, Any], list[Issue]]:
                              "resource with a 'resource' parameter")
     if body.get("resourceType") == "Parameters" and kind != "Parameters":
         resource = None
-        for param in body.get("parameter") or []:
+        listed = body.get("parameter") or []
+        if not isinstance(listed, list):
+            raise InvalidRequest("Parameters.parameter must be an array",
+                                 expression="Parameters.parameter")
+        for param in listed:
             if not isinstance(param, dict):
                 continue
             name = param.get("name")
@@ -249,13 +255,10 @@ def _read_body() -> Any:
     if mimetype not in ("application/fhir+json", "application/json", ""):
         raise InvalidRequest(f"Content-Type {mimetype} is not supported: send "
                              "application/fhir+json", status=415, issue_code="not-supported")
-    raw = request.get_data(cache=False)
+    raw = read_body()
     if not raw.strip():
         raise InvalidRequest("The body is empty: send the resource to validate")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The body is not valid JSON: {exc}") from None
+    return parse_json(raw, "The body")
 
 
 def install(app: Flask, edits: Sequence[ClaimEdit],
@@ -312,14 +315,13 @@ def check_order(text: str, *, patient: str = "Patient/example",
     stripped = text.strip()
     try:
         if stripped.startswith("{"):
-            try:
-                body = orjson.loads(stripped)
-            except orjson.JSONDecodeError as exc:
-                raise InvalidRequest(f"The text is not valid JSON: {exc}") from None
+            body = parse_json(stripped, "The text")
             kind = body.get("resourceType") if isinstance(body, dict) else None
             if kind == "Parameters":
-                inner = next((p.get("resource") for p in body.get("parameter") or []
-                              if isinstance(p, dict) and p.get("name") == "resource"), None)
+                listed = body.get("parameter")
+                inner = next((p.get("resource") for p in listed
+                              if isinstance(p, dict) and p.get("name") == "resource"),
+                             None) if isinstance(listed, list) else None
                 kind = inner.get("resourceType") if isinstance(inner, dict) else None
             if kind not in RESOURCE_TYPES:
                 raise InvalidRequest(f"Paste a {', '.join(RESOURCE_TYPES)}; this is a "

@@ -1,0 +1,71 @@
+"""Whether an inline resource has the JSON shape FHIR gives it, checked against the
+fhir.resources models.
+
+Resources arrive inline (`tx-resource`, `valueSet`) and the engine reads them as plain dicts,
+so each is checked first: a wrong JSON type anywhere (`"concept": false`, `"url": ["x"]`, a
+string where an object belongs) answers 400 with the element's location
+(`CodeSystem.concept[0].code`), never a crash deep inside an operation. Only the shape is
+enforced here; what tx.fhir.org accepts and reports in its own words (a missing status or
+filter value, an unknown element, an id pattern) is left to the operations, as there. Checks are
+kept by the resource's digest: clients send the same inline resources over and over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from typing import Any
+
+import orjson
+import pydantic
+
+CHECKED_KINDS = ("CodeSystem", "ValueSet", "ConceptMap", "NamingSystem")
+# pydantic error types that are about content, not shape (see the module docstring)
+NOT_SHAPE = {"extra_forbidden", "string_pattern_mismatch", "value_error", "missing",
+             "model_field_validation.missing"}
+
+
+def _location(kind: str, loc: tuple[Any, ...]) -> str:
+    path = kind
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _first_problem(kind: str, error: pydantic.ValidationError) -> str | None:
+    wrong = [e for e in error.errors() if e["type"] not in NOT_SHAPE]
+    if not wrong:
+        return None
+    first = wrong[0]
+    message = "the value is not valid JSON for this element" if first["type"] == "json_invalid" \
+        else first["msg"]
+    return f"{_location(kind, tuple(first['loc']))}: {message}"
+
+
+@lru_cache(maxsize=512)
+def _problem_of(digest: bytes, data: bytes) -> str | None:
+    from fhir.resources import get_fhir_model_class as r5_model
+    from fhir.resources.R4B import get_fhir_model_class as r4_model
+
+    resource = orjson.loads(data)
+    kind = resource["resourceType"]
+    problems = []
+    for model in (r4_model, r5_model):
+        try:
+            model(kind).model_validate(resource)
+            return None
+        except pydantic.ValidationError as error:
+            found = _first_problem(kind, error)
+            if found is None:
+                return None
+            problems.append(found)
+    return problems[0]
+
+
+def problem(resource: dict[str, Any]) -> str | None:
+    """The first element of `resource` whose JSON type is wrong for FHIR R4 (or R5, for
+    resources written in R5), or None. Only the resource types the server reads are checked."""
+    if resource.get("resourceType") not in CHECKED_KINDS:
+        return None
+    data = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    return _problem_of(hashlib.blake2b(data, digest_size=16).digest(), data)
