@@ -37,13 +37,14 @@ SECTION_NAMES = {
     "cat-2": "Category II Modifiers",
     "hcpcs": "Level II (HCPCS/National) Modifiers",
 }
-TWO_DIGITS = re.compile(r"([0-9]{2}) +(\S.*)")
+# A code alone on its line is an entry too (then without a definition, which is an error).
+TWO_DIGITS = re.compile(r"([0-9]{2})(?: +(.*))?")
 ENTRY = {
     "general": TWO_DIGITS,
     "cat-1": TWO_DIGITS,
-    "physical-status": re.compile(r"(?:.*\s)?(P[0-9]) *: *(.*)"),
-    "cat-2": re.compile(r"([0-9][A-Z]) +(\S.*)"),
-    "hcpcs": re.compile(r"([A-Z][0-9A-Z]) +(\S.*)"),
+    "physical-status": re.compile(r"(?:.*\s)?(P[0-9]) *:(?: *(.*))?"),
+    "cat-2": re.compile(r"([0-9][A-Z])(?: +(.*))?"),
+    "hcpcs": re.compile(r"([A-Z][0-9A-Z])(?: +(.*))?"),
 }
 # Level II modifiers are listed one a line, the others one a paragraph.
 ONE_A_LINE = {"hcpcs"}
@@ -126,7 +127,7 @@ def _entries(source: SourceFile) -> list[_Entry]:
         starts = match is not None and (paragraph_start or kind in ONE_A_LINE)
         paragraph_start = False
         if starts and match:
-            current = _Entry(match.group(1), kind, number, [match.group(2)])
+            current = _Entry(match.group(1), kind, number, [match.group(2) or ""])
             entries.append(current)
         elif current is not None:
             current.texts.append(line)
