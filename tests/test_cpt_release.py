@@ -14,22 +14,23 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-import server
-from codesystems.cpt import loader
 from conftest import (
     CPT,
     LOOKUP,
     VALIDATE,
+    build_store,
     client_for,
     designations,
     dump,
     param_dict,
     properties,
 )
+from test_import import data_line, insert_line, read_lines, replace_line, write_lines
+
+import server
+from codesystems.cpt import loader
 from terminology.errors import ImportFailed
 from terminology.store import Store
-from test_import import data_line, insert_line, read_lines, replace_line, write_lines
 
 CONSUMER = Path("Consumer Friendly Descriptors") / "ConsumerDescriptor.txt"
 CLINICIAN = Path("Clinician Descriptors") / "ClinicianDescriptor.txt"
@@ -67,6 +68,14 @@ def validate(client, code: str) -> dict:  # type: ignore[no-untyped-def]
     response = client.get(VALIDATE, query_string={"url": CPT, "code": code})
     assert response.status_code == 200, response.fhir
     return param_dict(response.fhir)
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    """A store of its own with both sample years, to show a failed import changes nothing."""
+    path = tmp_path / "store" / "tx.db"
+    build_store(path)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +126,7 @@ def test_file_without_notice_is_read_too(tmp_path, sample_release):
     path = folder / "SHORTU.txt"
     lines, encoding = read_lines(path)
     write_lines(path, lines[data_line(path, 1) - 1:], encoding)
-    release, client = imported(tmp_path, folder)
+    _, client = imported(tmp_path, folder)
     assert uses(lookup(client, "99202"))["short"] == ["NEW PT OFFICE VISIT SF MDM"]
 
 
@@ -140,15 +149,6 @@ def test_notice_only_file_fails(tmp_path, store_path):
     with pytest.raises(ImportFailed, match="MEDU.txt: no data after its notice block"):
         loader.import_release(Store(store_path), folder, "2026")
     assert dump(store_path) == before
-
-
-@pytest.fixture
-def store_path(tmp_path: Path) -> Path:
-    from conftest import build_store
-
-    path = tmp_path / "store" / "tx.db"
-    build_store(path)
-    return path
 
 
 # -- line ends and encodings --------------------------------------------------------------
@@ -299,9 +299,9 @@ def test_modifiers_come_from_modul_txt(tmp_path):
 
 def test_a_modifier_definition_runs_over_lines_until_a_blank_line(tmp_path):
     _, client = imported(tmp_path, copy_sample(tmp_path))
-    assert param_dict(lookup(client, "78"))["display"] == [
+    assert param_dict(lookup(client, "78"))["display"] == [(
         "Unplanned return to the operating or procedure room by the same clinician for a "
-        "related procedure during the postoperative period"]
+        "related procedure during the postoperative period")]
     assert param_dict(lookup(client, "1P"))["display"][0].startswith(
         "Performance measure exclusion for medical reasons Reasons include:")
 
