@@ -141,8 +141,9 @@ class _Reader:
     def unread(self) -> list[str]:
         """The text files of the folder and its subfolders that were not read (README aside)."""
         read = {f.label for f in self.files}
-        found = [p for p in self.folder.glob("*.txt")] + [p for p in self.folder.glob("*/*.txt")]
-        labels = sorted(p.relative_to(self.folder).as_posix() for p in found if p.is_file())
+        labels = sorted(p.relative_to(self.folder).as_posix()
+                        for p in self.folder.rglob("*") if p.is_file()
+                        and p.suffix.lower() == ".txt")
         return [label for label in labels
                 if label not in read and Path(label).name.lower() != "readme.txt"]
 
