@@ -250,6 +250,26 @@ def test_descriptor_table_with_a_notice_and_columns_in_another_order(tmp_path, s
     assert release.concepts == sample_release.concepts
 
 
+def test_descriptor_table_without_header_row_is_read_in_the_ama_column_order(
+        tmp_path, sample_release):
+    folder = copy_sample(tmp_path)
+    lines, encoding = read_lines(folder / CLINICIAN)
+    write_lines(folder / CLINICIAN, lines[1:], encoding)
+    release, _ = imported(tmp_path, folder)
+    assert release.concepts == sample_release.concepts
+
+
+def test_header_without_the_descriptor_column_names_file_and_line(tmp_path, store_path):
+    folder = copy_sample(tmp_path)
+    replace_line(folder / CONSUMER, 1, "Concept Id\tCPT Code\tLay Text")
+    before = dump(store_path)
+    with pytest.raises(ImportFailed) as failure:
+        loader.import_release(Store(store_path), folder, "2026")
+    assert f"{CONSUMER.as_posix()} line 1: no 'Consumer Friendly Descriptor' column" in str(
+        failure.value)
+    assert dump(store_path) == before
+
+
 def test_missing_subfolder_file_is_reported(tmp_path):
     folder = copy_sample(tmp_path)
     shutil.rmtree(folder / CLINICIAN.parent)

@@ -177,7 +177,7 @@ def table_rows(
     source: SourceFile, columns: dict[str, tuple[str, ...]]
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """Rows of a tab-separated table as {field: text}. `columns` maps each field to the header
-    names it goes by (normalised: lower case, letters and digits only), in the AMA's column
+    names it goes by (compared in lower case, letters and digits only), in the AMA's column
     order, which is used when the file has no header row. The `code` field is checked."""
     cells = [_normal(c) for c in source.header_cells()]
     positions: dict[str, int] = {}
@@ -185,11 +185,11 @@ def table_rows(
         if not cells:
             positions[field] = position
             continue
-        found = next((i for i, cell in enumerate(cells) if cell in names), None)
+        wanted = {_normal(name) for name in names}
+        found = next((i for i, cell in enumerate(cells) if cell in wanted), None)
         if found is None:
-            header = source.lines[source.header or 0]
-            raise source.fail((source.header or 0) + 1,
-                              f"no {names[0]!r} column in the header {header!r}")
+            at = source.header or 0
+            raise source.fail(at + 1, f"no {names[0]!r} column in the header {source.lines[at]!r}")
         positions[field] = found
     needed = max(positions.values()) + 1
     for number, line in source.rows():

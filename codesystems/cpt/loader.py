@@ -44,15 +44,15 @@ DESCRIPTOR_FILES = (
 CONSUMER_FILE = ("ConsumerDescriptor.txt", ("Consumer Friendly Descriptors",))
 CLINICIAN_FILE = ("ClinicianDescriptor.txt", ("Clinician Descriptors",))
 CONSUMER_COLUMNS = {
-    "concept": ("conceptid",),
-    "code": ("cptcode", "code"),
-    "text": ("consumerfriendlydescriptor", "consumerdescriptor", "descriptor"),
+    "concept": ("Concept Id",),
+    "code": ("CPT Code", "Code"),
+    "text": ("Consumer Friendly Descriptor", "Consumer Descriptor", "Descriptor"),
 }
 CLINICIAN_COLUMNS = {
-    "concept": ("conceptid",),
-    "code": ("cptcode", "code"),
-    "id": ("cliniciandescriptorid",),
-    "text": ("cliniciandescriptor", "descriptor"),
+    "concept": ("Concept Id",),
+    "code": ("CPT Code", "Code"),
+    "id": ("Clinician Descriptor Id",),
+    "text": ("Clinician Descriptor", "Descriptor"),
 }
 # The file names of the lists that not every release ships (cpt.RELEASE_LISTS), searched for
 # in the folder and in its subfolders.
@@ -138,6 +138,12 @@ class _Reader:
     def done(self, source: SourceFile, rows: int, what: str) -> None:
         self.files.append(FileRead(source.label, source.encoding, source.notice_lines, rows, what))
 
+    def skip(self, what: str, items: list[str]) -> None:
+        """Count rows left out because their code is not in LONGULT.txt (the first ten named)."""
+        if items:
+            self.skipped.append(f"{len(items)} {what} for codes not in LONGULT.txt: "
+                                + ", ".join(items[:10]) + (" …" if len(items) > 10 else ""))
+
     def unread(self) -> list[str]:
         """The text files of the folder and its subfolders that were not read (README aside)."""
         read = {f.label for f in self.files}
@@ -187,10 +193,7 @@ class _Reader:
             texts.setdefault(row["code"], []).append(row["text"])
         self.done(source, rows, "tab-separated, " + (
             "header row" if source.header is not None else "no header row, AMA column order"))
-        if unknown:
-            self.skipped.append(
-                f"{len(unknown)} rows of {source.label} for codes not in LONGULT.txt: "
-                + ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else ""))
+        self.skip(f"rows of {source.label}", unknown)
         return texts
 
     def code_list(self, prop: str, names: tuple[str, ...], known: set[str]) -> set[str] | None:
@@ -204,11 +207,9 @@ class _Reader:
         source = read_source(path, self.folder, is_code_list_line, is_code_list_header)
         rows = code_list(source)
         codes = {code for _, code in rows}
-        unknown = sorted(codes - known)
         self.done(source, len(rows), f"{prop} codes, one a line")
-        if unknown:
-            self.skipped.append(f"{len(unknown)} codes of {source.label} not in LONGULT.txt: "
-                                + ", ".join(unknown[:10]))
+        self.skip(f"rows of {source.label}",
+                  [f"{code} (line {number})" for number, code in rows if code not in known])
         return codes & known
 
 
@@ -223,11 +224,8 @@ def read_release(folder: Path, version: str) -> Release:
     texts = {use: reader.descriptors(name, use, layout) for name, use, layout in DESCRIPTOR_FILES}
     order = list(texts["display"])
     known = set(order)
-    for use, by_code in texts.items():
-        extra = [code for code in by_code if code not in known]
-        if extra:
-            reader.skipped.append(f"{len(extra)} codes of the '{use}' file not in LONGULT.txt: "
-                                  + ", ".join(extra[:10]))
+    for (name, _, _), by_code in zip(DESCRIPTOR_FILES, texts.values(), strict=True):
+        reader.skip(f"rows of {name}", [code for code in by_code if code not in known])
     consumer = reader.table(*CONSUMER_FILE, CONSUMER_COLUMNS, known)
     clinician = reader.table(*CLINICIAN_FILE, CLINICIAN_COLUMNS, known)
     lists = {prop: reader.code_list(prop, names, known) for prop, names in CODE_LISTS.items()}
