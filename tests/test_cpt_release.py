@@ -270,6 +270,16 @@ def test_header_without_the_descriptor_column_names_file_and_line(tmp_path, stor
     assert dump(store_path) == before
 
 
+def test_quoted_cells_of_a_spreadsheet_export_are_unquoted(tmp_path):
+    folder = copy_sample(tmp_path)
+    number = data_line(folder / CONSUMER, 4)  # the header row is line 1
+    replace_line(folder / CONSUMER, number,
+                 '1000003\t0001U\t"DNA test of the ""red cell"" types a person has"')
+    _, client = imported(tmp_path, folder)
+    assert uses(lookup(client, "0001U"))["consumer"] == [
+        'DNA test of the "red cell" types a person has']
+
+
 def test_missing_subfolder_file_is_reported(tmp_path):
     folder = copy_sample(tmp_path)
     shutil.rmtree(folder / CLINICIAN.parent)
@@ -372,6 +382,16 @@ def test_broken_modul_line_names_file_and_line(tmp_path, store_path, where, text
     for word in words:
         assert word in str(failure.value)
     assert dump(store_path) == before
+
+
+def test_modul_headings_are_matched_ignoring_case_spacing_and_trademark_signs(tmp_path):
+    folder = copy_sample(tmp_path)
+    for heading, variant in (("CPT Level I Modifiers", "CPT®  Level I Modifiers "),
+                             ("Category II Modifiers", "CATEGORY II MODIFIERS")):
+        replace_line(folder / "MODUL.txt", _modul_line(folder, heading), variant)
+    _, client = imported(tmp_path, folder)
+    assert sorted(properties(lookup(client, "25"))["kind"]) == ["cat-1", "general"]
+    assert properties(lookup(client, "1P"))["kind"] == ["cat-2"]
 
 
 def test_modul_without_appendix_a_fails(tmp_path, store_path):

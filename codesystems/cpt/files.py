@@ -164,6 +164,13 @@ def _normal(cell: str) -> str:
     return re.sub(r"[^a-z0-9]", "", cell.lower())
 
 
+def _unquoted(cell: str) -> str:
+    """A cell quoted as a spreadsheet export quotes it (inner quotes doubled), unquoted."""
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"':
+        return cell[1:-1].replace('""', '"')
+    return cell
+
+
 def is_table_header(line: str) -> bool:
     return any(_normal(cell) in ("cptcode", "code") for cell in line.split("\t"))
 
@@ -193,7 +200,7 @@ def table_rows(
         positions[field] = found
     needed = max(positions.values()) + 1
     for number, line in source.rows():
-        row = [c.strip() for c in line.split("\t")]
+        row = [_unquoted(c.strip()) for c in line.split("\t")]
         if len(row) < needed:
             raise source.fail(number, f"expected {needed} tab-separated columns, found {len(row)}")
         values = {field: row[i] for field, i in positions.items()}

@@ -106,7 +106,8 @@ def read_modifier_file(path: Path, folder: Path) -> ModifierFile:
 
 
 def _normal(line: str) -> str:
-    return " ".join(line.split()).lower()
+    """A line as headings are compared: white space collapsed, lower case, no ® or ™."""
+    return " ".join(line.replace("®", "").replace("™", "").split()).lower()
 
 
 def _entries(source: SourceFile) -> list[_Entry]:
@@ -117,7 +118,7 @@ def _entries(source: SourceFile) -> list[_Entry]:
     paragraph_start = True
     for number in range(source.data_start + 1, len(source.lines) + 1):
         line = " ".join(source.lines[number - 1].split())
-        heading = HEADINGS.get(line.lower())
+        heading = HEADINGS.get(_normal(line))
         if heading or not line:
             current = None
             kind = heading or kind
