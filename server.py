@@ -202,7 +202,7 @@ def import_cpt(folder: Path, version: str, db: str | None) -> None:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
     except ValueError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc}") from None
-    click.echo(f"CPT {version}: {len(release.concepts)} codes from {', '.join(release.files)}")
+    click.echo("\n".join(release.summary()))
 
 
 @import_group.command(name="cms-addons")

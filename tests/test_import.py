@@ -61,16 +61,37 @@ def copy_sample(tmp_path: Path, version: str = "2026") -> Path:
     return folder
 
 
+def read_lines(path: Path) -> tuple[list[str], str]:
+    """The CRLF lines of a release file and its encoding (UTF-8, else cp1252)."""
+    data = path.read_bytes()
+    try:
+        text, encoding = data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = data.decode("cp1252"), "cp1252"
+    return text.split("\r\n")[:-1], encoding
+
+
+def write_lines(path: Path, lines: list[str], encoding: str) -> None:
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
+
+
+def data_line(path: Path, k: int) -> int:
+    """The number of the k-th line after the notice block, by the AMA's rule (the notice ends at
+    the last blank line; a file without one has no notice, and a header row is line 1)."""
+    lines, _ = read_lines(path)
+    return (len(lines) - lines[::-1].index("") if "" in lines else 0) + k
+
+
 def replace_line(path: Path, number: int, text: str) -> None:
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines, encoding = read_lines(path)
     lines[number - 1] = text
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_lines(path, lines, encoding)
 
 
 def insert_line(path: Path, number: int, text: str) -> None:
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines, encoding = read_lines(path)
     lines.insert(number - 1, text)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_lines(path, lines, encoding)
 
 
 @pytest.fixture
@@ -90,45 +111,46 @@ def store_path(tmp_path: Path) -> Path:
 )
 def test_broken_longult_line_names_file_and_line(tmp_path, store_path, line):
     folder = copy_sample(tmp_path)
-    insert_line(folder / "LONGULT.txt", 5, line)
+    number = data_line(folder / "LONGULT.txt", 5)
+    insert_line(folder / "LONGULT.txt", number, line)
     before_dump, before = dump(store_path), answers(store_path)
     with pytest.raises(ImportFailed) as failure:
         loader.import_release(Store(store_path), folder, "2026")
     message = str(failure.value)
     assert "LONGULT.txt" in message
-    assert "line 5" in message
+    assert f"line {number}:" in message
     assert dump(store_path) == before_dump
     assert answers(store_path) == before
 
 
 @pytest.mark.parametrize(
-    "name, number, text",
+    "name, k, text",
     [
         ("SHORTU.txt", 3, "BAD LINE"),
         ("MEDU.txt", 2, "0001A"),
-        ("ClinicianDescriptor.txt", 4, "1000003\t0001U"),
-        ("ConsumerDescriptor.txt", 3, "1000002"),
+        ("MEDU.txt", 2, "0001A" + " " * 40),  # fixed width, but no text in the padding
+        ("LONGUT.txt", 4, "0901T"),  # the cp1252 file
+        ("Clinician Descriptors/ClinicianDescriptor.txt", 4, "1000003\t0001U"),
+        ("Consumer Friendly Descriptors/ConsumerDescriptor.txt", 3, "1000002"),
+        ("Consumer Friendly Descriptors/ConsumerDescriptor.txt", 3, "1000002\t0001A\t"),
         ("TelemedicineCodes.txt", 4, "not-a-code"),
-        ("modifiers.csv", 3, "XYZ,1,,1,,,Not a modifier code"),
-        ("modifiers.csv", 4, "52,,,,,,Service reduced"),  # no kind flagged
-        ("modifiers.csv", 5, "53,1,,1,,,"),  # no definition
-        ("modifiers.csv", 6, "25,1,,1,,,Listed twice"),
     ],
 )
-def test_broken_line_in_other_files(tmp_path, store_path, name, number, text):
+def test_broken_line_in_other_files(tmp_path, store_path, name, k, text):
     folder = copy_sample(tmp_path)
+    number = data_line(folder / name, k)
     replace_line(folder / name, number, text)
     before_dump = dump(store_path)
     with pytest.raises(ImportFailed) as failure:
         loader.import_release(Store(store_path), folder, "2026")
-    assert name in str(failure.value)
-    assert f"line {number}" in str(failure.value)
+    assert f"{name} line {number}:" in str(failure.value)
     assert dump(store_path) == before_dump
 
 
 def test_duplicate_code_in_longult_fails(tmp_path, store_path):
     folder = copy_sample(tmp_path)
-    insert_line(folder / "LONGULT.txt", 3, "99202\tA second, different descriptor for 99202")
+    insert_line(folder / "LONGULT.txt", data_line(folder / "LONGULT.txt", 3),
+                "99202\tA second, different descriptor for 99202")
     before_dump = dump(store_path)
     try:
         with pytest.raises(ImportFailed) as failure:
@@ -189,7 +211,7 @@ def test_binary_file_fails(tmp_path, store_path):
 
 def test_failed_import_into_an_empty_store_leaves_it_empty(tmp_path):
     folder = copy_sample(tmp_path)
-    replace_line(folder / "LONGULT.txt", 2, "XYZ")
+    replace_line(folder / "LONGULT.txt", data_line(folder / "LONGULT.txt", 2), "XYZ")
     path = tmp_path / "empty.db"
     store = Store(path)
     store.create()
@@ -396,12 +418,13 @@ def test_cli_lookup_unknown_code_exits_non_zero(db_path):
 
 def test_cli_failed_cpt_import_changes_nothing(tmp_path, store_path):
     folder = copy_sample(tmp_path)
-    replace_line(folder / "LONGULT.txt", 7, "XYZ")
+    number = data_line(folder / "LONGULT.txt", 7)
+    replace_line(folder / "LONGULT.txt", number, "XYZ")
     before_dump = dump(store_path)
     result = run("import", "cpt", str(folder), "--version", "2026", "--db", str(store_path))
     assert result.exit_code != 0
     assert "nothing changed" in result.output
-    assert "LONGULT.txt line 7" in result.output
+    assert f"LONGULT.txt line {number}:" in result.output
     assert dump(store_path) == before_dump
 
 

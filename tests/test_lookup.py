@@ -28,13 +28,23 @@ DESIGNATION_USES = {"display", "upper", "med", "short", "consumer", "clinician"}
 
 
 def sample_texts(version: str, name: str) -> dict[str, str]:
-    """code -> text of one `CODE<tab>text` sample file (an oracle independent of the importer)."""
-    path = Path(loader.sample_folder(version)) / name
+    """code -> text of one descriptor sample file, `CODE<tab>text` (LONGULT, LONGUT) or fixed
+    width (MEDU, SHORTU): an oracle independent of the importer, by the AMA's own rule that
+    everything up to the last blank line is the notice."""
+    data = (Path(loader.sample_folder(version)) / name).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252")
+    lines = text.split("\r\n")
+    assert lines.pop() == "", f"{name} ends with CRLF"
     out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
+    for line in lines[len(lines) - lines[::-1].index(""):]:
+        if name.upper().startswith("LONG"):
             code, text = line.split("\t", 1)
-            out[code] = text
+        else:
+            code, text = line[:5], line[6:].rstrip(" ")
+        out[code] = text
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from codesystems.cpt import loader
 from server import create_app
 from terminology.store import Store
@@ -26,12 +28,9 @@ def test_repeat_is_served_from_cache_and_import_invalidates(tmp_path):
     assert client.get("/fhir/CodeSystem/$lookup", query_string=query).data == first.data
     # a new import of the same year with another descriptor must be seen, not the cached answer
     folder = tmp_path / "2025"
-    folder.mkdir()
-    for source in loader.sample_folder("2025").iterdir():
-        text = source.read_text()
-        if source.name == "LONGULT.txt":
-            text = text.replace("\n99252\t", "\n99252\tCHANGED ", 1)
-        (folder / source.name).write_text(text)
+    shutil.copytree(loader.sample_folder("2025"), folder)
+    longult = folder / "LONGULT.txt"
+    longult.write_bytes(longult.read_bytes().replace(b"\n99252\t", b"\n99252\tCHANGED ", 1))
     loader.import_release(store, folder, "2025")
     app.extensions["registry"].refresh(force=True)
     again = client.get("/fhir/CodeSystem/$lookup", query_string=query)

@@ -27,6 +27,12 @@ SAMPLE_NOTE = (
     "the layout; they are not AMA CPT content. Import your own licensed AMA files to serve CPT."
 )
 
+# Properties whose source is a list that not every AMA release ships as a file.
+RELEASE_LISTS = {
+    "telemedicine": "the Appendix P (telemedicine) list",
+    "orthopox": "the orthopoxvirus code list",
+}
+
 # kind values: THO's, plus the categories of base codes we tell apart by their shape.
 KINDS = {
     "code": "A CPT code (not a modifier)",
@@ -92,13 +98,21 @@ def start_of(version: str) -> str | None:
     return f"{version}-01-01" if re.fullmatch(r"[0-9]{4}", version) else None
 
 
-def code_system_resource(version: str, *, sample: bool) -> dict[str, Any]:
-    """The CodeSystem resource for one CPT year, without concepts or count."""
+def code_system_resource(
+    version: str, *, sample: bool, absent_properties: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The CodeSystem resource for one CPT year, without concepts or count.
+
+    `absent_properties` are those the release had no source for (the telemedicine and orthopox
+    lists are not in every release): they are not declared, so no code claims them false."""
     description = (
         "The AMA's Current Procedural Terminology: codes for medical, surgical and diagnostic "
         "services, with modifiers, held as a FHIR CodeSystem; modifier expressions such as "
         "99213:25 are supported."
     )
+    if absent_properties:
+        description += (" This version was imported without source data for: "
+                        + ", ".join(absent_properties) + ".")
     resource: dict[str, Any] = {
         "resourceType": "CodeSystem",
         "id": resource_id(version),
@@ -117,8 +131,8 @@ def code_system_resource(version: str, *, sample: bool) -> dict[str, Any]:
         "compositional": True,
         "versionNeeded": False,
         "content": "complete",
-        "filter": FILTERS,
-        "property": PROPERTIES,
+        "filter": [f for f in FILTERS if f["code"] not in absent_properties],
+        "property": [p for p in PROPERTIES if p["code"] not in absent_properties],
     }
     if start_of(version):
         resource["date"] = start_of(version)

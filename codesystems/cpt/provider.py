@@ -13,7 +13,7 @@ from typing import Any
 
 from codesystems.cms import mue as cms_mue
 from codesystems.cpt import definition as cpt
-from terminology.errors import InvalidCode
+from terminology.errors import InvalidCode, NotSupported
 from terminology.model import Concept, Property
 from terminology.provider import SqlProvider
 from terminology.store import CodeSystemInfo, Store
@@ -70,6 +70,11 @@ class CptProvider(SqlProvider):
         """CPT's own filters: `modified`, `modifier` (expressions are not modifiers), and
         `code in` ranges such as `20100-69990,92920`. Others fall back to the generic ones."""
         flag = value.strip().lower() == "true"
+        if prop in cpt.RELEASE_LISTS and prop not in self.property_defs:
+            raise NotSupported(
+                f"CPT {self.canonical.version} was imported without {cpt.RELEASE_LISTS[prop]}, "
+                f"so the filter {prop} {op} {value} cannot be evaluated"
+            )
         if prop == "modified" and op == "=":
             return lambda c: c.expression == flag
         if prop == "modifier" and op == "=":
@@ -216,6 +221,12 @@ class CptProvider(SqlProvider):
                 raise InvalidCode(
                     f"The modifier 92 can only be used with codes 86701-86703 and 87389, "
                     f"not {code}"
+                )
+            if m.code == "95" and "telemedicine" not in self.property_defs:
+                raise InvalidCode(
+                    f"The modifier 95 can only be used with the telemedicine codes of CPT "
+                    f"Appendix P, and CPT {self.canonical.version} was imported without that "
+                    f"list, so whether {code} may take it cannot be checked"
                 )
             if m.code == "95" and not _flag(base, "telemedicine"):
                 raise InvalidCode(
