@@ -25,6 +25,7 @@ from codesystems.cms.tables import (
     code_cell,
     parse_date,
     read_tables,
+    required,
     source_label,
     whole_number,
 )
@@ -85,7 +86,7 @@ def read_rows(path: Path, summary: ImportSummary) -> Iterator[MueRow]:
                                    f"{first.place if first.sheet == row.sheet else first.where})")
             seen[code] = row
             units = whole_number(row, UNITS)
-            indicator = row["indicator"]
+            indicator = required(row, INDICATOR)
             if not indicator[:1].isdigit() or int(indicator[:1]) not in cms.MUE_INDICATORS:
                 raise ImportFailed(f"{row.where}: adjudication indicator {indicator[:30]!r} is "
                                    "not 1, 2 or 3")

@@ -26,6 +26,7 @@ from codesystems.cms.tables import (
     code_cell,
     parse_date,
     read_tables,
+    required,
     source_label,
 )
 from codesystems.cpt import definition as cpt
@@ -74,7 +75,7 @@ def read_rows(path: Path, summary: ImportSummary) -> Iterator[PtpRow]:
             deleted = parse_date(row["deleted"], row.where)
             if effective and deleted and deleted < effective:
                 summary.count(summary.remarks, WITHDRAWN)
-            indicator = row["modifier"]
+            indicator = required(row, MODIFIER)
             if indicator not in ("0", "1", "9"):
                 raise ImportFailed(f"{row.where}: modifier indicator {indicator[:10]!r} is not "
                                    "0, 1 or 9")
@@ -164,7 +165,7 @@ def concept_map(store: Store, setting: str) -> dict[str, Any] | None:
     }
 
 
-SAMPLE_FILE = Path(__file__).parent / "sample" / "ccipra-v321r0-f1.txt"
+SAMPLE_FILE = Path(__file__).parent / "sample" / "ccipra-v321r0-f1.TXT"
 
 
 # The setting tables as FHIR resources, for server.py to publish: {"ConceptMap/id": build(store)}

@@ -290,19 +290,25 @@ def parse_date(text: str, where: str) -> str | None:
                            "blank)") from None
 
 
+def required(row: Row, column: Column) -> str:
+    """The cell of `column`, which a data row must have."""
+    text = row[column.key]
+    if not text:
+        raise ImportFailed(f"{row.where}: no {column.label}")
+    return text
+
+
 def code_cell(row: Row, column: Column, also: Sequence[str] = ()) -> str:
     """A CPT or HCPCS code (five letters or digits), or one of `also` (such as CCCCC)."""
-    text = row[column.key]
+    text = required(row, column)
     if not CODE.fullmatch(text) and text not in also:
-        if not text:
-            raise ImportFailed(f"{row.where}: no {column.label}")
         raise ImportFailed(f"{row.where}: {column.label} {text[:20]!r} is not a CPT or HCPCS "
                            "code")
     return text
 
 
 def whole_number(row: Row, column: Column) -> int:
-    text = row[column.key]
+    text = required(row, column)
     if not re.fullmatch(r"\d+", text):
         raise ImportFailed(f"{row.where}: {column.label} {text[:20]!r} is not a whole number")
     return int(text)

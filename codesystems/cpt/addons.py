@@ -22,6 +22,7 @@ from codesystems.cms.tables import (
     is_sample,
     parse_date,
     read_tables,
+    required,
 )
 from codesystems.cpt import definition as cpt
 from terminology.errors import ImportFailed
@@ -67,7 +68,7 @@ def edit_element(row: Row) -> MapElement:
     """One edit row as a map element (add-on code -> primary code), its dates in `extra`."""
     addon = code_cell(row, ADDON)
     primary = code_cell(row, PRIMARY, also=(CONTRACTOR_DEFINED,))
-    edit_type = _TYPE_NAMES.get(re.sub(r"^type\s*", "", row["type"].lower()))
+    edit_type = _TYPE_NAMES.get(re.sub(r"^type\s*", "", required(row, EDIT_TYPE).lower()))
     if edit_type is None:
         raise ImportFailed(f"{row.where}: edit type {row['type'][:20]!r} is not 1, 2 or 3")
     extra: dict[str, Any] = {
