@@ -136,19 +136,22 @@ def text_sheet(name: str, text: str) -> Sheet:
 
 
 def workbook_sheets(name: str, data: bytes) -> list[Sheet]:
-    """Each worksheet of an .xlsx workbook, its cells as openpyxl gives them (str, int, float,
-    datetime or None)."""
-    from openpyxl import load_workbook  # only imported when a workbook is read
-    from openpyxl.utils.exceptions import InvalidFileException
+    """Each worksheet of an .xlsx workbook (read with python-calamine, fast enough for a 170k-row
+    PTP file), its cells as calamine gives them: str ('' when empty), float, int, date or
+    datetime; rows counted from the top of the sheet, empty ones included."""
+    from python_calamine import CalamineError, CalamineWorkbook
 
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except CalamineError as exc:
         raise ImportFailed(f"{name}: not a readable .xlsx workbook ({exc})") from None
     sheets = []
-    for title in book.sheetnames:
+    for title in book.sheet_names:
         def rows(title: str = title) -> Rows:
-            for number, values in enumerate(book[title].iter_rows(values_only=True), start=1):
-                yield number, list(values)
+            try:
+                values = book.get_sheet_by_name(title).iter_rows()
+                yield from enumerate((list(v) for v in values), start=1)
+            except CalamineError as exc:
+                raise ImportFailed(f"{name} sheet {title!r}: not readable ({exc})") from None
         sheets.append(Sheet(f"{name} sheet {title!r}", "row", (Layout("an .xlsx sheet", rows),)))
     return sheets
