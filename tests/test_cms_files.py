@@ -108,7 +108,7 @@ def test_aoc_date_that_is_not_a_day_names_file_and_line(store, tmp_path, bad):
     # the columns in another order, spelled as other releases and spreadsheets spell them
     ["Special Instruction Notes", "AOC_Edit_DelDT", "aoc edit effdt", "PRIMARY CODE DELDT",
      "Primary Code", "AOC DelDT (Julian)", "Addon_Code", "AOC Edit Type"],
-    ["Special_Instruction_Notes", "AOC Edit Deletion Date", "AOC Edit Effective Date",
+    ["Special_Instruction_Notes", "AOC Edit Deletion Date", "AOC Edit Effective Date (YYYYDDD)",
      "Primary Code Deletion Date", "PRIMARY_CODE", "AOC Deletion Date", "ADD ON CODE",
      "Edit Type"],
 ])
@@ -187,6 +187,26 @@ def test_unreadable_row_names_file_and_line_and_leaves_the_store_as_it_was(
         addons.import_edits(store, make(tmp_path, rows))
     assert failure.value.message == f"{where}: Add-On_Code '6463' is not a CPT or HCPCS code"
     assert dump(store.path) == before
+
+
+def test_first_row_without_its_code_is_an_error_not_more_header(store, tmp_path):
+    """Rows of words right after a header may be the rest of it (PTP); a data row never is."""
+    rows = aoc_rows()
+    rows[2][1] = ""
+    with pytest.raises(ImportFailed, match="AOC.txt line 3: no Add-On_Code"):
+        addons.import_edits(store, write_text(tmp_path / "AOC.txt", rows))
+
+
+def test_quote_left_open_names_its_line(store, tmp_path):
+    rows = aoc_rows()
+    rows[3][7] = '"Sample note'  # never closed: the rest of the file would be one cell
+    rows += [["1", "64636", "", "64635", "", "2012001", "", "x" * 200]] * 1000
+    with pytest.raises(ImportFailed, match=r"AOC.txt line 4: cannot be read \(field larger"):
+        addons.import_edits(store, write_text(tmp_path / "AOC.txt", rows))
+    short = aoc_rows()
+    short[3][7] = '"Sample note'
+    with pytest.raises(ImportFailed, match="AOC.txt line 4: a cell runs over several lines"):
+        addons.import_edits(store, write_text(tmp_path / "AOC.txt", short))
 
 
 def test_file_without_the_header_says_what_it_looked_for(store, tmp_path):

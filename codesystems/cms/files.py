@@ -127,9 +127,12 @@ def text_sheet(name: str, text: str) -> Sheet:
         def rows() -> Rows:
             reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
             start = 1
-            for cells in reader:
-                yield start, cells
-                start = reader.line_num + 1  # a quoted cell may run over several lines
+            try:
+                for cells in reader:
+                    yield start, cells
+                    start = reader.line_num + 1  # a quoted cell may run over several lines
+            except csv.Error as exc:  # a quote left open to the end, a NUL character
+                raise ImportFailed(f"{name} line {start}: cannot be read ({exc})") from None
         return rows
 
     return Sheet(name, "line", tuple(Layout(how, split(d)) for d, how in DELIMITERS.items()))

@@ -155,7 +155,7 @@ class Table:
         header, positions = self.header, self.header.positions
         first_key = next(c.key for c in self.columns if c.required)
         width = max(positions.values()) + 1
-        in_header = True
+        in_header = True  # until the first data row: the rest of a wrapped header may follow
         for index, (number, raw) in enumerate(header.layout.rows()):
             if index < header.first + header.depth:
                 continue
@@ -167,9 +167,10 @@ class Table:
                 continue
             place = f"{self.sheet.unit} {number}"
             where = f"{self.sheet.name} {place}"
-            if in_header and not cells[first_key]:
+            if in_header and not cells[first_key] and _wraps_header(raw) \
+                    and number - self.read.header[0] < HEADER_WRAP_ROWS:
                 self.read.header = (self.read.header[0], number)
-                continue  # the rest of a wrapped header (`prior to 1996`, `*=no data`, ...)
+                continue
             in_header = False
             if any(cell_text(v) for v in raw[width:]):
                 raise ImportFailed(f"{where}: {len(raw)} cells, but the header has {width}")
@@ -178,6 +179,11 @@ class Table:
                                    "quote?)")
             self.read.rows += 1
             yield Row(self.sheet.name, place, cells)
+
+
+def _wraps_header(raw: list[Any]) -> bool:
+    """A row of words (`prior to 1996`, `Date`, `*=no data`, `0=not allowed`), not of data."""
+    return all(re.search(r"[A-Za-z]", text) for text in map(cell_text, raw) if text)
 
 
 def read_tables(path: Path, columns: Sequence[Column], what: str,

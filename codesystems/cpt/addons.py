@@ -36,7 +36,8 @@ EDIT_TYPES = {
     3: "Type 3: some primary codes listed; contractors may define others",
 }
 _TYPE_NAMES = {"1": 1, "2": 2, "3": 3, "i": 1, "ii": 2, "iii": 3}  # older files: Type I, II, III
-_DATE = r"del(etion)?(dt|date)?(julian)?"
+_FORMAT = r"(julian|yyyyddd|ccyyddd)?"  # `AOC_DelDT (Julian)`, `... Date (YYYYDDD)`
+_DATE = r"del(etion)?(dt|date)?" + _FORMAT
 
 ADDON = Column("addon", "Add-On_Code", r"(addon|aoc)(code)?", code=True)
 PRIMARY = Column("primary", "Primary_Code", r"primary(code)?", code=True)
@@ -45,7 +46,7 @@ ADDON_DELETED = Column("addon_deleted", "AOC_DelDT", r"(aoc|addon(code)?)" + _DA
                        required=False)
 PRIMARY_DELETED = Column("primary_deleted", "Primary_Code_DelDT", r"primary(code)?" + _DATE,
                          required=False)
-EFFECTIVE = Column("effective", "AOC_Edit_EffDT", r"(aoc)?(edit)?eff(ective)?(dt|date)?(julian)?",
+EFFECTIVE = Column("effective", "AOC_Edit_EffDT", r"(aoc)?(edit)?eff(ective)?(dt|date)?" + _FORMAT,
                    required=False)
 ENDED = Column("ended", "AOC_Edit_DelDT", r"(aoc)?edit" + _DATE, required=False)
 NOTES = Column("notes", "Special_Instruction_Notes", r"(special)?(instruction)?notes?",
