@@ -120,7 +120,7 @@ def _progress(label: str, total: int):  # type: ignore[no-untyped-def]
 
 
 def import_samples(store: Store) -> None:
-    """Import the bundled CPT sample years and the CMS add-on sample (first start)."""
+    """Import the bundled CPT sample years and the CMS edit samples (first start)."""
     for version in cpt_loader.SAMPLE_VERSIONS:
         release = cpt_loader.read_release(cpt_loader.sample_folder(version), version)
         with _progress(f"CPT {version} sample", len(release.concepts)) as bar:
@@ -206,7 +206,8 @@ def import_cpt(folder: Path, version: str, db: str | None) -> None:
 
 @import_group.command(name="cms-addons")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--version", "version", default=None, help="Label, e.g. 2026Q1 (default: file name)")
+@click.option("--version", "version", default=None,
+              help="Label, e.g. 2026Q2 (default: V2026Q2 in the file name, else the name)")
 @click.option("--db", default=None)
 def import_cms_addons(file: Path, version: str | None, db: str | None) -> None:
     """Import the CMS add-on code edit file (replaces the previous one)."""

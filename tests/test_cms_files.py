@@ -159,8 +159,8 @@ def test_aoc_zip_with_both_formats_reads_the_workbook_and_says_so(store, tmp_pat
     summary = addons.import_edits(store, archive)
     assert summary.stored == 4
     assert [f.name for f in summary.files] == ["aoc-v2026q2.zip: AOC_V2026Q2-MCR.xlsx sheet 'Sheet1'"]
-    assert "aoc-v2026q2.zip: AOC_V2026Q2-MCR.txt: the same table as AOC_V2026Q2-MCR.xlsx, read " \
-           "from the workbook" in summary.not_read
+    assert ("aoc-v2026q2.zip: AOC_V2026Q2-MCR.txt: a text copy of the workbook "
+            "(AOC_V2026Q2-MCR.xlsx is read)") in summary.not_read
     assert any(n.startswith("aoc-v2026q2.zip: README.pdf: not an edit table")
                for n in summary.not_read)
 
@@ -266,7 +266,8 @@ def test_mue_zip_of_csv_and_xlsx(store, tmp_path):
     csv_copy.write_bytes(mue.SAMPLE_FILE.read_bytes())
     summary = mue.import_table(store, write_zip(tmp_path / f"{name}.zip", book, csv_copy))
     assert (summary.table.effective, summary.stored) == ("2026-07-01", 20)
-    assert len(summary.not_read) == 1 and f"{name}.csv: the same table" in summary.not_read[0]
+    copy = f"{name}.zip: {name}.csv: a text copy of the workbook ({name}.xlsx is read)"
+    assert summary.not_read == [copy]
 
 
 def test_broken_mue_xlsx_row_names_sheet_and_row(store, tmp_path):

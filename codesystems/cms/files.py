@@ -76,24 +76,20 @@ def _open(name: str, data: bytes) -> Opened:
 
 
 def _open_archive(name: str, archive: zipfile.ZipFile) -> Opened:
-    """The tables of a zip. When it holds one table both as text and as a workbook (CMS ships
-    both), the workbook is read: its cells need no splitting."""
+    """The tables of a zip. CMS puts one table in its zip twice, as text and as a workbook: when
+    there is a workbook, it is read (its cells need no splitting) and the text files are not."""
     members = [m for m in archive.infolist() if not m.is_dir()
                and not Path(m.filename).name.startswith(".") and "__MACOSX" not in m.filename]
-    tables: dict[str, zipfile.ZipInfo] = {}
-    not_read: list[str] = []
-    for member in sorted(members, key=lambda m: (_rank(m.filename), m.filename)):
-        stem = Path(member.filename).stem.lower()
-        label = f"{name}: {member.filename}"
-        if _rank(member.filename) == 2:
-            not_read.append(f"{label}: not an edit table (read .txt, .csv and .xlsx files)")
-        elif stem in tables:
-            not_read.append(f"{label}: the same table as {Path(tables[stem].filename).name}, "
-                            "read from the workbook")
-        else:
-            tables[stem] = member
+    kinds = {m.filename: _kind(m.filename) for m in members}
+    workbooks = [m for m in members if kinds[m.filename] == "workbook"]
+    chosen = workbooks or [m for m in members if kinds[m.filename] == "text"]
+    read_instead = ", ".join(Path(m.filename).name for m in workbooks)
+    not_read = [f"{name}: {m.filename}: " + (
+        f"a text copy of the workbook ({read_instead} is read)" if kinds[m.filename] == "text"
+        else "not an edit table (read .txt, .csv and .xlsx files)")
+        for m in members if m not in chosen]
     sheets: list[Sheet] = []
-    for member in tables.values():
+    for member in chosen:
         opened = _open(f"{name}: {member.filename}", archive.read(member))
         sheets += opened.sheets
         not_read += opened.not_read
@@ -102,12 +98,11 @@ def _open_archive(name: str, archive: zipfile.ZipFile) -> Opened:
     return Opened(sheets, not_read)
 
 
-def _rank(filename: str) -> int:
-    """Workbooks first, then text; anything else is not a table."""
+def _kind(filename: str) -> str:
     lowered = filename.lower()
     if lowered.endswith(WORKBOOK_SUFFIXES):
-        return 0
-    return 1 if lowered.endswith(TEXT_SUFFIXES) else 2
+        return "workbook"
+    return "text" if lowered.endswith(TEXT_SUFFIXES) else "other"
 
 
 def decode(name: str, data: bytes) -> str:

@@ -113,7 +113,6 @@ def import_table(store: Store, path: Path, *, setting: str | None = None,
         add_mue_rows(tx, table_id, read_rows(path, summary))
     summary.table = next(t for t in edit_tables(store, cms.MUE) if t.id == table_id)
     summary.stored = summary.table.row_count
-    summary.remarks = dict(sorted(summary.remarks.items()))
     return summary
 
 

@@ -109,7 +109,7 @@ class ImportSummary:
                        "read")
             if read.unused_columns:
                 out.append(f"    columns not used: {', '.join(read.unused_columns)}")
-        out += [f"  {remark}: {n}" for remark, n in self.remarks.items()]
+        out += [f"  {remark}: {n}" for remark, n in sorted(self.remarks.items())]
         skipped = sum(self.skipped.values())
         out.append(f"  rows skipped: {skipped}" + "".join(
             f"; {why}: {n}" for why, n in self.skipped.items()))

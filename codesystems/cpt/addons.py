@@ -112,7 +112,6 @@ def read_edits(path: Path, summary: ImportSummary | None = None) -> list[MapElem
                 summary.count(summary.remarks, "edits that have ended (AOC_Edit_DelDT given)")
     if not elements:
         raise ImportFailed(f"{Path(path).name}: no add-on code edits found")
-    summary.remarks = dict(sorted(summary.remarks.items()))
     return elements
 
 
