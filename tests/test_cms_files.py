@@ -219,6 +219,13 @@ def test_file_without_the_header_says_what_it_looked_for(store, tmp_path):
         "(tab-separated) lacks AOC_Edit_Type")
 
 
+def test_damaged_zip_is_refused(store, tmp_path):
+    damaged = tmp_path / "AOC.zip"
+    damaged.write_bytes(write_zip(tmp_path / "whole.zip", addons.SAMPLE_FILE).read_bytes()[:60])
+    with pytest.raises(ImportFailed, match="AOC.zip: not a readable zip"):
+        addons.import_edits(store, damaged)
+
+
 def test_old_excel_workbook_is_refused(store, tmp_path):
     old = tmp_path / "AOC.xls"
     old.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100)

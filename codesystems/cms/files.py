@@ -64,11 +64,13 @@ def open_file(path: Path) -> Opened:
 
 def _open(name: str, data: bytes) -> Opened:
     if data[:4] == b"PK\x03\x04":
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = archive.namelist()
-            if "xl/workbook.xml" in names:
-                return Opened(workbook_sheets(name, data), [])
-            return _open_archive(name, archive)
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                if "xl/workbook.xml" in archive.namelist():
+                    return Opened(workbook_sheets(name, data), [])
+                return _open_archive(name, archive)
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:  # damaged,
+            raise ImportFailed(f"{name}: not a readable zip ({exc})") from None  # encrypted
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise ImportFailed(f"{name}: an Excel 97-2003 (.xls) workbook; save it as .xlsx or as "
                            "tab-separated text")
