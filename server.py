@@ -120,16 +120,15 @@ def _progress(label: str, total: int):  # type: ignore[no-untyped-def]
 
 
 def import_samples(store: Store) -> None:
-    """Import the bundled CPT sample years and the CMS add-on sample (first start)."""
+    """Import the bundled CPT sample years and the CMS edit samples (first start)."""
     for version in cpt_loader.SAMPLE_VERSIONS:
         release = cpt_loader.read_release(cpt_loader.sample_folder(version), version)
         with _progress(f"CPT {version} sample", len(release.concepts)) as bar:
             cpt_loader.store_release(store, release, bar.update)
-    count = cpt_addons.import_edits(store, cpt_addons.SAMPLE_FILE, "sample")
-    click.echo(f"CMS add-on code edits sample: {count} edits", err=True)
-    for table in (cms_mue.import_table(store, cms_mue.SAMPLE_FILE),
-                  cms_ptp.import_tables(store, [cms_ptp.SAMPLE_FILE])):
-        click.echo(f"CMS {table.kind.upper()} sample: {table.row_count} edits", err=True)
+    for summary in (cpt_addons.import_edits(store, cpt_addons.SAMPLE_FILE, "sample"),
+                    cms_mue.import_table(store, cms_mue.SAMPLE_FILE),
+                    cms_ptp.import_tables(store, [cms_ptp.SAMPLE_FILE])):
+        click.echo(f"{summary.title} sample: {summary.stored} edits", err=True)
     fhir_loader.import_paths(store, [cpt_loader.LAY_SUPPLEMENT])  # plain-language pages
     _store_parsed(store, icd10cm_loader.read_source(), "ICD-10-CM")
     _store_parsed(store, icd10pcs_loader.read_order_file(icd10pcs_loader.SAMPLE_FILE,
@@ -207,16 +206,17 @@ def import_cpt(folder: Path, version: str, db: str | None) -> None:
 
 @import_group.command(name="cms-addons")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--version", "version", default=None, help="Label, e.g. 2026Q1 (default: file name)")
+@click.option("--version", "version", default=None,
+              help="Label, e.g. 2026Q2 (default: V2026Q2 in the file name, else the name)")
 @click.option("--db", default=None)
 def import_cms_addons(file: Path, version: str | None, db: str | None) -> None:
     """Import the CMS add-on code edit file (replaces the previous one)."""
     store = _store(db)
     try:
-        count = cpt_addons.import_edits(store, file, version)
+        summary = cpt_addons.import_edits(store, file, version)
     except TerminologyError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
-    click.echo(f"CMS add-on code edits: {count} edits")
+    click.echo("\n".join(summary.lines()))
 
 
 @import_group.command(name="cms-mue")
@@ -231,12 +231,11 @@ def import_cms_mue(file: Path, setting: str | None, effective: str | None, label
                    db: str | None) -> None:
     """Import a CMS medically unlikely edit (MUE) table."""
     try:
-        table = cms_mue.import_table(_store(db), file, setting=setting, effective=effective,
-                                     label=label)
+        summary = cms_mue.import_table(_store(db), file, setting=setting, effective=effective,
+                                       label=label)
     except TerminologyError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
-    click.echo(f"CMS MUE {table.setting}: {table.row_count} edits in force from "
-               f"{table.effective or 'any date'}")
+    click.echo("\n".join(summary.lines()))
 
 
 @import_group.command(name="cms-ptp")
@@ -250,10 +249,10 @@ def import_cms_ptp(files: tuple[Path, ...], setting: str | None, label: str | No
     """Import the CMS NCCI procedure-to-procedure (PTP) edit files of one setting (all the
     files of a quarter together: they replace the setting's table)."""
     try:
-        table = cms_ptp.import_tables(_store(db), list(files), setting=setting, label=label)
+        summary = cms_ptp.import_tables(_store(db), list(files), setting=setting, label=label)
     except TerminologyError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
-    click.echo(f"CMS PTP {table.setting}: {table.row_count} edits from {table.source}")
+    click.echo("\n".join(summary.lines()))
 
 
 @import_group.command(name="fhir")

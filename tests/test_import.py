@@ -250,12 +250,12 @@ def copy_addons(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     "number, old, new, words",
     [
-        (2, "2012001", "2012999", ["2012999"]),  # day 999 of 2012
-        (3, "2012001", "20x2001", ["20x2001"]),
-        (4, "2014365", "2014366", ["2014366"]),  # 2014 had 365 days
-        (2, "\t1\t", "\t4\t", ["edit type"]),
-        (3, "64633", "646", ["646"]),
-        (5, "0001U", "0001U-X", ["0001U-X"]),
+        (3, "2012001", "2012999", ["2012999"]),  # day 999 of 2012
+        (4, "2012001", "20x2001", ["20x2001"]),
+        (5, "2014365", "2014366", ["2014366"]),  # 2014 had 365 days
+        (3, "1\t64636", "4\t64636", ["edit type"]),
+        (4, "64633", "646", ["646"]),
+        (6, "0001U", "0001U-X", ["0001U-X"]),
     ],
 )
 def test_broken_addon_file_names_the_line_and_keeps_the_old_map(
@@ -281,9 +281,9 @@ def test_broken_addon_file_names_the_line_and_keeps_the_old_map(
 def test_addon_file_with_too_few_columns(tmp_path, store_path):
     path = copy_addons(tmp_path)
     with path.open("a", encoding="utf-8") as f:
-        f.write("64636\t64635\t*\n")
+        f.write("1\t64636\n")
     before_dump = dump(store_path)
-    with pytest.raises(ImportFailed, match="line 6"):
+    with pytest.raises(ImportFailed, match="addons.txt line 7: no Primary_Code"):
         addons.import_edits(Store(store_path), path, "x")
     assert dump(store_path) == before_dump
 
@@ -292,9 +292,14 @@ def test_missing_or_empty_addon_file(tmp_path, store_path):
     before_dump = dump(store_path)
     with pytest.raises(ImportFailed):
         addons.import_edits(Store(store_path), tmp_path / "nope.txt", "x")
+    notice, header = addons.SAMPLE_FILE.read_text().splitlines()[:2]
+    notice_only = tmp_path / "notice.txt"
+    notice_only.write_text(notice + "\n")
+    with pytest.raises(ImportFailed, match="no header row with the columns Add-On_Code"):
+        addons.import_edits(Store(store_path), notice_only, "x")
     header_only = tmp_path / "header.txt"
-    header_only.write_text(addons.SAMPLE_FILE.read_text().splitlines()[0] + "\n")
-    with pytest.raises(ImportFailed):
+    header_only.write_text(f"{notice}\n{header}\n")
+    with pytest.raises(ImportFailed, match="no add-on code edits found"):
         addons.import_edits(Store(store_path), header_only, "x")
     assert dump(store_path) == before_dump
 
@@ -307,7 +312,7 @@ def test_addon_import_replaces_the_previous_map(tmp_path, store_path):
         "64636\t64633\t*\t*\t20200101\t*\t1\t\n",
         encoding="utf-8",
     )
-    assert addons.import_edits(Store(store_path), path, "2026Q2") == 1
+    assert addons.import_edits(Store(store_path), path, "2026Q2").stored == 1
     client = client_for(store_path)
     body = client.get(LOOKUP, query_string={"system": CPT, "code": "64636"}).fhir
     assert properties(body)["primary-code"] == ["64633"]
@@ -393,7 +398,7 @@ def test_cli_import_and_lookup(tmp_path):
     assert result.exit_code == 0, result.output
     result = run("import", "cms-addons", str(addons.SAMPLE_FILE), "--db", db)
     assert result.exit_code == 0, result.output
-    assert "4 edits" in result.output
+    assert "CMS add-on code edits 2026Q2: 4 edits stored from 4 rows read" in result.output
 
     result = run("lookup", "64636", "--db", db)
     assert result.exit_code == 0, result.output
@@ -444,7 +449,7 @@ def test_cli_failed_addon_import_changes_nothing(tmp_path, store_path):
     result = run("import", "cms-addons", str(path), "--db", str(store_path))
     assert result.exit_code != 0
     assert "nothing changed" in result.output
-    assert "line 2" in result.output
+    assert "addons.txt line 3: '2012400' is not a date" in result.output
     assert dump(store_path) == before_dump
 
 

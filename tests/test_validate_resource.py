@@ -279,10 +279,12 @@ def test_type_2_add_on_is_a_warning(check):
 
 
 def test_type_3_add_on_warns_naming_the_listed_primaries(tmp_path):
-    edits = tmp_path / "addons.txt"
-    edits.write_text("Addon\tPrimary\tAOC del\tPrimary del\tEffective\tEnded\tType\tNotes\n"
-                     "64636\t64635\t*\t*\t2012001\t*\t3\t\n"
-                     "64636\t64633\t*\t*\t2012001\t*\t3\t\n")
+    edits = tmp_path / "AOC_V2026Q2-MCR.txt"
+    edits.write_text("Notice row\n"
+                     "AOC_Edit_Type\tAdd-On_Code\tAOC_DelDT\tPrimary_Code\tPrimary_Code_DelDT\t"
+                     "AOC_Edit_EffDT\tAOC_Edit_DelDT\tSpecial_Instruction_Notes\n"
+                     "3\t64636\t\t64635\t\t2012001\t\t\n"
+                     "3\t64636\t\t64633\t\t2012001\t\t\n")
     store = build_store(tmp_path / "tx.db")
     addons.import_edits(store, edits, "type-3")
     app = server.create_app({"DB": str(store.path), "TESTING": True})
@@ -508,19 +510,19 @@ def test_sample_tables_imported(edits_db):
 
 def _broken_copy(source: Path, folder: Path, old: str, new: str) -> Path:
     target = folder / source.name
-    text = source.read_text()
+    text = source.read_text(encoding="latin-1")  # the PTP sample is latin-1, as CMS writes it
     assert old in text
-    target.write_text(text.replace(old, new, 1))
+    target.write_text(text.replace(old, new, 1), encoding="latin-1")
     return target
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
-    ("87593,4,1 Line Edit", "87593,four,1 Line Edit", "line 10: the MUE value 'four'"),
+    ("87593,4,1 Line Edit", "87593,four,1 Line Edit", "line 12: MUE Values 'four'"),
     ("87593,4,1 Line Edit", "87593,4,7 Something",
-     "line 10: adjudication indicator '7 Something'"),
-    ("87593,4,1 Line Edit,Clinical: Data", "87593,4", "line 10: expected at least 3 columns"),
+     "line 12: adjudication indicator '7 Something'"),
+    ("87593,4,1 Line Edit,Clinical: Data", "87593,4", "line 12: no MUE Adjudication Indicator"),
     ("87593,4,1 Line Edit", "64636,4,1 Line Edit",
-     "line 10: 64636 is listed again (first on line 8)"),
+     "line 12: 64636 is listed again (first on line 10)"),
 ])
 def test_broken_mue_file_names_file_and_line_and_changes_nothing(tmp_path, old, new, message):
     store = build_store(tmp_path / "tx.db")
@@ -534,10 +536,10 @@ def test_broken_mue_file_names_file_and_line_and_changes_nothing(tmp_path, old, 
 
 
 @pytest.mark.parametrize(("old", "new", "message"), [
-    ("20250101\t20251231\t0", "20250101\t20251231\t5", "line 9: modifier indicator '5'"),
-    ("20250101\t20251231\t0", "20250101\tlater\t0", "line 9: 'later' is not a date"),
-    ("20250101\t20251231\t0", "20251231\t20250101\t0", "line 9: deleted 2025-01-01 before"),
-    ("87593\t86701", "87593\tnope!", "line 9: column 2 'nope!'"),
+    ("20250101\t20251231\t0", "20250101\t20251231\t5", "line 13: modifier indicator '5'"),
+    ("20250101\t20251231\t0", "20250101\tlater\t0", "line 13: 'later' is not a date"),
+    ("87593\t86701", "87593\tnope!", "line 13: Column 2 'nope!' is not a CPT or HCPCS code"),
+    ("ended on 2025-12-31", "ended on 2025-12-31\tstray", "line 13: 8 cells, but the header has 7"),
 ])
 def test_broken_ptp_file_names_file_and_line_and_changes_nothing(tmp_path, old, new, message):
     store = build_store(tmp_path / "tx.db")
@@ -551,12 +553,15 @@ def test_broken_ptp_file_names_file_and_line_and_changes_nothing(tmp_path, old, 
 
 
 def test_ptp_files_of_one_quarter_import_together(tmp_path):
-    text = ptp.SAMPLE_FILE.read_text().splitlines()
+    text = ptp.SAMPLE_FILE.read_text(encoding="latin-1").splitlines()
     first, second = tmp_path / "ccipra-v321r0-f1.txt", tmp_path / "ccipra-v321r0-f2.txt"
-    first.write_text("\n".join(text[:5]) + "\n")
-    second.write_text("\n".join(text[:2] + text[5:]) + "\n")
+    first.write_text("\n".join(text[:9]) + "\n", encoding="latin-1")  # preamble, 3 rows
+    second.write_text("\n".join(text[:6] + text[9:]) + "\n", encoding="latin-1")
     store = build_store(tmp_path / "tx.db")
-    table = ptp.import_tables(store, [first, second], label="2026Q1")
+    summary = ptp.import_tables(store, [first, second], label="2026Q1")
+    assert [(f.name, f.rows) for f in summary.files] == [
+        ("ccipra-v321r0-f1.txt", 3), ("ccipra-v321r0-f2.txt", 7)]
+    table = summary.table
     assert (table.row_count, table.label, table.setting) == (10, "2026Q1", "practitioner")
     assert table.source == "ccipra-v321r0-f1.txt, ccipra-v321r0-f2.txt"
 
@@ -567,14 +572,15 @@ def test_cli_imports_and_reports_failures(tmp_path):
     runner = CliRunner()
     done = runner.invoke(server.main, ["import", "cms-mue", str(mue.SAMPLE_FILE), "--db", db])
     assert done.exit_code == 0, done.output
-    assert "CMS MUE practitioner: 20 edits in force from 2025-01-01" in done.output
+    assert ("CMS MUE practitioner (in force from 2025-01-01): 20 edits stored from 20 rows read"
+            in done.output)
     done = runner.invoke(server.main, ["import", "cms-ptp", str(ptp.SAMPLE_FILE), "--db", db,
                                        "--label", "2026Q1"])
     assert done.exit_code == 0 and "CMS PTP practitioner: 10 edits" in done.output
     broken = _broken_copy(ptp.SAMPLE_FILE, tmp_path, "\t0\tSample: one", "\tX\tSample: one")
     done = runner.invoke(server.main, ["import", "cms-ptp", str(broken), "--db", db])
     assert done.exit_code != 0
-    assert "import failed, nothing changed" in done.output and f"{broken.name} line 7" in \
+    assert "import failed, nothing changed" in done.output and f"{broken.name} line 11" in \
         done.output
 
 

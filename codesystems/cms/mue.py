@@ -1,11 +1,13 @@
 """Importer for the CMS medically unlikely edit (MUE) tables, and the `mue` lookup properties.
 
-The CMS layout: code, MUE value (maximum units), MUE adjudication indicator (`1 Line Edit`,
-`2 Date of Service Edit: Policy`, `3 Date of Service Edit: Clinical`, or just the digit), MUE
-rationale; tab- or comma-separated, copyright text and a header first. One table per setting
-(practitioner, outpatient hospital, DME) and quarter: the quarter's start is the table's
-effective date (`--effective`, or `Eff_MM-DD-YYYY` in the CMS file name); a table is in force
-from its effective date until the next table of its setting starts.
+CMS publishes one table per setting (practitioner, outpatient hospital, DME supplier) and
+quarter, as `MCR_MUE_PractitionerServices_Eff_01-01-2026.csv` and `.xlsx` (in a `.zip`): a quoted
+notice, then the header `HCPCS/CPT Code, Practitioner Services MUE Values, MUE Adjudication
+Indicator, MUE Rationale`, then one row per code. The indicator reads `1 Line Edit`,
+`2 Date of Service Edit: Policy` or `3 Date of Service Edit: Clinical` (or just the digit).
+Columns are read by name (tables.py). The quarter's start is the table's effective date
+(`--effective`, or `Eff_MM-DD-YYYY` in the file name); a table is in force from its effective
+date until the next table of its setting starts.
 """
 
 from __future__ import annotations
@@ -16,8 +18,17 @@ from datetime import date
 from pathlib import Path
 
 from codesystems.cms import definition as cms
-from codesystems.cms.files import edit_rows, whole_number
-from codesystems.cpt.addons import parse_date
+from codesystems.cms.tables import (
+    Column,
+    ImportSummary,
+    Row,
+    code_cell,
+    parse_date,
+    read_tables,
+    required,
+    source_label,
+    whole_number,
+)
 from terminology.errors import ImportFailed
 from terminology.model import Property
 from terminology.store import Store
@@ -33,6 +44,12 @@ from terminology.store.edits import (
 _EFFECTIVE_IN_NAME = re.compile(
     r"eff(?:ective)?[_ -]*(\d{1,2})[-_.](\d{1,2})[-_.](\d{4})|eff(?:ective)?[_ -]*"
     r"(\d{4})[-_.]?(\d{2})[-_.]?(\d{2})", re.IGNORECASE)
+
+CODE = Column("code", "HCPCS/CPT Code", r"(hcpcs)?(cpt)?code", code=True)
+UNITS = Column("units", "MUE Values", r"[a-z]*muevalues?")
+INDICATOR = Column("indicator", "MUE Adjudication Indicator", r"(mue)?adjudicationindicator|mai")
+RATIONALE = Column("rationale", "MUE Rationale", r"(mue)?rationale", required=False)
+COLUMNS = (CODE, UNITS, INDICATOR, RATIONALE)
 
 
 def setting_from_name(name: str) -> str:
@@ -57,26 +74,28 @@ def effective_from_name(name: str) -> str | None:
         return None
 
 
-def read_rows(path: Path) -> Iterator[MueRow]:
+def read_rows(path: Path, summary: ImportSummary) -> Iterator[MueRow]:
     """The rows of one MUE file; a bad row raises ImportFailed naming the file and line."""
-    seen: dict[str, int] = {}
-    for number, cells in edit_rows(path, 3):
-        where = f"{Path(path).name} line {number}"
-        code = cells[0]
-        if code in seen:
-            raise ImportFailed(f"{where}: {code} is listed again (first on line {seen[code]})")
-        seen[code] = number
-        units = whole_number(cells[1], where, "the MUE value")
-        indicator_text = cells[2].strip()
-        if not indicator_text[:1].isdigit() or int(indicator_text[:1]) not in cms.MUE_INDICATORS:
-            raise ImportFailed(f"{where}: adjudication indicator {indicator_text[:30]!r} is not "
-                               "1, 2 or 3")
-        rationale = cells[3] if len(cells) > 3 and cells[3] else None
-        yield MueRow(code, units, int(indicator_text[:1]), rationale)
+    seen: dict[str, Row] = {}
+    for table in read_tables(path, COLUMNS, "MUE table", summary):
+        for row in table.rows(summary):
+            code = code_cell(row, CODE)
+            if code in seen:
+                first = seen[code]
+                raise ImportFailed(f"{row.where}: {code} is listed again (first on "
+                                   f"{first.place if first.sheet == row.sheet else first.where})")
+            seen[code] = row
+            units = whole_number(row, UNITS)
+            indicator = required(row, INDICATOR)
+            if not indicator[:1].isdigit() or int(indicator[:1]) not in cms.MUE_INDICATORS:
+                raise ImportFailed(f"{row.where}: adjudication indicator {indicator[:30]!r} is "
+                                   "not 1, 2 or 3")
+            summary.count(summary.remarks, f"edits with adjudication indicator {indicator[:1]}")
+            yield MueRow(code, units, int(indicator[:1]), row["rationale"] or None)
 
 
 def import_table(store: Store, path: Path, *, setting: str | None = None,
-                 effective: str | None = None, label: str | None = None) -> EditTable:
+                 effective: str | None = None, label: str | None = None) -> ImportSummary:
     """Replace the MUE table of (setting, effective date) with the rows of `path`, in one
     transaction: a bad line leaves the store as it was."""
     path = Path(path)
@@ -86,11 +105,15 @@ def import_table(store: Store, path: Path, *, setting: str | None = None,
                            f"{', '.join(cms.MUE_SETTINGS)}")
     start = (parse_date(effective, f"{path.name}: --effective") if effective
              else effective_from_name(path.name)) or ""
+    summary = ImportSummary(f"CMS MUE {setting} (in force from {start or 'any date'})")
     with store.transaction() as tx:
         table_id = replace_edit_table(tx, kind=cms.MUE, setting=setting, effective=start,
-                                      label=label or path.stem, source=path.name)
-        add_mue_rows(tx, table_id, read_rows(path))
-    return next(t for t in edit_tables(store, cms.MUE) if t.id == table_id)
+                                      label=label or path.stem,
+                                      source=source_label([path]))
+        add_mue_rows(tx, table_id, read_rows(path, summary))
+    summary.table = next(t for t in edit_tables(store, cms.MUE) if t.id == table_id)
+    summary.stored = summary.table.row_count
+    return summary
 
 
 def table_in_force(tables: list[EditTable], setting: str, on_date: str) -> EditTable | None:
@@ -121,5 +144,4 @@ def lookup_properties(store: Store, code: str, mue_tables: list[EditTable],
     return props
 
 
-SAMPLE_FILE = (Path(__file__).parent / "sample"
-               / "sample-MCR_MUE_PractitionerServices_Eff_01-01-2025.csv")
+SAMPLE_FILE = Path(__file__).parent / "sample" / "MCR_MUE_PractitionerServices_Eff_01-01-2025.csv"

@@ -1,11 +1,14 @@
 """Importer for the CMS NCCI procedure-to-procedure (PTP) edit tables, and their ConceptMap.
 
-The CMS layout: column-1 code, column-2 code, `*` if in existence before 1996, effective date,
-deletion date (`*` for none; the last day the edit is in force), modifier indicator (0, 1, 9),
-PTP edit rationale; tab-separated (or comma-separated when saved from the spreadsheet), with
-copyright text and a header first. CMS splits one quarter's table over several files: import
-them together (`txserver import cms-ptp f1.txt f2.txt ...`) and they replace the setting's table
-in one transaction.
+CMS publishes each quarter's table per setting split over several files (`ccipra-v321r0-f1` to
+`-f4` for practitioners, `ccioph-...` for outpatient hospitals), each a tab-separated `.TXT`
+(latin-1) and an `.xlsx` in a `.zip`: a notice line, a title, a header wrapped over four rows
+(`Column 1, Column 2, *=in existence prior to 1996, Effective Date, Deletion Date *=no data,
+Modifier 0=not allowed 1=allowed 9=not applicable, PTP Edit Rationale`), then one row per code
+pair. Dates are `YYYYMMDD`, `*` for none; the deletion date is the last day the edit is in force.
+Columns are read by name (tables.py). Import the files of one quarter together
+(`txserver import cms-ptp f1.zip f2.zip ...`): they replace the setting's table in one
+transaction. A row deleted before it took effect (withdrawn) is kept, never in force, and counted.
 """
 
 from __future__ import annotations
@@ -16,19 +19,40 @@ from pathlib import Path
 from typing import Any
 
 from codesystems.cms import definition as cms
-from codesystems.cms.files import edit_rows
+from codesystems.cms.tables import (
+    SAMPLE_SOURCE,
+    Column,
+    ImportSummary,
+    code_cell,
+    parse_date,
+    read_tables,
+    required,
+    source_label,
+)
 from codesystems.cpt import definition as cpt
-from codesystems.cpt.addons import parse_date, system_of
+from codesystems.cpt.addons import system_of
 from terminology.errors import ImportFailed
 from terminology.store import Store
 from terminology.store.edits import (
-    EditTable,
     PtpRow,
     add_ptp_rows,
     edit_tables,
     iter_ptp_rows,
     replace_edit_table,
 )
+
+COLUMN1 = Column("column1", "Column 1", r"(hcpcscpt)?column(1|one)(code)?", code=True)
+COLUMN2 = Column("column2", "Column 2", r"(hcpcscpt)?column(2|two)(code)?", code=True)
+PRIOR_1996 = Column("prior_1996", "*=in existence prior to 1996",
+                    r"(inexistence|existence|prior(to)?1996).*", required=False)
+EFFECTIVE = Column("effective", "Effective Date", r"effective(date)?.*")
+DELETED = Column("deleted", "Deletion Date", r"(deletion|deleted|termination)(date)?.*")
+MODIFIER = Column("modifier", "Modifier", r"(modifier|ccmi|correctcodingmodifier).*")
+RATIONALE = Column("rationale", "PTP Edit Rationale", r"(ptp)?(edit)?rationale",
+                   required=False)
+COLUMNS = (COLUMN1, COLUMN2, PRIOR_1996, EFFECTIVE, DELETED, MODIFIER, RATIONALE)
+WITHDRAWN = "edits withdrawn before taking effect (deletion date before effective date): kept, " \
+            "never in force"
 
 
 def setting_from_name(name: str) -> str:
@@ -38,34 +62,29 @@ def setting_from_name(name: str) -> str:
     return cms.DEFAULT_SETTING
 
 
-def read_rows(path: Path) -> Iterator[PtpRow]:
+def read_rows(path: Path, summary: ImportSummary) -> Iterator[PtpRow]:
     """The rows of one PTP file; a bad row raises ImportFailed naming the file and line."""
-    for number, cells in edit_rows(path, 6):
-        where = f"{Path(path).name} line {number}"
-        column1, column2 = cells[0], cells[1]
-        if not cms_code(column2):
-            raise ImportFailed(f"{where}: column 2 {column2[:20]!r} is not a CPT or HCPCS code")
-        if cells[2] not in ("", "*", "Y", "y"):
-            raise ImportFailed(f"{where}: the pre-1996 flag {cells[2][:10]!r} is not * or empty")
-        effective = parse_date(cells[3], where)
-        deleted = parse_date(cells[4], where)
-        if effective and deleted and deleted < effective:
-            raise ImportFailed(f"{where}: deleted {deleted} before taking effect {effective}")
-        indicator = cells[5].strip()
-        if indicator not in ("0", "1", "9"):
-            raise ImportFailed(f"{where}: modifier indicator {indicator[:10]!r} is not 0, 1 "
-                               "or 9")
-        rationale = cells[6] if len(cells) > 6 and cells[6] else None
-        yield PtpRow(column1, column2, effective, deleted, int(indicator),
-                     cells[2] in ("*", "Y", "y"), rationale)
-
-
-def cms_code(text: str) -> bool:
-    return len(text) == 5 and text.isalnum() and text.upper() == text
+    for table in read_tables(path, COLUMNS, "PTP edit table", summary):
+        for row in table.rows(summary):
+            column1, column2 = code_cell(row, COLUMN1), code_cell(row, COLUMN2)
+            prior = row["prior_1996"]
+            if prior not in ("", "*", "Y", "y"):
+                raise ImportFailed(f"{row.where}: the pre-1996 flag {prior[:10]!r} is not * or "
+                                   "empty")
+            effective = parse_date(row["effective"], row.where)
+            deleted = parse_date(row["deleted"], row.where)
+            if effective and deleted and deleted < effective:
+                summary.count(summary.remarks, WITHDRAWN)
+            indicator = required(row, MODIFIER)
+            if indicator not in ("0", "1", "9"):
+                raise ImportFailed(f"{row.where}: modifier indicator {indicator[:10]!r} is not "
+                                   "0, 1 or 9")
+            yield PtpRow(column1, column2, effective, deleted, int(indicator), prior != "",
+                         row["rationale"] or None)
 
 
 def import_tables(store: Store, paths: Sequence[Path], *, setting: str | None = None,
-                  label: str | None = None) -> EditTable:
+                  label: str | None = None) -> ImportSummary:
     """Replace the setting's PTP table with the rows of all `paths`, in one transaction."""
     paths = [Path(p) for p in paths]
     if not paths:
@@ -77,17 +96,20 @@ def import_tables(store: Store, paths: Sequence[Path], *, setting: str | None = 
     chosen = settings.pop()
     if chosen not in cms.PTP_SETTINGS:
         raise ImportFailed(f"setting {chosen!r} is not one of {', '.join(cms.PTP_SETTINGS)}")
+    summary = ImportSummary(f"CMS PTP {chosen}")
 
     def rows() -> Iterator[PtpRow]:
         for path in paths:
-            yield from read_rows(path)
+            yield from read_rows(path, summary)
 
     with store.transaction() as tx:
         table_id = replace_edit_table(tx, kind=cms.PTP, setting=chosen, effective="",
                                       label=label or paths[0].stem,
-                                      source=", ".join(p.name for p in paths))
+                                      source=source_label(paths))
         add_ptp_rows(tx, table_id, rows())
-    return next(t for t in edit_tables(store, cms.PTP) if t.id == table_id)
+    summary.table = next(t for t in edit_tables(store, cms.PTP) if t.id == table_id)
+    summary.stored = summary.table.row_count
+    return summary
 
 
 def in_force(row: PtpRow, on_date: str) -> bool:
@@ -105,17 +127,22 @@ def concept_map(store: Store, setting: str) -> dict[str, Any] | None:
         comment = (f"Column 2 of {row.column1}: not reported with it for one patient on one "
                    f"date. Modifier indicator {row.modifier}: "
                    f"{cms.PTP_MODIFIER_INDICATORS[row.modifier]}")
-        if row.effective:
+        if row.effective and row.deleted and row.deleted < row.effective:
+            comment += (f"; withdrawn before it took effect (effective {row.effective}, deleted "
+                        f"{row.deleted}): never in force")
+        elif row.effective:
             comment += f"; in force from {row.effective}"
-        if row.deleted:
-            comment += f" to {row.deleted}"
+            if row.deleted:
+                comment += f" to {row.deleted}"
+        elif row.deleted:
+            comment += f"; in force to {row.deleted}"
         if row.rationale:
             comment += f"; rationale: {row.rationale}"
         elements = groups.setdefault((system_of(row.column1), system_of(row.column2)), {})
         element = elements.setdefault(row.column1, {"code": row.column1, "target": []})
         element["target"].append({"code": row.column2, "equivalence": "relatedto",
                                   "comment": comment})
-    sample = table.source.startswith("sample-")
+    sample = table.source.startswith(SAMPLE_SOURCE)
     return {
         "resourceType": "ConceptMap",
         "id": cms.PTP_MAP_ID.format(setting=setting),
@@ -138,7 +165,7 @@ def concept_map(store: Store, setting: str) -> dict[str, Any] | None:
     }
 
 
-SAMPLE_FILE = Path(__file__).parent / "sample" / "sample-ccipra-v321r0-f1.txt"
+SAMPLE_FILE = Path(__file__).parent / "sample" / "ccipra-v321r0-f1.TXT"
 
 
 # The setting tables as FHIR resources, for server.py to publish: {"ConceptMap/id": build(store)}
