@@ -1,5 +1,6 @@
-"""What the importers of public code-set files share: the parsed code system they hand over,
-storing it in one transaction, progress reporting, and reading text files line by line.
+"""What the importers of public code-set files share: the parsed code system they hand over
+(with the summary of what was read, ignored and skipped), storing it in one transaction, progress
+reporting, and reading text files line by line in whatever encoding the publisher used.
 
 An importer parses its source completely first (pure, no store), raising ImportFailed that names
 the file and the line of the first defect; only then is the result written, all of it in one
@@ -8,6 +9,8 @@ the file and the line of the first defect; only then is the result written, all 
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +39,10 @@ class ParsedCodeSystem:
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     indexed_properties: tuple[str, ...] | None = None  # None: every property (see Writer)
+    # the summary a user checks against the publisher's counts (see `summary`)
+    read: list[str] = field(default_factory=list)  # per file read: "NAME: what it gave"
+    ignored: list[str] = field(default_factory=list)  # per file not read: "NAME: why"
+    skipped: list[str] = field(default_factory=list)  # what was left out, how many and why
 
     def concept(self, code: str) -> Concept | None:
         return next((c for c in self.concepts if c.code == code), None)
@@ -76,29 +83,89 @@ def store_code_system(store: Store, parsed: ParsedCodeSystem,
     return cs_id
 
 
-def read_lines(path: Path) -> list[str]:
-    """The lines of a text file (UTF-8 with or without BOM, else cp1252), ends stripped."""
+ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")  # strict UTF-8 first; latin-1 decodes any byte
+
+
+def decode(data: bytes, name: str) -> tuple[str, str]:
+    """(text, encoding): UTF-8 (with or without BOM) when the bytes are valid UTF-8, else cp1252
+    (Windows text, as CMS and the AMA ship it), else latin-1."""
+    if b"\x00" in data[:4096]:
+        raise ImportFailed(f"{name}: not a text file (binary content)")
+    for encoding in ENCODINGS:
+        try:
+            return data.decode(encoding), encoding.removesuffix("-sig")
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("latin-1 decodes every byte")
+
+
+def read_text(path: Path) -> tuple[list[str], str]:
+    """(lines with their ends stripped, encoding) of a text file."""
     path = Path(path)
     if not path.is_file():
         raise ImportFailed(f"{path} is not a file")
-    data = path.read_bytes()
-    if b"\x00" in data[:4096]:
-        raise ImportFailed(f"{path.name}: not a text file (binary content)")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("cp1252")
-        except UnicodeDecodeError as exc:
-            raise ImportFailed(f"{path.name}: not a text file ({exc.reason})") from None
-    return [line.rstrip("\r\n") for line in text.splitlines()]
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImportFailed(f"{path}: cannot be read ({exc.strerror})") from None
+    text, encoding = decode(data, path.name)
+    return text.splitlines(), encoding
+
+
+def read_lines(path: Path) -> list[str]:
+    """The lines of a text file, ends stripped (see `decode` for the encodings)."""
+    return read_text(path)[0]
+
+
+def numbered(path: Path, lines: list[str]) -> Iterator[tuple[str, str]]:
+    """(`name line N`, line) for each of `lines` (of the file at `path`) that is not blank."""
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield f"{path.name} line {number}", line
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[str, str]]:
     """(`name line N`, line) for each line of a text file that is not blank."""
-    for number, line in enumerate(read_lines(path), start=1):
-        if line.strip():
-            yield f"{path.name} line {number}", line
+    return numbered(path, read_lines(path))
+
+
+def first_line(path: Path, size: int = 65536) -> str:
+    """The first line of a file that is not blank (from its first `size` bytes), to tell what
+    the file is without reading all of it; "" for an empty or binary file."""
+    with open(path, "rb") as handle:
+        data = handle.read(size)
+    if b"\x00" in data:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    return next((line for line in text.splitlines() if line.strip()), "")
+
+
+YEAR_IN_NAME = re.compile(r"(?<![0-9])(20[0-9]{2})(?![0-9])")
+
+
+def year_in_name(name: str) -> str | None:
+    """The (last) four-digit year 20YY in a file name: icd10cm_order_2026.txt -> 2026."""
+    found = YEAR_IN_NAME.findall(name)
+    return found[-1] if found else None
+
+
+def summary(parsed: ParsedCodeSystem, label: str) -> list[str]:
+    """What an import read, ignored and left out, in lines a user can check against the
+    publisher's own counts."""
+    uses: Counter[str] = Counter()
+    for concept in parsed.concepts:
+        for designation in concept.designations:
+            use = designation.use
+            uses[(use.display or use.code or "") if use else "(no use)"] += 1
+    lines = [f"{label} {parsed.version}: {len(parsed.concepts)} concepts from "
+             f"{', '.join(parsed.files)}"]
+    lines += [f"  read {line}" for line in parsed.read]
+    lines += [f"  ignored {line}" for line in parsed.ignored]
+    lines.append("  designations: " + (", ".join(f"{n} {use}" for use, n in sorted(uses.items()))
+                                       or "none besides the displays"))
+    lines += [f"  skipped {line}" for line in parsed.skipped]
+    lines += [f"  warning: {line}" for line in parsed.warnings]
+    return lines
 
 
 def column(line: str, first: int, last: int | None = None) -> str:
