@@ -32,7 +32,7 @@ from codesystems.hcpcs import definition as hcpcs_definition
 from codesystems.hcpcs import loader as hcpcs_loader
 from codesystems.icd10cm import loader as icd10cm_loader
 from codesystems.icd10pcs import loader as icd10pcs_loader
-from codesystems.sources import ParsedCodeSystem, store_code_system
+from codesystems.sources import ParsedCodeSystem, store_code_system, summary
 from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.registry import Registry
@@ -270,15 +270,16 @@ def import_fhir(paths: tuple[Path, ...], db: str | None) -> None:
 
 
 def _import_parsed(label: str, read: Any, db: str | None) -> None:
-    """Parse with `read()`, then store with a progress bar; any failure changes nothing."""
+    """Parse with `read()`, then store with a progress bar; any failure changes nothing. Then
+    the summary: what each file gave, what was ignored or skipped and why."""
     store = _store(db)
     try:
         parsed = read()
-        _store_parsed(store, parsed, label)
+        with _progress(f"{label} {parsed.version}", len(parsed.concepts)) as bar:
+            store_code_system(store, parsed, bar.update)
     except TerminologyError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
-    click.echo(f"{label} {parsed.version}: {len(parsed.concepts)} concepts from "
-               f"{', '.join(parsed.files)}")
+    click.echo("\n".join(summary(parsed, label)))
 
 
 @import_group.command(name="icd10cm")

@@ -41,8 +41,8 @@ class OrderFile:
 
     def describe(self) -> str:
         """What the file gave, for the import summary."""
-        return (f"{self.name}: order file, {len(self.rows)} rows ({self.valid_count} valid "
-                f"codes, {len(self.rows) - self.valid_count} headers), {self.encoding}")
+        return (f"{self.name}: order file, {len(self.rows):,} rows ({self.valid_count:,} valid "
+                f"codes, {len(self.rows) - self.valid_count:,} headers), {self.encoding}")
 
 
 def parent_links(codes: list[str]) -> list[tuple[str, str]]:

@@ -134,7 +134,7 @@ def test_import_commands(tmp_path):
     result = runner.invoke(server.main, ["import", "icd10pcs", str(PCS_FILE), "--db", db])
     assert result.exit_code == 0 and "ICD-10-PCS 2026: 17 concepts" in result.output
     result = runner.invoke(server.main, ["import", "icd10cm", str(ICD_FOLDER), "--db", db])
-    assert result.exit_code == 0 and "ICD-10-CM 2026: 35 concepts" in result.output
+    assert result.exit_code == 0 and "ICD-10-CM 2026: 47 concepts" in result.output
     urls = {info.url for info in Store(db).code_systems()}
     assert urls == {HCPCS, ICD, "http://www.cms.gov/Medicare/Coding/ICD10"}
 
