@@ -26,6 +26,7 @@ ICD_ORDER = ICD_FOLDER / "icd10cm-order-2026.txt"
 ICD_CODES = ICD_FOLDER / "icd10cm-codes-2026.txt"
 PCS_FILE = DATA / "icd10pcs" / "icd10pcs_order_2026.txt"
 HCPCS_FILE = DATA / "hcpcs" / "HCPC2026_JAN_ANWEB.txt"
+HCPCS_2019 = DATA / "hcpcs" / "HCPC2019_CONTR_ANWEB.txt"  # opens with a notice block, latin-1
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 PCS = "http://www.cms.gov/Medicare/Coding/ICD10"

@@ -1,6 +1,6 @@
-"""HCPCS Level II: the CMS ANWEB importer on our sample (continuation lines, modifiers, CDT codes
-without descriptors, terminated codes), its failures, the http:// and https:// spellings of the
-system, and the `txserver import` commands."""
+"""HCPCS Level II: the CMS ANWEB importer on our samples (continuation lines, modifiers, CDT codes
+without descriptors, terminated codes; the notice block and latin-1 text of the 2019 files), its
+failures, the http:// and https:// spellings of the system, and the `txserver import` commands."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from click.testing import CliRunner
 import server
 from codesets import (  # noqa: F401 (the *_fixture names: fixtures)
     HCPCS,
+    HCPCS_2019,
     HCPCS_FILE,
     HCPCS_HTTPS,
     ICD,
@@ -64,8 +65,62 @@ def test_a_code_terminated_before_the_release_is_inactive():
     assert not parsed.concept("G0008").inactive
 
 
+def test_the_notice_block_before_the_records_is_skipped_and_counted():
+    """The 2019 file opens with `***Disclaimers`, tab-padded lines with latin-1 non-breaking
+    spaces and copyright signs, then the records (CRLF)."""
+    assert HCPCS_2019.read_bytes().startswith(b"***Disclaimers\t")
+    assert b"\xa0\xa9\xa0" in HCPCS_2019.read_bytes()  # not UTF-8
+    parsed = loader.read_anweb(HCPCS_2019)
+    assert parsed.version == "2019" and parsed.effective_date == "2019-01-01"
+    assert len(parsed.concepts) == 9
+    assert parsed.concept("GA").display == ("Waiver of liability statement issued as required by "
+                                            "payer policy, individual case")
+    assert parsed.skipped[0] == ("lines 1-9 of HCPC2019_CONTR_ANWEB.txt, before the first "
+                                 "record: the notice block '***Disclaimers'")
+    assert parsed.read == ["HCPC2019_CONTR_ANWEB.txt: 6 codes and 3 modifiers (11 record lines, "
+                           "2 of them continuations), cp1252"]
+
+
+@pytest.mark.parametrize("encoding, reported", [("utf-8", "utf-8"), ("latin-1", "cp1252"),
+                                                ("utf-8-sig", "utf-8")])
+def test_text_in_utf8_or_latin1_reads_the_same(tmp_path, encoding, reported):
+    text = _first_line("J9999", "Injection, sample for Sjögren’s syndrome, 1 mg".replace(
+        "’", "'")).ljust(91) + "Inj Sjögren sample"
+    path = tmp_path / "HCPC2026_JAN_ANWEB.txt"
+    path.write_bytes((text + "\r\n").encode(encoding))
+    parsed = loader.read_anweb(path)
+    assert parsed.concept("J9999").display == "Injection, sample for Sjögren's syndrome, 1 mg"
+    assert [d.value for d in parsed.concept("J9999").designations] == ["Inj Sjögren sample"]
+    assert parsed.read[0].endswith(reported)
+
+
+def test_a_record_shaped_line_in_the_notice_block_is_not_skipped(tmp_path, codeset_db):
+    """Only text before the first record is preamble: a line with a code and a sequence number
+    is a record, and a broken one names its line."""
+    path = copy_of(HCPCS_2019, tmp_path / "hcpcs")
+    broken = _first_line("A0428", "Ambulance", "5")
+    blank_line_2 = b"\r\n\t\t\t\t\t\t\r\n"
+    path.write_bytes(path.read_bytes().replace(blank_line_2, f"\r\n{broken}\r\n".encode(), 1))
+    before = dump(codeset_db)
+    with pytest.raises(ImportFailed, match=f"{path.name} line 2: not a record"):
+        loader.import_anweb(Store(codeset_db), path)
+    assert dump(codeset_db) == before
+
+
+def test_a_line_after_the_records_that_is_not_one_names_its_line(tmp_path, codeset_db):
+    path = copy_of(HCPCS_2019, tmp_path / "hcpcs")
+    path.write_bytes(path.read_bytes() + "End of file – notice\r\n".encode("cp1252"))
+    before = dump(codeset_db)
+    with pytest.raises(ImportFailed, match=f"{path.name} line 21: not a record"):
+        loader.import_anweb(Store(codeset_db), path)
+    assert dump(codeset_db) == before
+
+
 def test_release_from_the_file_name():
     assert loader.version_of(Path("HCPC2026_APR_ANWEB_v2.txt"), None) == "2026-04"
+    assert loader.version_of(Path("HCPC2026_JANUARY_ANWEB.txt"), None) == "2026-01"
+    assert loader.version_of(Path("HCPC2019_CONTR_ANWEB.txt"), None) == "2019"  # no month
+    assert loader.version_of(Path("HCPC2019_CONTR_ANWEB.txt"), "2019-01") == "2019-01"
     assert loader.version_of(Path("anything.txt"), "2025-10") == "2025-10"
     with pytest.raises(ImportFailed, match="give the version"):
         loader.version_of(Path("anything.txt"), None)
@@ -137,6 +192,20 @@ def test_import_commands(tmp_path):
     assert result.exit_code == 0 and "ICD-10-CM 2026: 47 concepts" in result.output
     urls = {info.url for info in Store(db).code_systems()}
     assert urls == {HCPCS, ICD, "http://www.cms.gov/Medicare/Coding/ICD10"}
+
+
+def test_import_command_prints_what_it_read_and_skipped(tmp_path):
+    db = str(tmp_path / "tx.db")
+    result = CliRunner().invoke(server.main, ["import", "hcpcs", str(HCPCS_2019), "--version",
+                                              "2019-01", "--db", db])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "HCPCS 2019-01: 9 concepts from HCPC2019_CONTR_ANWEB.txt" in lines
+    assert "  read HCPC2019_CONTR_ANWEB.txt: 6 codes and 3 modifiers (11 record lines, 2 of them " \
+           "continuations), cp1252" in lines
+    assert "  designations: 8 Short description" in lines
+    assert any(line.startswith("  skipped lines 1-9 of HCPC2019_CONTR_ANWEB.txt") for line in lines)
+    assert Store(db).code_systems()[0].version == "2019-01"
 
 
 def test_import_command_failure_changes_nothing(tmp_path):
