@@ -10,8 +10,11 @@ the file and the line of the first defect; only then is the result written, all 
 from __future__ import annotations
 
 import re
+import tempfile
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,6 +141,62 @@ def first_line(path: Path, size: int = 65536) -> str:
         return ""
     text = data.decode("utf-8", errors="replace")
     return next((line for line in text.splitlines() if line.strip()), "")
+
+
+ADDENDA = "addenda: the changes since the previous release, not the release itself"
+
+
+@contextmanager
+def unpacked(paths: Iterable[Path]) -> Iterator[list[Path]]:
+    """The paths, each .zip replaced by a folder holding its files (CMS and CDC ship their
+    releases as zips); the folders are removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="txserver-") as tmp:
+        out = []
+        for number, path in enumerate(Path(p) for p in paths):
+            if path.suffix.lower() != ".zip" or not path.is_file():
+                out.append(path)
+                continue
+            target = Path(tmp) / str(number) / path.stem
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    archive.extractall(target)  # member paths cannot leave `target`
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise ImportFailed(f"{path.name}: not a readable zip ({exc})") from None
+            out.append(target)
+        yield out
+
+
+def files_in(folder: Path, recursive: bool = True) -> list[Path]:
+    """The files of a folder (and of its subfolders: zips unpack into folders of their own),
+    leaving out hidden files and Python's package internals (`__init__.py`, `__pycache__`)."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.is_file() and not any(
+        part.startswith((".", "__")) for part in p.relative_to(folder).parts))
+
+
+def choose_file(path: Path, kind: str,
+                why_not: Callable[[Path], str | None]) -> tuple[Path, list[str]]:
+    """The file to read: `path` itself, or the one file of `kind` in the folder `path` (with its
+    subfolders); and "NAME: why" for each other file there. `why_not(file)` is None for a file
+    of the kind, else the reason it is not one. Never the first of several by name."""
+    path = Path(path)
+    if path.is_file():
+        return path, []
+    if not path.is_dir():
+        raise ImportFailed(f"{path} is neither a file nor a folder")
+    chosen, ignored = [], []
+    for file in files_in(path):
+        reason = why_not(file)
+        if reason is None:
+            chosen.append(file)
+        else:
+            ignored.append(f"{file.relative_to(path)}: {reason}")
+    if not chosen:
+        raise ImportFailed(f"{path}: no {kind} there ({'; '.join(ignored) or 'no files'})")
+    if len(chosen) > 1:
+        names = ", ".join(str(f.relative_to(path)) for f in chosen)
+        raise ImportFailed(f"{path}: more than one {kind} ({names}); give the one to read")
+    return chosen[0], ignored
 
 
 YEAR_IN_NAME = re.compile(r"(?<![0-9])(20[0-9]{2})(?![0-9])")

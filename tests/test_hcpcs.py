@@ -4,6 +4,7 @@ failures, the http:// and https:// spellings of the system, and the `txserver im
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,23 @@ def test_a_line_after_the_records_that_is_not_one_names_its_line(tmp_path, codes
     with pytest.raises(ImportFailed, match=f"{path.name} line 21: not a record"):
         loader.import_anweb(Store(codeset_db), path)
     assert dump(codeset_db) == before
+
+
+def test_the_cms_zip_gives_its_anweb_file(tmp_path):
+    """CMS's quarterly zip: the ANWEB text file beside its spreadsheet and the record layout."""
+    archive = tmp_path / "january-2026-alpha-numeric-hcpcs-file.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.write(HCPCS_FILE, "HCPC2026_JAN_ANWEB_v2.txt")
+        zipped.writestr("HCPC2026_JAN_ANWEB_v2.xlsx", b"PK\x03\x04 not read")
+        zipped.writestr("HCPC2026_recordlayout.txt", "  CMS RIF REPORT\n  NAME   LENGTH\n")
+    parsed = loader.read_source(archive)
+    assert parsed.version == "2026-01" and len(parsed.concepts) == 16
+    assert parsed.files == ["HCPC2026_JAN_ANWEB_v2.txt"]
+    assert [line.split(":")[0] for line in parsed.ignored] == [
+        "HCPC2026_JAN_ANWEB_v2.xlsx", "HCPC2026_recordlayout.txt"]
+    (tmp_path / "broken.zip").write_bytes(b"not a zip")
+    with pytest.raises(ImportFailed, match="broken.zip: not a readable zip"):
+        loader.read_source(tmp_path / "broken.zip")
 
 
 def test_release_from_the_file_name():

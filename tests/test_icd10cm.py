@@ -7,10 +7,13 @@ it.
 from __future__ import annotations
 
 import sqlite3
+import zipfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+import server
 from codesets import (  # noqa: F401 (the *_fixture names: fixtures)
     ICD,
     ICD_CODES,
@@ -166,6 +169,30 @@ def test_files_of_another_year_or_release_disagreeing_are_named(tmp_path):
     assert parsed.warnings == ["1 codes not in icd10cm-order-2026.txt: A009"]
 
 
+def test_the_two_cdc_zips_as_downloaded(tmp_path):
+    """The code descriptions and the tables and index come as two zips, each with a folder."""
+    zips = []
+    for name, members in (("code-descriptions-2026.zip", ("icd10cm-codes", "icd10cm-order",
+                                                           "icd10OrderFiles")),
+                          ("table-and-index-2026.zip", ("icd10cm-tabular", "icd10cm-index"))):
+        zips.append(tmp_path / name)
+        with zipfile.ZipFile(zips[-1], "w") as zipped:
+            for file in ICD_FOLDER.iterdir():
+                if file.name.startswith(members):
+                    zipped.write(file, f"{name.removesuffix('.zip')}/{file.name}")
+    parsed = loader.read_source(zips)
+    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name]
+    assert len(parsed.concepts) == 47 and parsed.skipped and parsed.warnings == []
+    assert "code-descriptions-2026/icd10cm-codes-addenda-2026.txt: addenda" in " ".join(
+        parsed.ignored)
+    result = CliRunner().invoke(server.main, ["import", "icd10cm", *map(str, zips), "--db",
+                                              str(tmp_path / "tx.db")])
+    assert result.exit_code == 0, result.output
+    assert "  skipped 2 7th-character combinations that icd10cm-order-2026.txt does not list " \
+           "(they do not exist): S06.1X7D, S06.1X7S" in result.output.splitlines()
+    assert "  designations: 19 Short description" in result.output.splitlines()
+
+
 def test_two_files_for_one_role_are_refused(tmp_path):
     xml = copy_of(ICD_XML, tmp_path / "icd")
     (xml.parent / "icd10cm-order-April-1-2026.txt").write_bytes(ICD_ORDER.read_bytes())
@@ -198,7 +225,7 @@ def test_displays_properties_and_links():
 
 
 def test_the_package_file_is_found_without_importing_the_package():
-    release = find_release(loader.package_folder())
+    release = find_release([loader.package_folder()])
     assert release.tabular is not None and "tabular" in release.tabular.name
     assert release.code_list is not None and "code-list" in release.code_list.name
     assert release.order is None and release.ignored == []

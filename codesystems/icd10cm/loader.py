@@ -22,7 +22,7 @@ from pathlib import Path
 
 from codesystems import order_file
 from codesystems.icd10cm import definition as icd
-from codesystems.icd10cm.release import find_release
+from codesystems.icd10cm.release import Release, find_release
 from codesystems.order_file import OrderFile
 from codesystems.sources import (
     ParsedCodeSystem,
@@ -31,6 +31,7 @@ from codesystems.sources import (
     numbered,
     read_text,
     store_code_system,
+    unpacked,
     year_in_name,
 )
 from terminology.errors import ImportFailed
@@ -404,9 +405,16 @@ def read_order_only(order_path: Path, version: str | None = None) -> ParsedCodeS
     )
 
 
-def read_source(path: Path | None = None, version: str | None = None) -> ParsedCodeSystem:
-    """Parse the release at `path` (a folder, or one of its files), by default the package's."""
-    release = find_release(package_folder() if path is None else Path(path), version)
+def read_source(path: Path | list[Path] | None = None,
+                version: str | None = None) -> ParsedCodeSystem:
+    """Parse the release at `path`: folders, zips as CDC/CMS ship them, or files of a release;
+    by default the package's files."""
+    paths = [package_folder()] if path is None else path if isinstance(path, list) else [path]
+    with unpacked(paths) as folders:
+        return _read_release(find_release(folders, version), version, paths)
+
+
+def _read_release(release: Release, version: str | None, paths: list[Path]) -> ParsedCodeSystem:
     if release.tabular is not None:
         parsed = read_tabular(release.tabular, release.code_list, version, release.order)
     elif release.order is not None:
@@ -415,13 +423,14 @@ def read_source(path: Path | None = None, version: str | None = None) -> ParsedC
             release.ignored.append(f"{release.code_list.name}: code list, not needed with the "
                                    "order file when there is no tabular list")
     else:
-        raise ImportFailed(f"{path or 'the package'}: no ICD-10-CM tabular list "
+        raise ImportFailed(f"{', '.join(map(str, paths))}: no ICD-10-CM tabular list "
                            "(icd10cm_tabular_YYYY.xml) or order file (icd10cm_order_YYYY.txt)")
     parsed.ignored = release.ignored
     return parsed
 
 
-def import_tabular(store: Store, path: Path | None = None, version: str | None = None,
+def import_tabular(store: Store, path: Path | list[Path] | None = None,
+                   version: str | None = None,
                    progress: Progress | None = None) -> ParsedCodeSystem:
     """Parse, then store in one transaction. Raises ImportFailed (nothing changed)."""
     parsed = read_source(path, version)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codesystems.order_file import is_order_line
-from codesystems.sources import first_line, year_in_name
+from codesystems.sources import ADDENDA, files_in, first_line, year_in_name
 from terminology.errors import ImportFailed
 
 TABULAR, ORDER, CODE_LIST = "tabular list", "order file", "code list"
@@ -27,7 +27,6 @@ XML_ROOT = re.compile(rb"<(?![?!])([A-Za-z_][\w.:-]*)")
 XML_VERSION = re.compile(rb"<version>\s*([0-9]{4})\s*</version>")
 CHANGE_LINE = re.compile(r"^\s*(Add|Delete|Revise)\b")
 CODE_LIST_LINE = re.compile(r"^(?:[0-9]{1,2}|[A-Z][0-9][0-9A-Z]{1,5})(?:\s|$)")
-ADDENDA = "addenda: the changes since the previous release, not the release itself"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,59 +88,53 @@ def what_is(path: Path) -> Found | str:
             "nor a code)")
 
 
-def _files(folder: Path, recursive: bool) -> list[Path]:
-    """The files of a folder (and its subfolders: the zips unpack into folders of their own),
-    leaving out hidden files and Python's package internals (`__init__.py`, `__pycache__`)."""
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in found if p.is_file() and not any(
-        part.startswith((".", "__")) for part in p.relative_to(folder).parts))
-
-
-def _only(found: list[Found], kind: str, where: Path) -> Path | None:
+def _only(found: list[Found], kind: str, label: dict[Path, str]) -> Path | None:
     if len(found) > 1:
-        names = ", ".join(str(f.path.relative_to(where)) for f in found)
-        raise ImportFailed(f"{where}: more than one {kind} ({names}); give the one to read, "
-                           "or --version")
+        names = ", ".join(label[f.path] for f in found)
+        raise ImportFailed(f"more than one {kind} ({names}); give the one to read, or --version")
     return found[0].path if found else None
 
 
-def find_release(path: Path, version: str | None = None) -> Release:
-    """The files to read from `path`: a folder (searched with its subfolders), or one file of a
-    release (read, with the files beside it)."""
-    path = Path(path)
-    if path.is_file():
-        given, folder, files = path, path.parent, _files(path.parent, recursive=False)
-    elif path.is_dir():
-        given, folder, files = None, path, _files(path, recursive=True)
-    else:
-        raise ImportFailed(f"{path} is neither an ICD-10-CM file nor a folder")
+def find_release(paths: list[Path], version: str | None = None) -> Release:
+    """The files to read from `paths`: folders (searched with their subfolders: the two zips of a
+    release unpack into two folders), or files of a release (read, with the files beside
+    them)."""
+    label: dict[Path, str] = {}  # each file's name as the summary gives it
+    given: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_file():
+            given.append(path)
+            label.update((f, f.name) for f in files_in(path.parent, recursive=False))
+        elif path.is_dir():
+            label.update((f, str(f.relative_to(path))) for f in files_in(path))
+        else:
+            raise ImportFailed(f"{path} is neither an ICD-10-CM file nor a folder")
     ignored: list[str] = []
     found: list[Found] = []
-    for file in files:
+    for file, name in label.items():
         role = what_is(file)
-        name = str(file.relative_to(folder))
-        if isinstance(role, str):
-            if file == given:
-                raise ImportFailed(f"{file.name}: {role}")
-            ignored.append(f"{name}: {role}")
-        else:
+        if isinstance(role, Found):
             found.append(role)
-    if given is not None:  # the file given wins its role over the others beside it
-        mine = next(f for f in found if f.path == given)
-        for other in [f for f in found if f.kind == mine.kind and f.path != given]:
+        elif file in given:
+            raise ImportFailed(f"{file.name}: {role}")
+        else:
+            ignored.append(f"{name}: {role}")
+    for mine in [f for f in found if f.path in given]:  # a file given wins its role
+        for other in [f for f in found if f.kind == mine.kind and f.path not in given]:
             found.remove(other)
-            ignored.append(f"{other.path.name}: another {other.kind}; {given.name} was given")
+            ignored.append(f"{label[other.path]}: another {other.kind}; {mine.path.name} was "
+                           "given")
     tabulars = [f for f in found if f.kind == TABULAR]
     if version and len(tabulars) > 1:
         tabulars = [f for f in tabulars if f.year == version]
-    tabular = _only(tabulars, TABULAR, folder)
+    tabular = _only(tabulars, TABULAR, label)
     year = version or next((f.year for f in found if f.path == tabular), None) or next(
         (f.year for f in found if f.kind == ORDER and f.year), None)
     chosen: dict[str, Path | None] = {}
     for kind in (ORDER, CODE_LIST):
         of_kind = [f for f in found if f.kind == kind]
-        same_year = [f for f in of_kind if f.year in (None, year) or year is None]
-        ignored += [f"{f.path.relative_to(folder)}: a {kind} for {f.year}, not {year}"
+        same_year = [f for f in of_kind if year is None or f.year in (None, year)]
+        ignored += [f"{label[f.path]}: a {kind} for {f.year}, not {year}"
                     for f in of_kind if f not in same_year]
-        chosen[kind] = _only(same_year, kind, folder)
-    return Release(tabular, chosen[ORDER], chosen[CODE_LIST], year, ignored)
+        chosen[kind] = _only(same_year, kind, label)
+    return Release(tabular, chosen[ORDER], chosen[CODE_LIST], year, sorted(ignored))

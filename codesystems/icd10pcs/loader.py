@@ -13,10 +13,14 @@ from pathlib import Path
 from codesystems import order_file
 from codesystems.icd10pcs import definition as pcs
 from codesystems.sources import (
+    ADDENDA,
     ParsedCodeSystem,
     Progress,
+    choose_file,
+    first_line,
     fiscal_year_start,
     store_code_system,
+    unpacked,
     year_in_name,
 )
 from terminology.errors import ImportFailed
@@ -65,6 +69,27 @@ def read_order_file(path: Path, version: str | None = None,
         indexed_properties=("billable", "notSelectable"),
         read=[order.describe()],
     )
+
+
+def _why_not_order_file(path: Path) -> str | None:
+    """None for an ICD-10-PCS order file, else why the file is not one."""
+    name = path.name.lower()
+    if "addenda" in name:
+        return ADDENDA
+    if path.suffix.lower() != ".txt":
+        return f"not a file the importer reads ({path.suffix or 'no extension'})"
+    if "order" in name or order_file.is_order_line(first_line(path)):
+        return None
+    return "not the order file (its first line is not an order-file row)"
+
+
+def read_source(path: Path, version: str | None = None) -> ParsedCodeSystem:
+    """The order file at `path`, or the one in the folder or zip `path` (the others named)."""
+    with unpacked([path]) as (where,):
+        found, ignored = choose_file(where, "ICD-10-PCS order file", _why_not_order_file)
+        parsed = read_order_file(found, version)
+    parsed.ignored = ignored
+    return parsed
 
 
 def import_order_file(store: Store, path: Path, version: str | None = None,
