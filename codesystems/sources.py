@@ -216,8 +216,8 @@ def summary(parsed: ParsedCodeSystem, label: str) -> list[str]:
         for designation in concept.designations:
             use = designation.use
             uses[(use.display or use.code or "") if use else "(no use)"] += 1
-    lines = [f"{label} {parsed.version}: {len(parsed.concepts):,} concepts from "
-             f"{', '.join(parsed.files)}"]
+    lines = [(f"{label} {parsed.version}: {len(parsed.concepts):,} concepts from "
+             f"{', '.join(parsed.files)}")]
     lines += [f"  read {line}" for line in parsed.read]
     lines += [f"  ignored {line}" for line in parsed.ignored]
     lines.append("  designations: " + (", ".join(f"{n:,} {use}" for use, n in sorted(uses.items()))

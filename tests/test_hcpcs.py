@@ -78,8 +78,8 @@ def test_the_notice_block_before_the_records_is_skipped_and_counted():
                                             "payer policy, individual case")
     assert parsed.skipped[0] == ("lines 1-9 of HCPC2019_CONTR_ANWEB.txt, before the first "
                                  "record: the notice block '***Disclaimers'")
-    assert parsed.read == ["HCPC2019_CONTR_ANWEB.txt: 6 codes and 3 modifiers (11 record lines, "
-                           "2 of them continuations), cp1252"]
+    assert parsed.read == [("HCPC2019_CONTR_ANWEB.txt: 6 codes and 3 modifiers (11 record lines, "
+                           "2 of them continuations), cp1252")]
 
 
 @pytest.mark.parametrize("encoding, reported", [("utf-8", "utf-8"), ("latin-1", "cp1252"),

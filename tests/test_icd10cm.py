@@ -121,8 +121,8 @@ def test_order_file_short_descriptions_are_designations(codeset_client):
 
 def test_seventh_characters_the_order_file_does_not_list_are_dropped_and_counted(tmp_path):
     parsed = loader.read_source(ICD_FOLDER)
-    assert parsed.skipped == ["2 7th-character combinations that icd10cm-order-2026.txt does "
-                              "not list (they do not exist): S06.1X7D, S06.1X7S"]
+    assert parsed.skipped == [("2 7th-character combinations that icd10cm-order-2026.txt does "
+                              "not list (they do not exist): S06.1X7D, S06.1X7S")]
     # with the code list alone (CMS's billable codes), the same two are dropped
     folder = tmp_path / "codes"
     copy_of(ICD_XML, folder)

@@ -70,12 +70,12 @@ def test_a_folder_or_zip_gives_its_order_file_and_names_the_others(tmp_path):
     """The CMS zip holds the order file, its addenda and the code list; the order file is read."""
     parsed = loader.read_source(PCS_FILE.parent)
     assert parsed.files == [PCS_FILE.name] and len(parsed.concepts) == 17
-    assert parsed.read == ["icd10pcs_order_2026.txt: order file, 17 rows (11 valid codes, 6 "
-                           "headers), utf-8"]
+    assert parsed.read == [("icd10pcs_order_2026.txt: order file, 17 rows (11 valid codes, 6 "
+                           "headers), utf-8")]
     assert sorted(parsed.ignored) == [
         "icd10pcs_codes_2026.txt: not the order file (its first line is not an order-file row)",
-        "icd10pcs_order_addenda_2026.txt: addenda: the changes since the previous release, not "
-        "the release itself"]
+        ("icd10pcs_order_addenda_2026.txt: addenda: the changes since the previous release, not "
+        "the release itself")]
     archive = tmp_path / "2026-icd-10-pcs-order-file.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
         for file in PCS_FILE.parent.iterdir():

@@ -190,7 +190,7 @@ def _concept(record: _Record, starts: str) -> Concept:
     long = " ".join(" ".join(record.long).split())  # also turns non-breaking spaces to spaces
     if not long and not record.short:
         raise ImportFailed(f"{record.where}: {record.code} has no description")
-    designations = ()
+    designations: tuple[Designation, ...] = ()
     if record.short and record.short.casefold() != long.casefold():
         designations = (Designation(record.short, "en", hcpcs.SHORT),)
     return Concept(code=record.code, display=long or record.short, inactive=inactive,

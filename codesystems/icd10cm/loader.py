@@ -288,8 +288,8 @@ def _disagreements(concepts: list[Concept], order: OrderFile | None,
     if order is not None:
         flags = {row.code: row.valid for row in order.rows}
         for missing, what in ((set(codes) - set(flags), f"not in {order.name}"),
-                              (set(flags) - set(codes), f"of {order.name} not in the tabular "
-                                                         "list (not imported)")):
+                              (set(flags) - set(codes), (f"of {order.name} not in the tabular "
+                                                         "list (not imported)"))):
             if missing:
                 out.append(f"{len(missing):,} codes {what}: {_examples(missing)}")
         differ = {code for code in set(codes) & set(flags) if codes[code] != flags[code]}
@@ -331,9 +331,9 @@ def read_tabular(xml_path: Path, code_list_path: Path | None = None,
     concepts = _with_short_descriptions(reader.concepts, order) if order else reader.concepts
     kinds = [_kind(c) for c in concepts]
     chapters_n, blocks_n = kinds.count("chapter"), kinds.count("block")
-    read = [f"{xml_path.name}: tabular list, {chapters_n} chapters, {blocks_n} blocks, "
+    read = [(f"{xml_path.name}: tabular list, {chapters_n} chapters, {blocks_n} blocks, "
             f"{len(concepts) - chapters_n - blocks_n:,} codes "
-            f"({sum(1 for c in concepts if _billable(c)):,} billable)"]
+            f"({sum(1 for c in concepts if _billable(c)):,} billable)")]
     if order is not None:
         read.append(order.describe() + ": the short descriptions, and which 7th-character "
                     "codes exist")
@@ -375,10 +375,11 @@ def read_order_only(order_path: Path, version: str | None = None) -> ParsedCodeS
     code with its long and short descriptions, below the longest code it starts with; no
     chapters, blocks or notes."""
     order_path = Path(order_path)
-    version = version or year_in_name(order_path.name)
-    if not re.fullmatch(r"[0-9]{4}", version or ""):
+    given = version or year_in_name(order_path.name)
+    if given is None or not re.fullmatch(r"[0-9]{4}", given):
         raise ImportFailed(f"{order_path.name}: no fiscal year in the file name; give the "
                            "version (e.g. 2026)")
+    version = given
     order = read_order(order_path)
     concepts = [Concept(
         code=dotted(row.code), display=row.long or row.short,
@@ -398,8 +399,8 @@ def read_order_only(order_path: Path, version: str | None = None) -> ParsedCodeS
         provider=icd.PROVIDER_KEY,
         effective_date=effective,
         files=[order.name],
-        warnings=["no tabular list (icd10cm_tabular_YYYY.xml): the codes have no chapters, "
-                  "blocks or notes; import the folder with the tabular list for those"],
+        warnings=[("no tabular list (icd10cm_tabular_YYYY.xml): the codes have no chapters, "
+                  "blocks or notes; import the folder with the tabular list for those")],
         indexed_properties=INDEXED,
         read=[order.describe() + ": the codes, with their long and short descriptions"],
     )
