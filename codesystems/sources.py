@@ -139,7 +139,7 @@ def first_line(path: Path, size: int = 65536) -> str:
         data = handle.read(size)
     if b"\x00" in data:
         return ""
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-8-sig", errors="replace")
     return next((line for line in text.splitlines() if line.strip()), "")
 
 

@@ -408,3 +408,8 @@ def test_full_icd10cm_from_the_package(tmp_path):
     con = sqlite3.connect(store.path)
     assert con.execute("SELECT count(*) FROM concept_link").fetchone()[0] == 98_505 - 22
     con.close()
+    # every code has the shape the order file's rows are read with (C4A, QA0, S06.1X7A)
+    codes = [c.code.replace(".", "") for c in parsed.concepts
+             if ("kind", "chapter") not in {(p.code, p.value) for p in c.properties}
+             and "-" not in c.code]
+    assert len(codes) == 98_186 and all(loader.ORDER_CODE_SHAPE.match(code) for code in codes)

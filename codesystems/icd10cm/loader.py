@@ -41,7 +41,7 @@ from terminology.store import Store
 PACKAGE = "simple_icd_10_cm"
 CODE_SHAPE = re.compile(r"^[A-Z][0-9A-Z]{2}(\.[0-9A-Z]{1,4})?$")
 LIST_CODE_SHAPE = re.compile(r"^[0-9A-Z]{1,7}(-[0-9A-Z]{3})?$")
-ORDER_CODE_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z]{1,5}$")  # without the dot
+ORDER_CODE_SHAPE = re.compile(r"^[A-Z][0-9A-Z]{2,6}$")  # without the dot (C4A, QA0, E119)
 EXAMPLES = 5  # codes named in a summary line
 NOTE_TAGS = tuple(code for code, _ in icd.NOTE_KINDS)
 MONTHS = {m: i for i, m in enumerate(
