@@ -138,12 +138,12 @@ def import_samples(store: Store) -> None:
                   "HCPCS sample")
 
 
-def _store_parsed(store: Store, parsed: ParsedCodeSystem, label: str) -> None:
-    """Store a parsed code system in one transaction, with a progress bar."""
+def _store_parsed(store: Store, parsed: ParsedCodeSystem, label: str, err: bool = True) -> None:
+    """Store a parsed code system in one transaction, with a progress bar; then print the
+    import summary (what each file gave, what was ignored or skipped and why)."""
     with _progress(f"{label} {parsed.version}", len(parsed.concepts)) as bar:
         store_code_system(store, parsed, bar.update)
-    for warning in parsed.warnings:
-        click.echo(f"{label}: {warning}", err=True)
+    click.echo("\n".join(summary(parsed, label)), err=err)
 
 
 @click.group()
@@ -274,12 +274,9 @@ def _import_parsed(label: str, read: Any, db: str | None) -> None:
     the summary: what each file gave, what was ignored or skipped and why."""
     store = _store(db)
     try:
-        parsed = read()
-        with _progress(f"{label} {parsed.version}", len(parsed.concepts)) as bar:
-            store_code_system(store, parsed, bar.update)
+        _store_parsed(store, read(), label, err=False)
     except TerminologyError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
-    click.echo("\n".join(summary(parsed, label)))
 
 
 @import_group.command(name="icd10cm")
