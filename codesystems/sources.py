@@ -199,6 +199,22 @@ def choose_file(path: Path, kind: str,
     return chosen[0], ignored
 
 
+def read_chosen(path: Path, kind: str, why_not: Callable[[Path], str | None],
+                read: Callable[[Path], ParsedCodeSystem]) -> ParsedCodeSystem:
+    """`read` the file at `path`, or the one file of `kind` in the folder or zip `path` (see
+    `choose_file`), the summary naming the other files there."""
+    with unpacked([path]) as (where,):
+        found, ignored = choose_file(where, kind, why_not)
+        parsed = read(found)
+    parsed.ignored = ignored
+    return parsed
+
+
+def not_read(path: Path) -> str:
+    """Why a file of a type the importers never read (.pdf, .xlsx, .md) is left out."""
+    return f"not a file the importer reads ({path.suffix or 'no extension'})"
+
+
 YEAR_IN_NAME = re.compile(r"(?<![0-9])(20[0-9]{2})(?![0-9])")
 
 

@@ -28,13 +28,13 @@ from codesystems.hcpcs import definition as hcpcs
 from codesystems.sources import (
     ParsedCodeSystem,
     Progress,
-    choose_file,
     column,
     first_line,
+    not_read,
     numbered,
+    read_chosen,
     read_text,
     store_code_system,
-    unpacked,
     year_in_name,
 )
 from terminology.errors import ImportFailed
@@ -237,7 +237,7 @@ def _why_not_anweb(path: Path) -> str | None:
     if path.suffix.lower() in (".xlsx", ".xls"):
         return "the records as a spreadsheet; the text file beside it is read"
     if path.suffix.lower() != ".txt":
-        return f"not a file the importer reads ({path.suffix or 'no extension'})"
+        return not_read(path)
     line = first_line(path)
     if "anweb" in path.name.lower() or RECORD_LIKE.match(line) or line.startswith("***"):
         return None
@@ -246,11 +246,7 @@ def _why_not_anweb(path: Path) -> str | None:
 
 def read_source(path: Path, version: str | None = None) -> ParsedCodeSystem:
     """The ANWEB file at `path`, or the one in the folder or zip `path` (the others named)."""
-    with unpacked([path]) as (where,):
-        found, ignored = choose_file(where, "HCPCS ANWEB text file", _why_not_anweb)
-        parsed = read_anweb(found, version)
-    parsed.ignored = ignored
-    return parsed
+    return read_chosen(path, "HCPCS ANWEB text file", _why_not_anweb, lambda found: read_anweb(found, version))
 
 
 def import_anweb(store: Store, path: Path, version: str | None = None,

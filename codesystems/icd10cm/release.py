@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codesystems.order_file import is_order_line
-from codesystems.sources import ADDENDA, files_in, first_line, year_in_name
+from codesystems.sources import ADDENDA, files_in, first_line, not_read, year_in_name
 from terminology.errors import ImportFailed
 
 TABULAR, ORDER, CODE_LIST = "tabular list", "order file", "code list"
@@ -71,7 +71,7 @@ def what_is(path: Path) -> Found | str:
         tag = root.group(1).decode(errors="replace") if root else "none"
         return f"XML, not the tabular list (its root element is <{tag}>)"
     if suffix != ".txt":
-        return f"not a file the importer reads ({suffix or 'no extension'})"
+        return not_read(path)
     year = year_in_name(path.name)
     if "order" in name:
         return Found(path, ORDER, year)

@@ -16,11 +16,11 @@ from codesystems.sources import (
     ADDENDA,
     ParsedCodeSystem,
     Progress,
-    choose_file,
     first_line,
     fiscal_year_start,
+    not_read,
+    read_chosen,
     store_code_system,
-    unpacked,
     year_in_name,
 )
 from terminology.errors import ImportFailed
@@ -77,7 +77,7 @@ def _why_not_order_file(path: Path) -> str | None:
     if "addenda" in name:
         return ADDENDA
     if path.suffix.lower() != ".txt":
-        return f"not a file the importer reads ({path.suffix or 'no extension'})"
+        return not_read(path)
     if "order" in name or order_file.is_order_line(first_line(path)):
         return None
     return "not the order file (its first line is not an order-file row)"
@@ -85,11 +85,7 @@ def _why_not_order_file(path: Path) -> str | None:
 
 def read_source(path: Path, version: str | None = None) -> ParsedCodeSystem:
     """The order file at `path`, or the one in the folder or zip `path` (the others named)."""
-    with unpacked([path]) as (where,):
-        found, ignored = choose_file(where, "ICD-10-PCS order file", _why_not_order_file)
-        parsed = read_order_file(found, version)
-    parsed.ignored = ignored
-    return parsed
+    return read_chosen(path, "ICD-10-PCS order file", _why_not_order_file, lambda found: read_order_file(found, version))
 
 
 def import_order_file(store: Store, path: Path, version: str | None = None,
