@@ -174,16 +174,18 @@ def files_in(folder: Path, recursive: bool = True) -> list[Path]:
         part.startswith((".", "__")) for part in p.relative_to(folder).parts))
 
 
-def choose_file(path: Path, kind: str,
-                why_not: Callable[[Path], str | None]) -> tuple[Path, list[str]]:
+def choose_file(path: Path, kind: str, why_not: Callable[[Path], str | None],
+                label: str | None = None) -> tuple[Path, list[str]]:
     """The file to read: `path` itself, or the one file of `kind` in the folder `path` (with its
     subfolders); and "NAME: why" for each other file there. `why_not(file)` is None for a file
-    of the kind, else the reason it is not one. Never the first of several by name."""
+    of the kind, else the reason it is not one. Never the first of several by name. `label`
+    names `path` in messages (the zip it was unpacked from)."""
     path = Path(path)
+    label = label or str(path)
     if path.is_file():
         return path, []
     if not path.is_dir():
-        raise ImportFailed(f"{path} is neither a file nor a folder")
+        raise ImportFailed(f"{label} is neither a file nor a folder")
     chosen, ignored = [], []
     for file in files_in(path):
         reason = why_not(file)
@@ -192,10 +194,10 @@ def choose_file(path: Path, kind: str,
         else:
             ignored.append(f"{file.relative_to(path)}: {reason}")
     if not chosen:
-        raise ImportFailed(f"{path}: no {kind} there ({'; '.join(ignored) or 'no files'})")
+        raise ImportFailed(f"{label}: no {kind} there ({'; '.join(ignored) or 'no files'})")
     if len(chosen) > 1:
         names = ", ".join(str(f.relative_to(path)) for f in chosen)
-        raise ImportFailed(f"{path}: more than one {kind} ({names}); give the one to read")
+        raise ImportFailed(f"{label}: more than one {kind} ({names}); give the one to read")
     return chosen[0], ignored
 
 
@@ -204,7 +206,7 @@ def read_chosen(path: Path, kind: str, why_not: Callable[[Path], str | None],
     """`read` the file at `path`, or the one file of `kind` in the folder or zip `path` (see
     `choose_file`), the summary naming the other files there."""
     with unpacked([path]) as (where,):
-        found, ignored = choose_file(where, kind, why_not)
+        found, ignored = choose_file(where, kind, why_not, label=str(path))
         parsed = read(found)
     parsed.ignored = ignored
     return parsed

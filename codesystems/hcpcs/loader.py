@@ -246,7 +246,8 @@ def _why_not_anweb(path: Path) -> str | None:
 
 def read_source(path: Path, version: str | None = None) -> ParsedCodeSystem:
     """The ANWEB file at `path`, or the one in the folder or zip `path` (the others named)."""
-    return read_chosen(path, "HCPCS ANWEB text file", _why_not_anweb, lambda found: read_anweb(found, version))
+    return read_chosen(path, "HCPCS ANWEB text file", _why_not_anweb,
+                       lambda found: read_anweb(found, version))
 
 
 def import_anweb(store: Store, path: Path, version: str | None = None,

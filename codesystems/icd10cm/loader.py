@@ -43,6 +43,7 @@ CODE_SHAPE = re.compile(r"^[A-Z][0-9A-Z]{2}(\.[0-9A-Z]{1,4})?$")
 LIST_CODE_SHAPE = re.compile(r"^[0-9A-Z]{1,7}(-[0-9A-Z]{3})?$")
 ORDER_CODE_SHAPE = re.compile(r"^[A-Z][0-9A-Z]{2,6}$")  # without the dot (C4A, QA0, E119)
 EXAMPLES = 5  # codes named in a summary line
+INDEXED = ("kind", "billable", "notSelectable")
 NOTE_TAGS = tuple(code for code, _ in icd.NOTE_KINDS)
 MONTHS = {m: i for i, m in enumerate(
     ("january", "february", "march", "april", "may", "june", "july", "august", "september",
@@ -331,9 +332,9 @@ def read_tabular(xml_path: Path, code_list_path: Path | None = None,
     concepts = _with_short_descriptions(reader.concepts, order) if order else reader.concepts
     kinds = [_kind(c) for c in concepts]
     chapters_n, blocks_n = kinds.count("chapter"), kinds.count("block")
-    read = [(f"{xml_path.name}: tabular list, {chapters_n} chapters, {blocks_n} blocks, "
-            f"{len(concepts) - chapters_n - blocks_n:,} codes "
-            f"({sum(1 for c in concepts if _billable(c)):,} billable)")]
+    codes_n, billable_n = len(concepts) - chapters_n - blocks_n, sum(map(_billable, concepts))
+    read = [f"{xml_path.name}: tabular list, {chapters_n} chapters, {blocks_n} blocks, "
+            + f"{codes_n:,} codes ({billable_n:,} billable)"]
     if order is not None:
         read.append(order.describe() + ": the short descriptions, and which 7th-character "
                     "codes exist")
@@ -365,9 +366,6 @@ def read_tabular(xml_path: Path, code_list_path: Path | None = None,
         read=read,
         skipped=skipped,
     )
-
-
-INDEXED = ("kind", "billable", "notSelectable")
 
 
 def read_order_only(order_path: Path, version: str | None = None) -> ParsedCodeSystem:

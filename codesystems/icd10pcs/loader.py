@@ -85,7 +85,8 @@ def _why_not_order_file(path: Path) -> str | None:
 
 def read_source(path: Path, version: str | None = None) -> ParsedCodeSystem:
     """The order file at `path`, or the one in the folder or zip `path` (the others named)."""
-    return read_chosen(path, "ICD-10-PCS order file", _why_not_order_file, lambda found: read_order_file(found, version))
+    return read_chosen(path, "ICD-10-PCS order file", _why_not_order_file,
+                       lambda found: read_order_file(found, version))
 
 
 def import_order_file(store: Store, path: Path, version: str | None = None,
