@@ -132,11 +132,19 @@ def numbered_lines(path: Path) -> Iterator[tuple[str, str]]:
     return numbered(path, read_lines(path))
 
 
+def head(path: Path, size: int) -> bytes:
+    """The first `size` bytes of a file."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(size)
+    except OSError as exc:
+        raise ImportFailed(f"{path}: cannot be read ({exc.strerror})") from None
+
+
 def first_line(path: Path, size: int = 65536) -> str:
     """The first line of a file that is not blank (from its first `size` bytes), to tell what
     the file is without reading all of it; "" for an empty or binary file."""
-    with open(path, "rb") as handle:
-        data = handle.read(size)
+    data = head(path, size)
     if b"\x00" in data:
         return ""
     text = data.decode("utf-8-sig", errors="replace")

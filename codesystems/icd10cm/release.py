@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codesystems.order_file import is_order_line
-from codesystems.sources import ADDENDA, files_in, first_line, not_read, year_in_name
+from codesystems.sources import ADDENDA, files_in, first_line, head, not_read, year_in_name
 from terminology.errors import ImportFailed
 
 TABULAR, ORDER, CODE_LIST = "tabular list", "order file", "code list"
@@ -47,11 +47,6 @@ class Release:
     ignored: list[str] = field(default_factory=list)  # "NAME: why it is not read"
 
 
-def _xml_head(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read(4096)
-
-
 def what_is(path: Path) -> Found | str:
     """The role of a file in a release, or why it has none."""
     name, suffix = path.name.lower(), path.suffix.lower()
@@ -60,9 +55,9 @@ def what_is(path: Path) -> Found | str:
     if "pcs" in name:
         return "ICD-10-PCS (import it with `txserver import icd10pcs`), not ICD-10-CM"
     if suffix == ".xml":
-        head = _xml_head(path)
-        root = XML_ROOT.search(head)
-        version = XML_VERSION.search(head)
+        start = head(path, 4096)
+        root = XML_ROOT.search(start)
+        version = XML_VERSION.search(start)
         year = version.group(1).decode() if version else year_in_name(path.name)
         if "tabular" in name or (root and root.group(1) == b"ICD10CM.tabular"):
             return Found(path, TABULAR, year)
