@@ -32,7 +32,7 @@ from codesystems.hcpcs import definition as hcpcs_definition
 from codesystems.hcpcs import loader as hcpcs_loader
 from codesystems.icd10cm import loader as icd10cm_loader
 from codesystems.icd10pcs import loader as icd10pcs_loader
-from codesystems.sources import ParsedCodeSystem, store_code_system
+from codesystems.sources import ParsedCodeSystem, store_code_system, summary
 from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.registry import Registry
@@ -137,12 +137,12 @@ def import_samples(store: Store) -> None:
                   "HCPCS sample")
 
 
-def _store_parsed(store: Store, parsed: ParsedCodeSystem, label: str) -> None:
-    """Store a parsed code system in one transaction, with a progress bar."""
+def _store_parsed(store: Store, parsed: ParsedCodeSystem, label: str, err: bool = True) -> None:
+    """Store a parsed code system in one transaction, with a progress bar; then print the
+    import summary (what each file gave, what was ignored or skipped and why)."""
     with _progress(f"{label} {parsed.version}", len(parsed.concepts)) as bar:
         store_code_system(store, parsed, bar.update)
-    for warning in parsed.warnings:
-        click.echo(f"{label}: {warning}", err=True)
+    click.echo("\n".join(summary(parsed, label)), err=err)
 
 
 @click.group()
@@ -269,45 +269,45 @@ def import_fhir(paths: tuple[Path, ...], db: str | None) -> None:
 
 
 def _import_parsed(label: str, read: Any, db: str | None) -> None:
-    """Parse with `read()`, then store with a progress bar; any failure changes nothing."""
+    """Parse with `read()`, then store with a progress bar; any failure changes nothing. Then
+    the summary: what each file gave, what was ignored or skipped and why."""
     store = _store(db)
     try:
-        parsed = read()
-        _store_parsed(store, parsed, label)
+        _store_parsed(store, read(), label, err=False)
     except TerminologyError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
-    click.echo(f"{label} {parsed.version}: {len(parsed.concepts)} concepts from "
-               f"{', '.join(parsed.files)}")
 
 
 @import_group.command(name="icd10cm")
-@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--version", "version", default=None, help="The fiscal year (default: the file's)")
 @click.option("--db", default=None)
-def import_icd10cm(path: Path | None, version: str | None, db: str | None) -> None:
-    """Import the ICD-10-CM tabular XML (a file or folder; default: the simple-icd-10-cm
-    package's). A code list beside it says which 7th-character codes exist."""
-    _import_parsed("ICD-10-CM", lambda: icd10cm_loader.read_source(path, version), db)
+def import_icd10cm(paths: tuple[Path, ...], version: str | None, db: str | None) -> None:
+    """Import an ICD-10-CM release: folders, the CDC/CMS zips, or files of a release (the
+    tabular XML, the order file, the code list); default: the simple-icd-10-cm package's."""
+    _import_parsed("ICD-10-CM", lambda: icd10cm_loader.read_source(list(paths) or None,
+                                                                   version), db)
 
 
 @import_group.command(name="icd10pcs")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--version", "version", default=None,
               help="The fiscal year (default: from the name, icd10pcs_order_2026.txt)")
 @click.option("--db", default=None)
-def import_icd10pcs(file: Path, version: str | None, db: str | None) -> None:
-    """Import the CMS ICD-10-PCS order file."""
-    _import_parsed("ICD-10-PCS", lambda: icd10pcs_loader.read_order_file(file, version), db)
+def import_icd10pcs(path: Path, version: str | None, db: str | None) -> None:
+    """Import the CMS ICD-10-PCS order file (or the folder or zip holding it)."""
+    _import_parsed("ICD-10-PCS", lambda: icd10pcs_loader.read_source(path, version), db)
 
 
 @import_group.command(name="hcpcs")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--version", "version", default=None,
               help="The release, e.g. 2026-01 (default: from the name, HCPC2026_JAN_ANWEB.txt)")
 @click.option("--db", default=None)
-def import_hcpcs(file: Path, version: str | None, db: str | None) -> None:
-    """Import the CMS HCPCS Level II alpha-numeric (ANWEB) file."""
-    _import_parsed("HCPCS", lambda: hcpcs_loader.read_anweb(file, version), db)
+def import_hcpcs(path: Path, version: str | None, db: str | None) -> None:
+    """Import the CMS HCPCS Level II alpha-numeric (ANWEB) file (or the folder or zip holding
+    it)."""
+    _import_parsed("HCPCS", lambda: hcpcs_loader.read_source(path, version), db)
 
 
 @main.command(name="lookup")

@@ -21,10 +21,12 @@ from terminology.store import Store
 
 DATA = Path(__file__).parent / "data"
 ICD_FOLDER = DATA / "icd10cm"
-ICD_XML = ICD_FOLDER / "icd10cm-tabular-2026-sample.xml"
-ICD_CODES = ICD_FOLDER / "code-list-2026-sample.txt"
+ICD_XML = ICD_FOLDER / "icd10cm-tabular-2026.xml"
+ICD_ORDER = ICD_FOLDER / "icd10cm-order-2026.txt"
+ICD_CODES = ICD_FOLDER / "icd10cm-codes-2026.txt"
 PCS_FILE = DATA / "icd10pcs" / "icd10pcs_order_2026.txt"
 HCPCS_FILE = DATA / "hcpcs" / "HCPC2026_JAN_ANWEB.txt"
+HCPCS_2019 = DATA / "hcpcs" / "HCPC2019_CONTR_ANWEB.txt"  # opens with a notice block, latin-1
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 PCS = "http://www.cms.gov/Medicare/Coding/ICD10"

@@ -1,9 +1,10 @@
-"""HCPCS Level II: the CMS ANWEB importer on our sample (continuation lines, modifiers, CDT codes
-without descriptors, terminated codes), its failures, the http:// and https:// spellings of the
-system, and the `txserver import` commands."""
+"""HCPCS Level II: the CMS ANWEB importer on our samples (continuation lines, modifiers, CDT codes
+without descriptors, terminated codes; the notice block and latin-1 text of the 2019 files), its
+failures, the http:// and https:// spellings of the system, and the `txserver import` commands."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 import server
 from codesets import (  # noqa: F401 (the *_fixture names: fixtures)
     HCPCS,
+    HCPCS_2019,
     HCPCS_FILE,
     HCPCS_HTTPS,
     ICD,
@@ -64,8 +66,79 @@ def test_a_code_terminated_before_the_release_is_inactive():
     assert not parsed.concept("G0008").inactive
 
 
+def test_the_notice_block_before_the_records_is_skipped_and_counted():
+    """The 2019 file opens with `***Disclaimers`, tab-padded lines with latin-1 non-breaking
+    spaces and copyright signs, then the records (CRLF)."""
+    assert HCPCS_2019.read_bytes().startswith(b"***Disclaimers\t")
+    assert b"\xa0\xa9\xa0" in HCPCS_2019.read_bytes()  # not UTF-8
+    parsed = loader.read_anweb(HCPCS_2019)
+    assert parsed.version == "2019" and parsed.effective_date == "2019-01-01"
+    assert len(parsed.concepts) == 9
+    assert parsed.concept("GA").display == ("Waiver of liability statement issued as required by "
+                                            "payer policy, individual case")
+    assert parsed.skipped[0] == ("lines 1-9 of HCPC2019_CONTR_ANWEB.txt, before the first "
+                                 "record: the notice block '***Disclaimers'")
+    assert parsed.read == [("HCPC2019_CONTR_ANWEB.txt: 6 codes and 3 modifiers (11 record lines, "
+                           "2 of them continuations), cp1252")]
+
+
+@pytest.mark.parametrize("encoding, reported", [("utf-8", "utf-8"), ("latin-1", "cp1252"),
+                                                ("utf-8-sig", "utf-8")])
+def test_text_in_utf8_or_latin1_reads_the_same(tmp_path, encoding, reported):
+    text = _first_line("J9999", "Injection, sample for Sjögren’s syndrome, 1 mg".replace(
+        "’", "'")).ljust(91) + "Inj Sjögren sample"
+    path = tmp_path / "HCPC2026_JAN_ANWEB.txt"
+    path.write_bytes((text + "\r\n").encode(encoding))
+    parsed = loader.read_anweb(path)
+    assert parsed.concept("J9999").display == "Injection, sample for Sjögren's syndrome, 1 mg"
+    assert [d.value for d in parsed.concept("J9999").designations] == ["Inj Sjögren sample"]
+    assert parsed.read[0].endswith(reported)
+
+
+def test_a_record_shaped_line_in_the_notice_block_is_not_skipped(tmp_path, codeset_db):
+    """Only text before the first record is preamble: a line with a code and a sequence number
+    is a record, and a broken one names its line."""
+    path = copy_of(HCPCS_2019, tmp_path / "hcpcs")
+    broken = _first_line("A0428", "Ambulance", "5")
+    blank_line_2 = b"\r\n\t\t\t\t\t\t\r\n"
+    path.write_bytes(path.read_bytes().replace(blank_line_2, f"\r\n{broken}\r\n".encode(), 1))
+    before = dump(codeset_db)
+    with pytest.raises(ImportFailed, match=f"{path.name} line 2: not a record"):
+        loader.import_anweb(Store(codeset_db), path)
+    assert dump(codeset_db) == before
+
+
+def test_a_line_after_the_records_that_is_not_one_names_its_line(tmp_path, codeset_db):
+    path = copy_of(HCPCS_2019, tmp_path / "hcpcs")
+    path.write_bytes(path.read_bytes() + "End of file – notice\r\n".encode("cp1252"))
+    before = dump(codeset_db)
+    with pytest.raises(ImportFailed, match=f"{path.name} line 21: not a record"):
+        loader.import_anweb(Store(codeset_db), path)
+    assert dump(codeset_db) == before
+
+
+def test_the_cms_zip_gives_its_anweb_file(tmp_path):
+    """CMS's quarterly zip: the ANWEB text file beside its spreadsheet and the record layout."""
+    archive = tmp_path / "january-2026-alpha-numeric-hcpcs-file.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.write(HCPCS_FILE, "HCPC2026_JAN_ANWEB_v2.txt")
+        zipped.writestr("HCPC2026_JAN_ANWEB_v2.xlsx", b"PK\x03\x04 not read")
+        zipped.writestr("HCPC2026_recordlayout.txt", "  CMS RIF REPORT\n  NAME   LENGTH\n")
+    parsed = loader.read_source(archive)
+    assert parsed.version == "2026-01" and len(parsed.concepts) == 16
+    assert parsed.files == ["HCPC2026_JAN_ANWEB_v2.txt"]
+    assert [line.split(":")[0] for line in parsed.ignored] == [
+        "HCPC2026_JAN_ANWEB_v2.xlsx", "HCPC2026_recordlayout.txt"]
+    (tmp_path / "broken.zip").write_bytes(b"not a zip")
+    with pytest.raises(ImportFailed, match="broken.zip: not a readable zip"):
+        loader.read_source(tmp_path / "broken.zip")
+
+
 def test_release_from_the_file_name():
     assert loader.version_of(Path("HCPC2026_APR_ANWEB_v2.txt"), None) == "2026-04"
+    assert loader.version_of(Path("HCPC2026_JANUARY_ANWEB.txt"), None) == "2026-01"
+    assert loader.version_of(Path("HCPC2019_CONTR_ANWEB.txt"), None) == "2019"  # no month
+    assert loader.version_of(Path("HCPC2019_CONTR_ANWEB.txt"), "2019-01") == "2019-01"
     assert loader.version_of(Path("anything.txt"), "2025-10") == "2025-10"
     with pytest.raises(ImportFailed, match="give the version"):
         loader.version_of(Path("anything.txt"), None)
@@ -134,9 +207,23 @@ def test_import_commands(tmp_path):
     result = runner.invoke(server.main, ["import", "icd10pcs", str(PCS_FILE), "--db", db])
     assert result.exit_code == 0 and "ICD-10-PCS 2026: 17 concepts" in result.output
     result = runner.invoke(server.main, ["import", "icd10cm", str(ICD_FOLDER), "--db", db])
-    assert result.exit_code == 0 and "ICD-10-CM 2026: 35 concepts" in result.output
+    assert result.exit_code == 0 and "ICD-10-CM 2026: 47 concepts" in result.output
     urls = {info.url for info in Store(db).code_systems()}
     assert urls == {HCPCS, ICD, "http://www.cms.gov/Medicare/Coding/ICD10"}
+
+
+def test_import_command_prints_what_it_read_and_skipped(tmp_path):
+    db = str(tmp_path / "tx.db")
+    result = CliRunner().invoke(server.main, ["import", "hcpcs", str(HCPCS_2019), "--version",
+                                              "2019-01", "--db", db])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "HCPCS 2019-01: 9 concepts from HCPC2019_CONTR_ANWEB.txt" in lines
+    assert "  read HCPC2019_CONTR_ANWEB.txt: 6 codes and 3 modifiers (11 record lines, 2 of them " \
+           "continuations), cp1252" in lines
+    assert "  designations: 8 Short description" in lines
+    assert any(line.startswith("  skipped lines 1-9 of HCPC2019_CONTR_ANWEB.txt") for line in lines)
+    assert Store(db).code_systems()[0].version == "2019-01"
 
 
 def test_import_command_failure_changes_nothing(tmp_path):

@@ -3,6 +3,8 @@ the FHIR API serves it (header rows as abstract tables above their codes)."""
 
 from __future__ import annotations
 
+import zipfile
+
 import pytest
 
 from codesets import (  # noqa: F401 (the *_fixture names: fixtures)
@@ -62,6 +64,25 @@ def test_broken_row_names_file_and_line(tmp_path, codeset_db, number, text, mess
     assert f"{path.name} line {number}" in str(failure.value)
     assert message in str(failure.value)
     assert dump(codeset_db) == before
+
+
+def test_a_folder_or_zip_gives_its_order_file_and_names_the_others(tmp_path):
+    """The CMS zip holds the order file, its addenda and the code list; the order file is read."""
+    parsed = loader.read_source(PCS_FILE.parent)
+    assert parsed.files == [PCS_FILE.name] and len(parsed.concepts) == 17
+    assert parsed.read == [("icd10pcs_order_2026.txt: order file, 17 rows (11 valid codes, 6 "
+                           "headers), utf-8")]
+    assert sorted(parsed.ignored) == [
+        "icd10pcs_codes_2026.txt: not the order file (its first line is not an order-file row)",
+        ("icd10pcs_order_addenda_2026.txt: addenda: the changes since the previous release, not "
+        "the release itself")]
+    archive = tmp_path / "2026-icd-10-pcs-order-file.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for file in PCS_FILE.parent.iterdir():
+            zipped.write(file, file.name)
+    assert len(loader.read_source(archive).concepts) == 17
+    with pytest.raises(ImportFailed, match="no ICD-10-PCS order file there"):
+        loader.read_source(tmp_path)  # only the zip itself
 
 
 def test_version_comes_from_the_name_or_is_asked_for(tmp_path):

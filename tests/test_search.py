@@ -89,7 +89,7 @@ def test_hierarchy_of_the_store(codeset_db, registry):
     assert provider.children("S72.0") == ["S72.00"]
     assert provider.descendants("S72.00") == ["S72.001", "S72.001A", "S72.001B", "S72.001D",
                                               "S72.001S", "S72.002", "S72.002A", "S72.002B",
-                                              "S72.002D"]
+                                              "S72.002D", "S72.002S"]
     assert provider.subsumes("19", "S72.90XS") and not provider.subsumes("S72.90XS", "19")
     cpt = registry.resolve(CPT)
     assert cpt.parents("64636") == [] and cpt.children("64636") == []

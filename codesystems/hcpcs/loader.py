@@ -7,6 +7,11 @@ continuation; 7 a modifier's first line, 8 its continuation), the long descripti
 coverage code (230), BETOS (257-259), the dates added (269-276), of the action (277-284) and of
 termination (285-292), and the action code (293).
 
+The files of some years (2018, 2019) open with a notice block (`***Disclaimers`, lines padded
+with tabs, non-breaking spaces in latin-1): every line before the first one shaped like a record
+(a code, then a five-digit sequence number) is that preamble, counted in the summary; after it,
+every line must be a record. Files are read as UTF-8 when they are, else cp1252 / latin-1.
+
 `read_anweb` is pure parsing (ImportFailed names the file and line of the first defect);
 `import_anweb` stores the result in one transaction. D codes (CDT, the ADA's content) keep no
 descriptor: their display is a note saying it is not included.
@@ -24,8 +29,13 @@ from codesystems.sources import (
     ParsedCodeSystem,
     Progress,
     column,
-    numbered_lines,
+    first_line,
+    not_read,
+    numbered,
+    read_chosen,
+    read_text,
     store_code_system,
+    year_in_name,
 )
 from terminology.errors import ImportFailed
 from terminology.model import Concept, Designation, Property
@@ -33,8 +43,10 @@ from terminology.store import Store
 
 PROCEDURE_SHAPE = re.compile(r"^[A-Z][0-9]{4}$")
 MODIFIER_SHAPE = re.compile(r"^[0-9A-Z]{2}$")
-RELEASE_IN_NAME = re.compile(r"HCPC([0-9]{4})_([A-Z]{3})", re.IGNORECASE)
-MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+RELEASE_IN_NAME = re.compile(r"HCPCS?[_-]?([0-9]{4})(?:[_-]([A-Z]+))?", re.IGNORECASE)
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+          "september", "october", "november", "december")
+RECORD_LIKE = re.compile(r"^[ 0-9A-Z]{5}[0-9]{5}")  # a code, then the sequence number
 FIRST_LINES = {"3": "4", "7": "8"}  # first-line record id -> its continuation record id
 DETAIL_WIDTH = 293  # first lines this long carry the coverage code, dates and action code
 SAMPLE_FILE = Path(__file__).parent / "sample" / "HCPC2026_JAN_ANWEB_sample.txt"
@@ -51,17 +63,40 @@ class _Record:
     terminated: str | None = None
 
 
+@dataclass
+class _Lines:
+    """What the file held besides its records, for the summary."""
+
+    encoding: str
+    preamble: int = 0  # lines before the first record (blank ones too)
+    preamble_opening: str = ""  # the first words of the notice block
+    continuations: int = 0
+
+
+def _month(word: str | None) -> int | None:
+    """JAN, Apr, JULY -> 1, 4, 7; anything else (CONTR, ANWEB) -> None."""
+    if not word or len(word) < 3:
+        return None
+    return next((n for n, name in enumerate(MONTHS, start=1) if name.startswith(word.lower())),
+                None)
+
+
 def version_of(path: Path, version: str | None) -> str:
-    """The release: as given, else from the file name (HCPC2026_JAN_ANWEB.txt -> 2026-01)."""
+    """The release: as given, else from the file name: HCPC2026_JAN_ANWEB.txt -> 2026-01 (the
+    quarter's month), a name with a year but no month (HCPC2019_CONTR_ANWEB.txt) -> 2019."""
     if version:
         if not re.fullmatch(r"[0-9]{4}(-[0-9]{2})?", version):
             raise ImportFailed(f"version {version!r} is not a release such as 2026-01 or 2026")
         return version
     found = RELEASE_IN_NAME.search(path.name)
-    if not found or found.group(2).upper() not in MONTHS:
+    month = _month(found.group(2)) if found else None
+    if found and month:
+        return f"{found.group(1)}-{month:02d}"
+    year = found.group(1) if found else year_in_name(path.name)
+    if not year:
         raise ImportFailed(f"{path.name}: no release in the file name (HCPC2026_JAN_ANWEB.txt); "
                            "give the version (e.g. 2026-01)")
-    return f"{found.group(1)}-{MONTHS.index(found.group(2).upper()) + 1:02d}"
+    return year
 
 
 def start_of(version: str) -> str:
@@ -102,10 +137,17 @@ def _details(line: str, where: str) -> tuple[list[Property], str | None]:
     return out, terminated
 
 
-def _records(path: Path) -> list[_Record]:
+def _records(path: Path) -> tuple[list[_Record], _Lines]:
+    lines, encoding = read_text(path)
     records: list[_Record] = []
     seen: dict[str, str] = {}
-    for where, line in numbered_lines(path):
+    info = _Lines(encoding)
+    for where, line in numbered(path, lines):
+        if not records and not RECORD_LIKE.match(line):  # the notice block before the records
+            info.preamble_opening = info.preamble_opening or " ".join(line.split())[:40]
+            continue
+        if not records:
+            info.preamble = int(where.rsplit(" ", 1)[1]) - 1
         code, sequence, record_id = column(line, 1, 5), column(line, 6, 10), line[10:11]
         if len(line) < 12 or not sequence.isdigit() or record_id not in "3478" or not code:
             raise ImportFailed(f"{where}: not a record of the HCPCS file (code in columns 1-5, "
@@ -129,11 +171,13 @@ def _records(path: Path) -> list[_Record]:
                 != record_id:
             raise ImportFailed(f"{where}: a continuation line (record id {record_id}) of {code} "
                                "that does not follow its first line")
+        info.continuations += 1
         if text:
             last.long.append(text)
     if not records:
-        raise ImportFailed(f"{path.name}: no HCPCS records in the file")
-    return records
+        raise ImportFailed(f"{path.name}: no HCPCS records in the file (a record: code in "
+                           "columns 1-5, sequence number in 6-10, record id 3, 4, 7 or 8 in 11)")
+    return records, info
 
 
 def _concept(record: _Record, starts: str) -> Concept:
@@ -143,10 +187,10 @@ def _concept(record: _Record, starts: str) -> Concept:
         properties.append(Property("cdt", True, "boolean"))
         return Concept(code=record.code, display=hcpcs.CDT_NOTE, inactive=inactive,
                        properties=tuple(properties + record.details))
-    long = " ".join(" ".join(record.long).split())
+    long = " ".join(" ".join(record.long).split())  # also turns non-breaking spaces to spaces
     if not long and not record.short:
         raise ImportFailed(f"{record.where}: {record.code} has no description")
-    designations = ()
+    designations: tuple[Designation, ...] = ()
     if record.short and record.short.casefold() != long.casefold():
         designations = (Designation(record.short, "en", hcpcs.SHORT),)
     return Concept(code=record.code, display=long or record.short, inactive=inactive,
@@ -157,7 +201,22 @@ def read_anweb(path: Path, version: str | None = None, sample: bool = False) -> 
     path = Path(path)
     version = version_of(path, version)
     starts = start_of(version)
-    concepts = [_concept(r, starts) for r in _records(path)]
+    records, info = _records(path)
+    concepts = [_concept(r, starts) for r in records]
+    modifiers = sum(1 for r in records if r.modifier)
+    inactive = sum(1 for c in concepts if c.inactive)
+    read = [f"{path.name}: {len(records) - modifiers:,} codes and {modifiers:,} modifiers "
+            f"({len(records) + info.continuations:,} record lines, {info.continuations:,} of "
+            f"them continuations), {info.encoding}"
+            + (f"; {inactive:,} terminated before {starts}, stored inactive" if inactive else "")]
+    skipped = []
+    if info.preamble:
+        skipped.append(f"lines 1-{info.preamble} of {path.name}, before the first record: the "
+                       f"notice block {info.preamble_opening!r}")
+    cdt = sum(1 for r in records if r.code.startswith("D") and not r.modifier)
+    if cdt:
+        skipped.append(f"the descriptors of {cdt:,} D codes (CDT, the American Dental "
+                       "Association's): stored with a note instead")
     return ParsedCodeSystem(
         url=hcpcs.URL,
         version=version,
@@ -168,7 +227,27 @@ def read_anweb(path: Path, version: str | None = None, sample: bool = False) -> 
         effective_date=starts,
         files=[path.name],
         indexed_properties=("modifier", "cdt", "coverage", "betos", "action"),
+        read=read,
+        skipped=skipped,
     )
+
+
+def _why_not_anweb(path: Path) -> str | None:
+    """None for the ANWEB record file of a CMS HCPCS zip, else why the file is not it."""
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        return "the records as a spreadsheet; the text file beside it is read"
+    if path.suffix.lower() != ".txt":
+        return not_read(path)
+    line = first_line(path)
+    if "anweb" in path.name.lower() or RECORD_LIKE.match(line) or line.startswith("***"):
+        return None
+    return "not the ANWEB record file (its first line is not a record)"
+
+
+def read_source(path: Path, version: str | None = None) -> ParsedCodeSystem:
+    """The ANWEB file at `path`, or the one in the folder or zip `path` (the others named)."""
+    return read_chosen(path, "HCPCS ANWEB text file", _why_not_anweb,
+                       lambda found: read_anweb(found, version))
 
 
 def import_anweb(store: Store, path: Path, version: str | None = None,

@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from codesystems import sources
+from terminology.model import Coding
 
 URL = "http://hl7.org/fhir/sid/icd-10-cm"
 OID = "2.16.840.1.113883.6.90"
 PROVIDER_KEY = "icd10cm"
+SHORT = Coding(system=URL, code="short", display="Short description")
 
 NOTE_KINDS = (
     ("includes", "Includes: what the chapter, block or code covers"),
@@ -68,17 +70,22 @@ def resource_id(version: str) -> str:
     return f"icd10cm-{version}"
 
 
-def code_system_resource(version: str, effective_date: str | None, count: int) -> dict[str, Any]:
-    """The CodeSystem resource for one fiscal year of ICD-10-CM, without concepts."""
+def code_system_resource(version: str, effective_date: str | None, count: int,
+                         tabular: bool = True) -> dict[str, Any]:
+    """The CodeSystem resource for one fiscal year of ICD-10-CM, without concepts (`tabular`:
+    read from the tabular list, else from the order file alone)."""
+    contents = (
+        "the chapters and blocks of the tabular list, its notes (includes, excludes, code "
+        "first, ...) as properties, and the billable codes made with 7th characters"
+        if tabular else "the codes of the CMS order file, with its long and short descriptions "
+        "(no chapters, blocks or notes)")
     return sources.code_system_resource(
         resource_id=resource_id(version), url=URL, oid=OID, version=version, name="ICD10CM",
         title=f"ICD-10-CM FY{version}",
         publisher="National Center for Health Statistics (CDC) and CMS",
         description=(
             "International Classification of Diseases, Tenth Revision, Clinical Modification: "
-            "the US diagnosis codes, with the chapters and blocks of the tabular list, its "
-            "notes (includes, excludes, code first, ...) as properties, and the billable codes "
-            f"made with 7th characters. {count} concepts."
+            f"the US diagnosis codes, with {contents}. {count} concepts."
         ),
         copyright=COPYRIGHT, properties=PROPERTIES, filters=FILTERS,
         effective_date=effective_date, hierarchical=True,
