@@ -484,3 +484,44 @@ def test_cli_prints_a_summary_to_check_against_the_ama_counts(tmp_path):
     assert "modifiers by kind: general 17" in out and "physical-status 1" in out
     assert "not read: 1 other files this importer does not use: LONGULF.txt" in out
     assert "missing:" not in out and "skipped:" not in out
+
+
+# -- tx.fhir.org's modifiers.csv, beside or instead of MODUL.txt ------------------------------
+
+MODIFIER_TABLE = (
+    "Code,General,PhysicalStatus,LevelOne,LevelTwo,HCPCS,Definition\r\n"
+    '25,1,,1,,,"Separate evaluation and management service on the day of a procedure"\r\n'
+    "P1,,1,,,,A normal healthy patient\r\n"
+    "1P,,,,1,,Performance measure exclusion for medical reasons\r\n"
+    "LT,,,,,1,Left side of the body\r\n"
+    "ZZ,,,,,1,A modifier only this table lists\r\n"
+)
+
+
+def test_modifiers_csv_alone_gives_the_modifiers(tmp_path):
+    folder = copy_sample(tmp_path)
+    (folder / "MODUL.txt").unlink()
+    (folder / "modifiers.csv").write_text(MODIFIER_TABLE, encoding="utf-8", newline="")
+    release, client = imported(tmp_path, folder)
+    assert validate(client, "99213:25")["result"] == [True]
+    assert validate(client, "00100:P1")["result"] == [True]
+    assert properties(lookup(client, "P1"))["kind"] == ["physical-status"]
+    assert any("modifiers.csv" in line and "5" in line for line in release.summary())
+
+
+def test_modifiers_csv_beside_modul_txt_adds_its_kinds_and_codes(tmp_path):
+    folder = copy_sample(tmp_path)
+    (folder / "modifiers.csv").write_text(MODIFIER_TABLE, encoding="utf-8", newline="")
+    _, client = imported(tmp_path, folder)
+    assert param_dict(lookup(client, "ZZ"))["display"] == ["A modifier only this table lists"]
+    # Appendix A's wording is kept where both list a modifier
+    assert not param_dict(lookup(client, "25"))["display"][0].startswith("Separate evaluation")
+
+
+def test_a_broken_modifiers_csv_names_its_line(tmp_path):
+    folder = copy_sample(tmp_path)
+    (folder / "modifiers.csv").write_text(MODIFIER_TABLE + "25x,1,,,,,Bad\r\n", encoding="utf-8")
+    store = Store(tmp_path / "broken.db")
+    store.create()
+    with pytest.raises(ImportFailed, match=r"modifiers.csv line 7: '25x' is not a modifier code"):
+        loader.import_release(store, folder, "2026")

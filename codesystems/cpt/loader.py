@@ -29,6 +29,8 @@ from codesystems.cpt.files import (
     table_rows,
 )
 from codesystems.cpt.modifiers import FILE_NAME as MODIFIER_FILE
+from codesystems.cpt.modifier_table import FILE_NAME as MODIFIER_TABLE
+from codesystems.cpt.modifier_table import merged, read_modifier_table
 from codesystems.cpt.modifiers import SECTION_NAMES, read_modifier_file
 from terminology.errors import ImportFailed
 from terminology.model import Coding, Concept, Designation, Property
@@ -255,23 +257,29 @@ def read_release(folder: Path, version: str) -> Release:
 
 
 def _modifiers(reader: _Reader, known: set[str]) -> list[Concept]:
-    path = find(reader.folder, MODIFIER_FILE)
-    if path is None:
+    appendix_path = find(reader.folder, MODIFIER_FILE)
+    table_path = find(reader.folder, MODIFIER_TABLE)
+    if appendix_path is None and table_path is None:
         reader.missing.append(f"{MODIFIER_FILE} (Appendix A): no modifiers, so expressions "
                               "such as 99213:25 will not validate")
         return []
-    parsed = read_modifier_file(path, reader.folder)
+    appendix = read_modifier_file(appendix_path, reader.folder) if appendix_path else None
+    table = read_modifier_table(table_path, reader.folder) if table_path else None
     concepts = []
-    for m in parsed.modifiers:
+    for m in merged(appendix, table):
         if m.code in known:
-            raise parsed.source.fail(m.line, f"modifier {m.code} is also a code in LONGULT.txt")
+            source = (appendix or table).source  # type: ignore[union-attr]
+            raise source.fail(m.line, f"modifier {m.code} is also a code in LONGULT.txt")
         designations = [_designation("display", m.definition)]
         designations += [_designation("display", d) for d in m.other_definitions]
         properties = [Property("kind", k, "code") for k in m.kinds]
         properties.append(Property("modifier", True, "boolean"))
         concepts.append(Concept(code=m.code, display=m.definition,
                                 designations=tuple(designations), properties=tuple(properties)))
-    reader.done(parsed.source, len(parsed.modifiers), "Appendix A modifiers")
+    for parsed, what in ((appendix, "Appendix A modifiers"),
+                         (table, "modifiers (tx.fhir.org's table)")):
+        if parsed is not None:
+            reader.done(parsed.source, len(parsed.modifiers), what)
     return concepts
 
 
