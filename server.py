@@ -125,10 +125,11 @@ def import_samples(store: Store) -> None:
         release = cpt_loader.read_release(cpt_loader.sample_folder(version), version)
         with _progress(f"CPT {version} sample", len(release.concepts)) as bar:
             cpt_loader.store_release(store, release, bar.update)
+        click.echo("\n".join(release.summary()), err=True)
     for summary in (cpt_addons.import_edits(store, cpt_addons.SAMPLE_FILE, "sample"),
                     cms_mue.import_table(store, cms_mue.SAMPLE_FILE),
                     cms_ptp.import_tables(store, [cms_ptp.SAMPLE_FILE])):
-        click.echo(f"{summary.title} sample: {summary.stored} edits", err=True)
+        click.echo("\n".join(summary.lines()), err=True)
     fhir_loader.import_paths(store, [cpt_loader.LAY_SUPPLEMENT])  # plain-language pages
     _store_parsed(store, icd10cm_loader.read_source(), "ICD-10-CM")
     _store_parsed(store, icd10pcs_loader.read_order_file(icd10pcs_loader.SAMPLE_FILE,
