@@ -132,21 +132,15 @@ def import_paths(store: Store, paths: list[Path]) -> dict[str, int]:
                 provider = "supplement" if resource.get("content") == "supplement" else "memory"
                 tx.replace_code_system(
                     url=resource["url"], version=resource.get("version"),
-                    resource_id=resource.get("id") or _id_for(resource),
+                    resource_id=resource.get("id"),
                     resource=resource, concepts=(), provider=provider)
             elif kind == "ValueSet":
                 tx.replace_value_set(resource)
             else:
                 tx.replace_concept_map(
                     url=resource["url"], version=resource.get("version"),
-                    resource_id=resource.get("id") or _id_for(resource),
+                    resource_id=resource.get("id"),
                     resource=resource,
                     elements=_elements(resource))
     return counts
 
-
-def _id_for(resource: dict[str, Any]) -> str:
-    tail = resource["url"].rstrip("/").rsplit("/", 1)[-1]
-    version = resource.get("version")
-    raw = f"{tail}-{version}" if version else tail
-    return "".join(c if c.isalnum() or c in ".-" else "-" for c in raw)[:64]

@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from terminology.model import Concept
+from terminology.errors import ImportFailed
+from terminology.model import Canonical, Concept
 from terminology.store.records import (
     CONCEPT_COLUMNS,
     MapElement,
@@ -56,6 +57,42 @@ class Writer:
             (search_row(*row) for row in rows),
         )
 
+    def _claim_id(self, kind: str, url: str, version: str | None, wanted: str | None) -> str:
+        """The id under which `url|version` is stored. Ids are unique per resource type: an
+        id held by a resource with another url is refused, naming both, so that the whole
+        import rolls back (an import never removes a resource with another url). An id held by
+        another version of the same url is that resource's update: the caller replaces it.
+        Without a `wanted` id: the one it has, else a free one made from the url's last
+        segment and the version."""
+        table = _TABLE_OF[kind]
+        incoming = Canonical(url, version or None)
+
+        def holder(resource_id: str) -> Canonical | None:
+            row = self.con.execute(
+                f"SELECT url, version FROM {table} WHERE resource_id = ?", (resource_id,)
+            ).fetchone()
+            return Canonical(row[0], row[1] or None) if row else None
+
+        if wanted is not None:
+            held = holder(wanted)
+            if held is not None and held.url != url:
+                raise ImportFailed(
+                    f"{kind} id '{wanted}' is already taken by {held}, so {incoming} cannot be "
+                    f"stored under it (ids are unique per {kind}). Nothing was imported: give "
+                    f"the incoming {kind} an id of its own.")
+            return wanted
+        own = self.con.execute(
+            f"SELECT resource_id FROM {table} WHERE url = ? AND version = ?", (url, version or "")
+        ).fetchone()
+        if own is not None:
+            return str(own[0])
+        base = _resource_id(url, version or "")
+        candidate, n = base, 1
+        while holder(candidate) is not None:
+            n += 1
+            candidate = f"{base[:60]}-{n}"
+        return candidate
+
     def versions(self, url: str) -> list[str]:
         rows = self.con.execute("SELECT version FROM code_system WHERE url = ?", (url,))
         return [row[0] for row in rows]
@@ -71,7 +108,7 @@ class Writer:
         *,
         url: str,
         version: str | None,
-        resource_id: str,
+        resource_id: str | None,
         resource: dict[str, Any],
         concepts: Iterable[Concept],
         provider: str = "fhir",
@@ -81,16 +118,13 @@ class Writer:
         """Store one code-system version, replacing any earlier import of the same version.
 
         `indexed_properties` names the properties whose values go into concept_property (all
-        of them by default); long note-like string properties are better left out of it."""
-        self._unindex(
-            "cs_id IN (SELECT id FROM code_system WHERE (url = ? AND version = ?) "
-            "OR resource_id = ?)",
-            (url, version or "", resource_id),
-        )
-        self.con.execute(
-            "DELETE FROM code_system WHERE (url = ? AND version = ?) OR resource_id = ?",
-            (url, version or "", resource_id),
-        )
+        of them by default); long note-like string properties are better left out of it.
+        `resource_id` None: a free id is made from the url (see `_claim_id`)."""
+        resource_id = self._claim_id("CodeSystem", url, version, resource_id)
+        same = "url = ? AND (version = ? OR resource_id = ?)"  # never another url
+        self._unindex(f"cs_id IN (SELECT id FROM code_system WHERE {same})",
+                      (url, version or "", resource_id))
+        self.con.execute(f"DELETE FROM code_system WHERE {same}", (url, version or "", resource_id))
         cur = self.con.execute(
             "INSERT INTO code_system (url, version, resource_id, provider, name, title, status, "
             "effective_date, content, case_sensitive, resource, imported_at) "
@@ -218,9 +252,9 @@ class Writer:
 
     def replace_value_set(self, resource: dict[str, Any]) -> None:
         url, version = resource.get("url", ""), resource.get("version") or ""
-        resource_id = resource.get("id") or _resource_id(url, version)
+        resource_id = self._claim_id("ValueSet", url, version, resource.get("id"))
         self.con.execute(
-            "DELETE FROM value_set WHERE (url = ? AND version = ?) OR resource_id = ?",
+            "DELETE FROM value_set WHERE url = ? AND (version = ? OR resource_id = ?)",
             (url, version, resource_id),
         )
         self.con.execute(
@@ -236,12 +270,13 @@ class Writer:
         *,
         url: str,
         version: str | None,
-        resource_id: str,
+        resource_id: str | None,
         resource: dict[str, Any],
         elements: Iterable[MapElement],
     ) -> int:
+        resource_id = self._claim_id("ConceptMap", url, version, resource_id)
         self.con.execute(
-            "DELETE FROM concept_map WHERE (url = ? AND version = ?) OR resource_id = ?",
+            "DELETE FROM concept_map WHERE url = ? AND (version = ? OR resource_id = ?)",
             (url, version or "", resource_id),
         )
         cur = self.con.execute(
@@ -269,6 +304,9 @@ class Writer:
             ),
         )
         return map_id
+
+
+_TABLE_OF = {"CodeSystem": "code_system", "ValueSet": "value_set", "ConceptMap": "concept_map"}
 
 
 def _resource_id(url: str, version: str) -> str:
