@@ -39,6 +39,7 @@ from terminology.registry import Registry
 from terminology.store import Store, default_path
 from terminology.web import serving
 from terminology.web.api import api, fhir_response
+from terminology.web import snapshot
 from terminology.web.cache import ResponseCache
 from terminology.web.validate_api import install as install_validate
 from terminology.web.ui import html_error, ui
@@ -62,8 +63,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     store = Store(app.config["DB"])
     store.create()
     app.extensions["store"] = store
-    app.extensions["registry"] = Registry(store, PROVIDERS, value_sets=VALUE_SETS,
-                                          aliases=hcpcs_definition.ALIASES)
+    registry = Registry(store, PROVIDERS, value_sets=VALUE_SETS, aliases=hcpcs_definition.ALIASES)
+    app.extensions["registry"] = registry
+    snapshot.install(app, registry)  # each request reads one store generation
     cache_size = int(app.config.get("RESPONSE_CACHE", os.environ.get("TX_RESPONSE_CACHE", 4096)))
     app.extensions["response_cache"] = ResponseCache(cache_size)
     app.register_blueprint(api, url_prefix="/fhir")

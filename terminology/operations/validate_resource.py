@@ -100,7 +100,7 @@ class ResourceValidator:
         if refresh is not None:
             refresh()
         generation = getattr(self.registry, "generation", 0)
-        if generation != self._generation:
+        if generation > self._generation:  # entries of older generations can never match
             with self._lock:
                 self._cache = {}
                 self._generation = generation
@@ -137,7 +137,9 @@ class ResourceValidator:
                           f"'{code}' was not checked", "not-found", f"{path}.system",
                           "UNKNOWN_CODESYSTEM")]
         display = coding.get("display") if isinstance(coding.get("display"), str) else None
-        key = (system, version, code, display, in_force)
+        # keyed by the generation the verdict is computed from: a request still reading the
+        # previous generation must not leave its verdicts to the next one
+        key = (getattr(self.registry, "generation", 0), system, version, code, display, in_force)
         issues = self._cache.get(key)
         if issues is None:
             issues = self._verdict(Coding(system, code, version, display), item.date)

@@ -36,6 +36,8 @@ from terminology.store.schema import SCHEMA_VERSION, create_schema
 from terminology.store.search import SEARCH_SECONDS, Search, search_key
 from terminology.store.writes import Writer
 
+CHECKPOINT_WAIT_MS = 2000
+
 __all__ = [
     "SCHEMA_VERSION", "SEARCH_SECONDS", "CodeSystemInfo", "ConceptMapInfo", "MapElement",
     "SearchHit", "Store", "Writer", "decode_designations", "decode_properties", "default_path",
@@ -69,5 +71,8 @@ class Store(Reads, Search):
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            # an import writes tens of MB to the WAL: fold it into the database file now
+            # an import writes tens of MB to the WAL: fold it into the database file now. A
+            # reader still pinned to an older snapshot makes it wait; after a short wait it
+            # gives up harmlessly (SQLite checkpoints again later).
+            con.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -5,6 +5,7 @@ each on the calling thread's read-only connection.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -29,6 +30,22 @@ class Reads(Connections):
     def generation(self) -> int:
         row = self._reader().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row[0]) if row else 0
+
+    @contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """Pin what this thread reads to one committed state of the store, and yield its
+        generation: inside, every read sees that state even if an import commits meanwhile
+        (a read transaction over the WAL). Nested snapshots share the outer one."""
+        con = self._reader()
+        if con.in_transaction:
+            yield self.generation()
+            return
+        con.execute("BEGIN")
+        try:
+            yield self.generation()  # the first read fixes the snapshot
+        finally:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
 
     def is_empty(self) -> bool:
         if not self.path.exists():
