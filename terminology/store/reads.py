@@ -53,6 +53,12 @@ class Reads(Connections):
         row = self._reader().execute("SELECT count(*) FROM code_system").fetchone()
         return row[0] == 0
 
+    def first_start_steps(self) -> set[str]:
+        """The first-start sample steps already committed (see schema.sql)."""
+        if not self.path.exists():
+            return set()
+        return {r[0] for r in self._reader().execute("SELECT step FROM first_start_step")}
+
     def code_systems(self) -> list[CodeSystemInfo]:
         rows = self._reader().execute("SELECT * FROM code_system ORDER BY url, version")
         return [code_system_from_row(r) for r in rows]

@@ -93,6 +93,13 @@ class Writer:
             candidate = f"{base[:60]}-{n}"
         return candidate
 
+    def record_first_start_step(self, step: str) -> None:
+        """Record that the first-start sample step `step` has committed."""
+        self.con.execute(
+            "INSERT OR REPLACE INTO first_start_step (step, completed_at) VALUES (?, ?)",
+            (step, now()),
+        )
+
     def versions(self, url: str) -> list[str]:
         rows = self.con.execute("SELECT version FROM code_system WHERE url = ?", (url,))
         return [row[0] for row in rows]
