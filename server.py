@@ -35,6 +35,7 @@ from codesystems.hcpcs import loader as hcpcs_loader
 from codesystems.icd10cm import loader as icd10cm_loader
 from codesystems.icd10pcs import loader as icd10pcs_loader
 from codesystems.sources import ParsedCodeSystem, store_code_system, summary
+from terminology import clock
 from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.registry import Registry
@@ -62,6 +63,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["TRUSTED_PROXIES"] = tuple(
         p.strip() for p in os.environ.get("TX_TRUSTED_PROXIES", "").split(",") if p.strip())
     app.config.update(config or {})
+    clock.zone()  # an unknown TX_TIMEZONE stops the start, rather than every request
     store = Store(app.config["DB"])
     store.create()
     app.extensions["store"] = store

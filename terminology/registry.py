@@ -12,9 +12,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date as date_type
 from typing import Any
 
+from terminology import clock
 from terminology.errors import NotFound
 from terminology.memory import MemoryProvider
 from terminology.model import Canonical
@@ -302,7 +302,7 @@ def _default_version(providers: list[Any], on_date: str | None) -> Any:
     A year of CPT is published months before it takes effect: on 2026-11-25 a server holding
     2026 and 2027 answers with 2026 unless the request asks for 2027 or a 2027 date.
     """
-    day = (on_date or date_type.today().isoformat())[:10]
+    day = (on_date or clock.today())[:10]
     in_force = [p for p in providers if getattr(p, "effective_date", None) in (None, "")
                 or p.effective_date <= day]
     dated = [p for p in in_force if getattr(p, "effective_date", None)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import date
+from terminology import clock
 
 
 class ResponseCache:
@@ -20,7 +20,7 @@ class ResponseCache:
 
     def key(self, path: str, query: bytes, language: str | None, generation: int,
             *more: str | None) -> tuple:
-        return (path, query, language, generation, date.today().toordinal(), *more)
+        return (path, query, language, generation, clock.today(), *more)
 
     def get(self, key: tuple) -> bytes | None:
         if self.size <= 0:
