@@ -43,7 +43,7 @@ from terminology.store import Store, default_path
 from terminology.web import serving
 from terminology.web.api import api, fhir_response
 from terminology.web import snapshot
-from terminology.web.cache import ResponseCache
+from terminology.web.cache import DEFAULT_ANSWER_BYTES, DEFAULT_BYTES, ResponseCache
 from terminology.web.validate_api import install as install_validate
 from terminology.web.ui import html_error, ui
 
@@ -70,8 +70,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     registry = Registry(store, PROVIDERS, value_sets=VALUE_SETS, aliases=hcpcs_definition.ALIASES)
     app.extensions["registry"] = registry
     snapshot.install(app, registry)  # each request reads one store generation
-    cache_size = int(app.config.get("RESPONSE_CACHE", os.environ.get("TX_RESPONSE_CACHE", 4096)))
-    app.extensions["response_cache"] = ResponseCache(cache_size)
+    app.extensions["response_cache"] = ResponseCache(
+        int(app.config.get("CACHE_BYTES", os.environ.get("TX_CACHE_BYTES", DEFAULT_BYTES))),
+        int(app.config.get("CACHE_ANSWER_BYTES",
+                           os.environ.get("TX_CACHE_ANSWER_BYTES", DEFAULT_ANSWER_BYTES))))
     app.register_blueprint(api, url_prefix="/fhir")
     install_validate(app, [edit() for edit in CLAIM_EDITS], cms_ptp.FHIR_RESOURCES)
     app.register_blueprint(ui)  # the web page for people at /
