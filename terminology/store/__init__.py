@@ -34,12 +34,13 @@ from terminology.store.records import (
 )
 from terminology.store.schema import SCHEMA_VERSION, create_schema
 from terminology.store.search import SEARCH_SECONDS, Search, search_key
-from terminology.store.writes import Writer
+from terminology.store.writes import DuplicateCode, Writer
 
 CHECKPOINT_WAIT_MS = 2000
 
 __all__ = [
-    "SCHEMA_VERSION", "SEARCH_SECONDS", "CodeSystemInfo", "ConceptMapInfo", "MapElement",
+    "SCHEMA_VERSION", "SEARCH_SECONDS", "CodeSystemInfo", "ConceptMapInfo", "DuplicateCode",
+    "MapElement",
     "SearchHit", "Store", "Writer", "decode_designations", "decode_properties", "default_path",
     "encode_designations", "encode_properties", "search_key", "version_key",
 ]

@@ -85,7 +85,7 @@ def _time_limit(con: sqlite3.Connection, seconds: float, text: str) -> Iterator[
     try:
         yield
     except sqlite3.OperationalError as exc:
-        if "interrupt" not in str(exc):
+        if exc.sqlite_errorcode != sqlite3.SQLITE_INTERRUPT:  # the progress handler's doing
             raise
         raise TooCostly(f"The search for '{text}' took too long: use more or longer words",
                         expression="filter") from None

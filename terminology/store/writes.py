@@ -179,7 +179,9 @@ class Writer:
                 ),
             )
         except sqlite3.IntegrityError as exc:
-            raise ValueError(f"duplicate code {c.code!r}") from exc
+            if exc.sqlite_errorcode != sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+                raise
+            raise DuplicateCode(c.code) from exc
         concept_id = int(cur.lastrowid or 0)
         rows = [(concept_id, p.code, _index_value(p.value)) for p in c.properties
                 if indexed is None or p.code in indexed]
@@ -311,6 +313,15 @@ class Writer:
             ),
         )
         return map_id
+
+
+class DuplicateCode(ValueError):
+    """A code-system version given the same code twice (a defect of the source file: the
+    importers catch it as ValueError and name the file)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"duplicate code {code!r}")
+        self.code = code
 
 
 _TABLE_OF = {"CodeSystem": "code_system", "ValueSet": "value_set", "ConceptMap": "concept_map"}
