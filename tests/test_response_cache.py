@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-
 from codesystems.cpt import loader
+from conftest import changed_2025
 from server import create_app
 from terminology.store import Store
 from terminology.web.cache import ResponseCache
@@ -28,11 +27,7 @@ def test_repeat_is_served_from_cache_and_import_invalidates(tmp_path):
     assert len(cache) == 1
     assert client.get("/fhir/CodeSystem/$lookup", query_string=query).data == first.data
     # a new import of the same year with another descriptor must be seen, not the cached answer
-    folder = tmp_path / "2025"
-    shutil.copytree(loader.sample_folder("2025"), folder)
-    longult = folder / "LONGULT.txt"
-    longult.write_bytes(longult.read_bytes().replace(b"\n99252\t", b"\n99252\tCHANGED ", 1))
-    loader.import_release(store, folder, "2025")
+    loader.import_release(store, changed_2025(tmp_path), "2025")
     again = client.get("/fhir/CodeSystem/$lookup", query_string=query)
     assert _display(again).startswith("CHANGED ")
     assert _display(first) != _display(again)

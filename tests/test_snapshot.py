@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from codesystems.cpt import loader
-from conftest import CPT, EXPAND, LOOKUP, VALIDATE, FhirClient, param_dict
+from conftest import CPT, EXPAND, LOOKUP, VALIDATE, FhirClient, changed_2025, param_dict
 from server import create_app
 from terminology.model import LookupRequest
 from terminology.operations.lookup import lookup
@@ -28,18 +28,6 @@ def cpt_store(db_path: Path, tmp_path: Path) -> Path:
     path = tmp_path / "tx.db"
     shutil.copy(db_path, path)
     return path
-
-
-def changed_2025(tmp_path: Path) -> Path:
-    """The 2025 sample with another descriptor for 99252."""
-    folder = tmp_path / "2025-changed"
-    folder.mkdir()
-    for source in loader.sample_folder("2025").iterdir():
-        text = source.read_text()
-        if source.name == "LONGULT.txt":
-            text = text.replace("\n99252\t", "\n99252\tCHANGED ", 1)
-        (folder / source.name).write_text(text)
-    return folder
 
 
 def display(client: FhirClient, code: str, **query: str) -> str:
