@@ -8,8 +8,8 @@ exactly as `txserver import` does. Nothing of the store is mocked.
 from __future__ import annotations
 
 import json
-import shutil
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
