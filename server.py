@@ -160,8 +160,8 @@ def _sample_cpt(store: Store, version: str) -> None:
         cpt_loader.store_release(store, release, bar.update)
 
 
-def _echo_summary(summary: Any) -> None:
-    click.echo(f"{summary.title} sample: {summary.stored} edits", err=True)
+def _echo_summary(edits: Any) -> None:
+    click.echo(f"{edits.title} sample: {edits.stored} edits", err=True)
 
 
 def import_samples(store: Store) -> None:
