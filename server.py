@@ -6,10 +6,12 @@ FHIR API and turns every error into an OperationOutcome. `main` is the `txserver
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +35,15 @@ from codesystems.hcpcs import loader as hcpcs_loader
 from codesystems.icd10cm import loader as icd10cm_loader
 from codesystems.icd10pcs import loader as icd10pcs_loader
 from codesystems.sources import ParsedCodeSystem, store_code_system, summary
+from terminology import clock
 from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.registry import Registry
 from terminology.store import Store, default_path
 from terminology.web import serving
 from terminology.web.api import api, fhir_response
-from terminology.web.cache import ResponseCache
+from terminology.web import snapshot
+from terminology.web.cache import DEFAULT_ANSWER_BYTES, DEFAULT_BYTES, ResponseCache
 from terminology.web.validate_api import install as install_validate
 from terminology.web.ui import html_error, ui
 
@@ -59,13 +63,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["TRUSTED_PROXIES"] = tuple(
         p.strip() for p in os.environ.get("TX_TRUSTED_PROXIES", "").split(",") if p.strip())
     app.config.update(config or {})
+    clock.zone()  # an unknown TX_TIMEZONE stops the start, rather than every request
     store = Store(app.config["DB"])
     store.create()
     app.extensions["store"] = store
-    app.extensions["registry"] = Registry(store, PROVIDERS, value_sets=VALUE_SETS,
-                                          aliases=hcpcs_definition.ALIASES)
-    cache_size = int(app.config.get("RESPONSE_CACHE", os.environ.get("TX_RESPONSE_CACHE", 4096)))
-    app.extensions["response_cache"] = ResponseCache(cache_size)
+    registry = Registry(store, PROVIDERS, value_sets=VALUE_SETS, aliases=hcpcs_definition.ALIASES)
+    app.extensions["registry"] = registry
+    snapshot.install(app, registry)  # each request reads one store generation
+    app.extensions["response_cache"] = ResponseCache(
+        int(app.config.get("CACHE_BYTES", os.environ.get("TX_CACHE_BYTES", DEFAULT_BYTES))),
+        int(app.config.get("CACHE_ANSWER_BYTES",
+                           os.environ.get("TX_CACHE_ANSWER_BYTES", DEFAULT_ANSWER_BYTES))))
     app.register_blueprint(api, url_prefix="/fhir")
     install_validate(app, [edit() for edit in CLAIM_EDITS], cms_ptp.FHIR_RESOURCES)
     app.register_blueprint(ui)  # the web page for people at /
@@ -119,23 +127,76 @@ def _progress(label: str, total: int):  # type: ignore[no-untyped-def]
     return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
 
 
+SampleStep = Callable[[Store], None]
+FIRST_START_COMPLETE = "complete"
+
+
+def sample_steps() -> list[tuple[str, SampleStep]]:
+    """The first start's imports, in order, each named so that it is recorded once committed."""
+    return [
+        *((f"cpt-{version}", functools.partial(_sample_cpt, version=version))
+          for version in cpt_loader.SAMPLE_VERSIONS),
+        ("cms-addons", lambda store: _echo_summary(
+            cpt_addons.import_edits(store, cpt_addons.SAMPLE_FILE, "sample"))),
+        ("cms-mue", lambda store: _echo_summary(cms_mue.import_table(store, cms_mue.SAMPLE_FILE))),
+        ("cms-ptp", lambda store: _echo_summary(cms_ptp.import_tables(store,
+                                                                      [cms_ptp.SAMPLE_FILE]))),
+        # plain-language pages
+        ("cpt-lay", lambda store: fhir_loader.import_paths(store, [cpt_loader.LAY_SUPPLEMENT])),
+        ("icd10cm", lambda store: _store_parsed(store, icd10cm_loader.read_source(),
+                                                "ICD-10-CM")),
+        ("icd10pcs", lambda store: _store_parsed(
+            store, icd10pcs_loader.read_order_file(icd10pcs_loader.SAMPLE_FILE, sample=True),
+            "ICD-10-PCS sample")),
+        ("hcpcs", lambda store: _store_parsed(
+            store, hcpcs_loader.read_anweb(hcpcs_loader.SAMPLE_FILE, sample=True),
+            "HCPCS sample")),
+    ]
+
+
+def _sample_cpt(store: Store, version: str) -> None:
+    release = cpt_loader.read_release(cpt_loader.sample_folder(version), version)
+    with _progress(f"CPT {version} sample", len(release.concepts)) as bar:
+        cpt_loader.store_release(store, release, bar.update)
+    click.echo("\n".join(release.summary()), err=True)
+
+
+def _echo_summary(edits: Any) -> None:
+    click.echo("\n".join(edits.lines()), err=True)
+
+
 def import_samples(store: Store) -> None:
-    """Import the bundled CPT sample years and the CMS edit samples (first start)."""
-    for version in cpt_loader.SAMPLE_VERSIONS:
-        release = cpt_loader.read_release(cpt_loader.sample_folder(version), version)
-        with _progress(f"CPT {version} sample", len(release.concepts)) as bar:
-            cpt_loader.store_release(store, release, bar.update)
-        click.echo("\n".join(release.summary()), err=True)
-    for summary in (cpt_addons.import_edits(store, cpt_addons.SAMPLE_FILE, "sample"),
-                    cms_mue.import_table(store, cms_mue.SAMPLE_FILE),
-                    cms_ptp.import_tables(store, [cms_ptp.SAMPLE_FILE])):
-        click.echo("\n".join(summary.lines()), err=True)
-    fhir_loader.import_paths(store, [cpt_loader.LAY_SUPPLEMENT])  # plain-language pages
-    _store_parsed(store, icd10cm_loader.read_source(), "ICD-10-CM")
-    _store_parsed(store, icd10pcs_loader.read_order_file(icd10pcs_loader.SAMPLE_FILE,
-                                                         sample=True), "ICD-10-PCS sample")
-    _store_parsed(store, hcpcs_loader.read_anweb(hcpcs_loader.SAMPLE_FILE, sample=True),
-                  "HCPCS sample")
+    """Import the bundled samples (first start), step by step. Each step is recorded once it
+    has committed, so that a first start cut short is finished by the next start
+    (`first_start`), which skips the steps already done."""
+    done = store.first_start_steps()
+    for name, step in sample_steps():
+        if name not in done:
+            step(store)
+            _record_step(store, name)
+    _record_step(store, FIRST_START_COMPLETE)
+
+
+def _record_step(store: Store, name: str) -> None:
+    with store.transaction() as tx:
+        tx.record_first_start_step(name)
+
+
+def first_start(store: Store) -> None:
+    """Import the samples into an empty store, or finish a first start that was cut short
+    (Ctrl-C, a killed process); leave a store filled by `txserver import` alone."""
+    done = store.first_start_steps()
+    if FIRST_START_COMPLETE in done:
+        return
+    if done:
+        finished = [name for name, _ in sample_steps() if name in done]
+        click.echo(f"The first start of {store.path} was cut short after "
+                   f"{', '.join(finished)}: resuming the sample import", err=True)
+    elif store.is_empty():
+        click.echo(f"Empty store {store.path}: importing the bundled samples", err=True)
+    else:
+        return
+    import_samples(store)
 
 
 def _store_parsed(store: Store, parsed: ParsedCodeSystem, label: str, err: bool = True) -> None:
@@ -168,9 +229,7 @@ def serve(host: str, port: int, db: str | None, server_kind: str, workers: int, 
           access_log: bool, dev: bool) -> None:
     """Serve FHIR R4 at http://HOST:PORT/fhir (imports the samples into an empty store)."""
     store = _store(db)
-    if store.is_empty():
-        click.echo(f"Empty store {store.path}: importing the bundled samples", err=True)
-        import_samples(store)
+    first_start(store)
     os.environ["TX_DB"] = str(store.path)  # the workers' create_app() opens this store
     click.echo(f"Serving FHIR R4 at http://{host}:{port}/fhir from {store.path}", err=True)
     settings = serving.Settings(host, port, workers, threads, access_log)

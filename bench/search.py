@@ -107,7 +107,7 @@ def run(folder: Path, repeat: int) -> None:
           f"{first_start_s:.2f} s; store {total_mb:.1f} MB on disk")
 
     # -- searches --------------------------------------------------------------------------
-    app = server.create_app({"DB": str(path), "RESPONSE_CACHE": 0})
+    app = server.create_app({"DB": str(path), "CACHE_BYTES": 0})
     registry = app.extensions["registry"]
     provider = registry.resolve(ICD)
     client = app.test_client()

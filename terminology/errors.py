@@ -7,6 +7,23 @@ tx.fhir.org uses, and the FHIRPath `expression` of the offending element.
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def fhirpath(prefix: str, loc: tuple[Any, ...]) -> str:
+    """The FHIRPath of the element a validator reports at `loc` (pydantic's `('item', 0,
+    'quantity')`) inside the resource at `prefix`: `Claim.item[0].quantity`."""
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(part, str) and _NAME.match(part):
+            path += f".{part}"
+    return path
+
 
 class TerminologyError(Exception):
     status = 400

@@ -8,11 +8,12 @@ the stored links and ranked text search (`search`) from the store's FTS5 index.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from terminology.concepts import supplement_items, supplemented
-from terminology.model import Canonical, Concept
+from terminology.model import Canonical, Concept, Property
 from terminology.store import CodeSystemInfo, Store
 
 
@@ -32,6 +33,28 @@ class CodeSystemProvider(Protocol):
 
     def resource(self) -> dict[str, Any]:
         """The CodeSystem resource without its concepts."""
+
+
+@runtime_checkable
+class DatedFacts(Protocol):
+    """A provider some of whose facts depend on the date of service (CPT: the primary codes of
+    the CMS add-on edits and the MUE limits in force). `locate` gives them as of today
+    (terminology.clock); `dated_facts` as of another date."""
+
+    dated_properties: frozenset[str]  # the property codes `dated_facts` gives
+
+    def dated_facts(self, code: str, on_date: str) -> tuple[Property, ...]: ...
+
+
+def facts_on(provider: DatedFacts, concept: Concept, on_date: str) -> Concept:
+    """`concept` (as located today) with its date-dependent facts as of `on_date` instead."""
+    dated = provider.dated_properties
+    props = concept.properties
+    at = next((i for i, p in enumerate(props) if p.code in dated), len(props))
+    before = tuple(p for p in props[:at] if p.code not in dated)
+    after = tuple(p for p in props[at:] if p.code not in dated)
+    facts = provider.dated_facts(concept.code, on_date)
+    return replace(concept, properties=before + facts + after)
 
 
 class SqlProvider:

@@ -1,17 +1,20 @@
 """Registry: resolves a canonical (url, url|version, wildcard `2025.x`, or a date) to a provider.
 
-It is rebuilt from the store whenever an import has committed (checked at most once a second),
-so a server keeps serving while `txserver import` adds a year.
+Its catalog (providers, value sets, maps) is built once per store generation, so a server keeps
+serving while `txserver import` adds a year; a request is pinned to one generation from start to
+end (`Registry.snapshot`), so it never mixes data from before and after an import.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
-from datetime import date as date_type
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
+from terminology import clock
 from terminology.errors import NotFound
 from terminology.memory import MemoryProvider
 from terminology.model import Canonical
@@ -26,8 +29,28 @@ def _memory_provider(store: Store, info: CodeSystemInfo) -> MemoryProvider:
     return MemoryProvider(info.resource)
 
 
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """What the registry serves from one store generation, built once for it: the providers
+    (each holding the row ids of its version), value sets, supplements and concept maps."""
+
+    generation: int
+    by_url: dict[str, list[Any]]
+    by_id: dict[str, Any]
+    maps: list[ConceptMapInfo]
+    value_sets: dict[str, list[dict[str, Any]]]
+    supplements: dict[str, list[dict[str, Any]]]
+
+
 class Registry:
-    REFRESH_SECONDS = 1.0
+    """The stored code systems, value sets and maps, at one store generation per request.
+
+    `snapshot()` pins the calling thread (one request) to the generation committed when it
+    starts: the store's reads and the registry's catalog then stay that generation's until the
+    request ends, whatever an import commits meanwhile. Outside a snapshot each call sees the
+    newest generation."""
+
+    KEEP = 2  # catalogs kept: the newest generation, and the one requests may still be on
 
     def __init__(
         self,
@@ -42,87 +65,111 @@ class Registry:
         self.factories: dict[str, ProviderFactory] = {"memory": _memory_provider,
                                                       **(factories or {})}
         self.builtin_value_sets = list(value_sets or [])
-        self._value_sets: dict[str, list[dict[str, Any]]] = {}
-        self._supplements: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
-        self._generation = -1
-        self._checked = 0.0
-        self._by_url: dict[str, list[Any]] = {}
-        self._by_id: dict[str, Any] = {}
-        self._maps: list[ConceptMapInfo] = []
+        self._catalogs: OrderedDict[int, Catalog] = OrderedDict()
+        self._pinned = threading.local()
         self.refresh()
 
     # -- loading ------------------------------------------------------------------------------
 
+    @contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """Pin this thread to the store generation committed now (see the class docstring);
+        yields it. Nested snapshots share the outer one."""
+        pinned: Catalog | None = getattr(self._pinned, "catalog", None)
+        if pinned is not None:
+            yield pinned.generation
+            return
+        if not self.store.path.exists():
+            yield self._current().generation
+            return
+        with self.store.snapshot() as generation:
+            self._pinned.catalog = self._catalog_at(generation)
+            try:
+                yield generation
+            finally:
+                self._pinned.catalog = None
+
     def refresh(self, force: bool = False) -> None:
-        """Reload providers if the store's generation moved (or when forced)."""
-        now = time.monotonic()
-        if not force and now - self._checked < self.REFRESH_SECONDS:
-            return
-        self._checked = now
-        generation = self.store.generation() if self.store.path.exists() else 0
-        if generation == self._generation and not force:
-            return
+        """Build the catalog of the newest generation now (`force`: even if built already)."""
+        if force:
+            with self._lock:
+                self._catalogs.clear()
+        self._current()
+
+    def _current(self) -> Catalog:
+        """The pinned catalog of this thread's request, else that of the newest generation."""
+        pinned: Catalog | None = getattr(self._pinned, "catalog", None)
+        if pinned is not None:
+            return pinned
+        if not self.store.path.exists():
+            return self._build(0, exists=False)
+        with self.store.snapshot() as generation:
+            return self._catalog_at(generation)
+
+    def _catalog_at(self, generation: int) -> Catalog:
+        """The catalog of `generation`; call inside a store snapshot of that generation."""
         with self._lock:
-            by_url: dict[str, list[Any]] = {}
-            by_id: dict[str, Any] = {}
-            infos = self.store.code_systems() if self.store.path.exists() else []
-            supplements: dict[str, list[dict[str, Any]]] = {}
-            for info in infos:
-                if info.provider == "supplement":
-                    supplements.setdefault(info.url, []).append(info.resource)
-                    continue
-                factory = self.factories.get(info.provider, SqlProvider)
-                provider = factory(self.store, info)
-                by_url.setdefault(info.url, []).append(provider)
-                by_id[info.resource_id] = provider
-            for providers in by_url.values():
-                providers.sort(key=lambda p: version_key(p.canonical.version or ""))
-            self._by_url, self._by_id = by_url, by_id
-            self._maps = self.store.concept_maps() if self.store.path.exists() else []
-            stored = self.store.value_sets() if self.store.path.exists() else []
-            self._value_sets = _value_sets_by_url(self.builtin_value_sets, stored, set(by_url))
-            self._supplements = supplements
-            self._generation = generation
+            found = self._catalogs.get(generation)
+            if found is None:
+                found = self._catalogs[generation] = self._build(generation)
+                while len(self._catalogs) > self.KEEP:
+                    self._catalogs.popitem(last=False)
+            return found
+
+    def _build(self, generation: int, exists: bool = True) -> Catalog:
+        by_url: dict[str, list[Any]] = {}
+        by_id: dict[str, Any] = {}
+        supplements: dict[str, list[dict[str, Any]]] = {}
+        for info in self.store.code_systems() if exists else []:
+            if info.provider == "supplement":
+                supplements.setdefault(info.url, []).append(info.resource)
+                continue
+            factory = self.factories.get(info.provider, SqlProvider)
+            provider = factory(self.store, info)
+            by_url.setdefault(info.url, []).append(provider)
+            by_id[info.resource_id] = provider
+        for providers in by_url.values():
+            providers.sort(key=lambda p: version_key(p.canonical.version or ""))
+        stored = self.store.value_sets() if exists else []
+        value_sets = _value_sets_by_url(self.builtin_value_sets, stored, set(by_url))
+        maps = self.store.concept_maps() if exists else []
+        return Catalog(generation, by_url, by_id, maps, value_sets, supplements)
 
     @property
     def generation(self) -> int:
-        """The store generation the registry was last built from."""
-        return self._generation
+        """The store generation this thread's request reads (else the newest)."""
+        return self._current().generation
 
     # -- code systems -------------------------------------------------------------------------
 
     def code_system_urls(self) -> list[str]:
-        self.refresh()
-        return sorted(self._by_url)
+        return sorted(self._current().by_url)
 
     def providers(self) -> list[Any]:
-        self.refresh()
-        return [p for url in sorted(self._by_url) for p in self._by_url[url]]
+        by_url = self._current().by_url
+        return [p for url in sorted(by_url) for p in by_url[url]]
 
     def canonical_url(self, url: str) -> str:
         """The url a code system is stored at, for any of its spellings."""
         return self.aliases.get(url, url)
 
     def versions(self, url: str) -> list[str]:
-        self.refresh()
-        return [p.canonical.version or "" for p in self._by_url.get(self.canonical_url(url), [])]
+        providers = self._current().by_url.get(self.canonical_url(url), [])
+        return [p.canonical.version or "" for p in providers]
 
     def knows(self, url: str) -> bool:
-        self.refresh()
-        return self.canonical_url(url) in self._by_url
+        return self.canonical_url(url) in self._current().by_url
 
     def by_id(self, resource_id: str) -> Any | None:
-        self.refresh()
-        return self._by_id.get(resource_id)
+        return self._current().by_id.get(resource_id)
 
     def resolve(self, url: str, version: str | None = None, on_date: str | None = None) -> Any:
         """The provider for `url` at `version` (exact or `x` wildcard) or in force on `on_date`.
 
         Raises NotFound (`UNKNOWN_CODESYSTEM` / `UNKNOWN_CODESYSTEM_VERSION`).
         """
-        self.refresh()
-        providers = self._by_url.get(self.canonical_url(url))
+        providers = self._current().by_url.get(self.canonical_url(url))
         if not providers:
             raise NotFound(
                 f"A definition for CodeSystem '{url}' could not be found, so the code cannot be "
@@ -149,23 +196,22 @@ class Registry:
                urls: Iterable[str] | None = None) -> list[tuple[Any, str]]:
         """(provider, code) of the stored code systems, each at its default version, matching
         `text`, best first across all of them (one ranked search; see Store.search)."""
-        self.refresh()
-        chosen = [self.resolve(url) for url in (urls if urls is not None else self._by_url)]
+        by_url = self._current().by_url
+        chosen = [self.resolve(url) for url in (urls if urls is not None else by_url)]
         by_id = {p.info.id: p for p in chosen if isinstance(p, SqlProvider)}
         return [(by_id[hit.cs_id], hit.code)
                 for hit in self.store.search(text, list(by_id), limit)]
 
     def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None:
         """A stored supplement (`txserver import fhir`), newest version unless one is named."""
-        self.refresh()
-        listed = self._supplements.get(url, [])
+        listed = self._current().supplements.get(url, [])
         if version:
             listed = [s for s in listed if s.get("version") == version]
         return listed[-1] if listed else None
 
     def supplement_resources(self) -> list[dict[str, Any]]:
-        self.refresh()
-        return [s for url in sorted(self._supplements) for s in self._supplements[url]]
+        supplements = self._current().supplements
+        return [s for url in sorted(supplements) for s in supplements[url]]
 
     def default_version(self, url: str) -> str | None:
         return self.resolve(url).canonical.version
@@ -173,15 +219,14 @@ class Registry:
     # -- value sets ---------------------------------------------------------------------------
 
     def value_set(self, url: str, version: str | None = None) -> dict[str, Any] | None:
-        self.refresh()
         if url == ALL_CODES_URL:
             return self.all_codes()
-        found = _pick_value_set(self._value_sets.get(url, []), version)
+        found = _pick_value_set(self._current().value_sets.get(url, []), version)
         return found if found is not None else implicit_value_set(url)
 
     def value_sets(self) -> list[dict[str, Any]]:
-        self.refresh()
-        listed = [vs for url in sorted(self._value_sets) for vs in self._value_sets[url]]
+        value_sets = self._current().value_sets
+        listed = [vs for url in sorted(value_sets) for vs in value_sets[url]]
         return listed + [self.all_codes()]
 
     def all_codes(self) -> dict[str, Any]:
@@ -191,14 +236,13 @@ class Registry:
             "resourceType": "ValueSet", "id": "all-codes", "url": ALL_CODES_URL,
             "name": "AllCodes", "title": "All codes of every code system on this server",
             "status": "active", "experimental": False,
-            "compose": {"include": [{"system": url} for url in sorted(self._by_url)]},
+            "compose": {"include": [{"system": url} for url in sorted(self._current().by_url)]},
         }
 
     # -- concept maps -------------------------------------------------------------------------
 
     def concept_maps(self) -> list[ConceptMapInfo]:
-        self.refresh()
-        return list(self._maps)
+        return list(self._current().maps)
 
     def concept_map_resources(self) -> list[dict[str, Any]]:
         """Every stored ConceptMap as a FHIR R4 resource, its groups rebuilt from the store."""
@@ -258,7 +302,7 @@ def _default_version(providers: list[Any], on_date: str | None) -> Any:
     A year of CPT is published months before it takes effect: on 2026-11-25 a server holding
     2026 and 2027 answers with 2026 unless the request asks for 2027 or a 2027 date.
     """
-    day = (on_date or date_type.today().isoformat())[:10]
+    day = (on_date or clock.today())[:10]
     in_force = [p for p in providers if getattr(p, "effective_date", None) in (None, "")
                 or p.effective_date <= day]
     dated = [p for p in in_force if getattr(p, "effective_date", None)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,15 @@ def build_store(path: Path) -> Store:
         loader.import_release(store, loader.sample_folder(version), version)
     addons.import_edits(store, addons.SAMPLE_FILE, "sample")
     return store
+
+
+def changed_2025(tmp_path: Path) -> Path:
+    """The CPT 2025 sample with another descriptor for 99252 (`CHANGED ...`), in a folder."""
+    folder = tmp_path / "2025-changed"
+    shutil.copytree(loader.sample_folder("2025"), folder)
+    longult = folder / "LONGULT.txt"
+    longult.write_bytes(longult.read_bytes().replace(b"\n99252\t", b"\n99252\tCHANGED ", 1))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
 from codesystems.cpt import loader
+from conftest import changed_2025
 from server import create_app
 from terminology.store import Store
+from terminology.web.cache import ResponseCache
 
 CPT = "http://www.ama-assn.org/go/cpt"
 
@@ -24,15 +24,10 @@ def test_repeat_is_served_from_cache_and_import_invalidates(tmp_path):
     query = {"system": CPT, "code": "99252", "version": "2025"}
     first = client.get("/fhir/CodeSystem/$lookup", query_string=query)
     cache = app.extensions["response_cache"]
-    assert len(cache._items) == 1
+    assert len(cache) == 1
     assert client.get("/fhir/CodeSystem/$lookup", query_string=query).data == first.data
     # a new import of the same year with another descriptor must be seen, not the cached answer
-    folder = tmp_path / "2025"
-    shutil.copytree(loader.sample_folder("2025"), folder)
-    longult = folder / "LONGULT.txt"
-    longult.write_bytes(longult.read_bytes().replace(b"\n99252\t", b"\n99252\tCHANGED ", 1))
-    loader.import_release(store, folder, "2025")
-    app.extensions["registry"].refresh(force=True)
+    loader.import_release(store, changed_2025(tmp_path), "2025")
     again = client.get("/fhir/CodeSystem/$lookup", query_string=query)
     assert _display(again).startswith("CHANGED ")
     assert _display(first) != _display(again)
@@ -45,7 +40,7 @@ def test_errors_are_not_cached_and_accept_is_still_checked(tmp_path):
     client = app.test_client()
     query = {"system": CPT, "code": "00000"}
     assert client.get("/fhir/CodeSystem/$lookup", query_string=query).status_code == 404
-    assert len(app.extensions["response_cache"]._items) == 0
+    assert len(app.extensions["response_cache"]) == 0
     ok = {"system": CPT, "code": "99202"}
     assert client.get("/fhir/CodeSystem/$lookup", query_string=ok).status_code == 200
     xml = client.get("/fhir/CodeSystem/$lookup", query_string=ok,
@@ -56,10 +51,10 @@ def test_errors_are_not_cached_and_accept_is_still_checked(tmp_path):
 def test_cache_can_be_turned_off(tmp_path):
     db = tmp_path / "tx.db"
     loader.import_release(Store(db), loader.sample_folder("2026"), "2026")
-    app = create_app({"DB": str(db), "RESPONSE_CACHE": 0})
+    app = create_app({"DB": str(db), "CACHE_BYTES": 0})
     client = app.test_client()
     client.get("/fhir/CodeSystem/$lookup", query_string={"system": CPT, "code": "99202"})
-    assert len(app.extensions["response_cache"]._items) == 0
+    assert len(app.extensions["response_cache"]) == 0
 
 
 def test_repeated_search_is_the_same_expansion(tmp_path):
@@ -76,3 +71,38 @@ def test_repeated_search_is_the_same_expansion(tmp_path):
     assert other["expansion"]["identifier"] != first["expansion"]["identifier"]
     assert [c["code"] for c in first["expansion"]["contains"]] != [
         c["code"] for c in other["expansion"]["contains"]]
+
+
+def test_the_cache_is_bounded_by_bytes_and_drops_the_least_recent():
+    cache = ResponseCache(max_bytes=10_000, max_answer_bytes=3_000)
+    for i in range(40):
+        cache.put(("q", i), bytes(1_000))
+        assert cache.bytes <= 10_000
+    assert 5 <= len(cache) < 10  # each entry also counts its key and bookkeeping
+    assert cache.get(("q", 39)) is not None and cache.get(("q", 0)) is None
+    cache.put(("big",), bytes(3_001))  # over the per-answer limit: not kept, nothing evicted
+    assert cache.get(("big",)) is None and cache.get(("q", 39)) is not None
+    cache.put(("q", 39), bytes(2_000))  # a replaced answer is counted once
+    assert cache.bytes <= 10_000 and cache.get(("q", 39)) == bytes(2_000)
+
+
+def test_app_cache_stays_within_tx_cache_bytes(tmp_path, monkeypatch):
+    db = tmp_path / "tx.db"
+    loader.import_release(Store(db), loader.sample_folder("2026"), "2026")
+    monkeypatch.setenv("TX_CACHE_BYTES", "20000")
+    monkeypatch.setenv("TX_CACHE_ANSWER_BYTES", "8000")
+    app = create_app({"DB": str(db)})
+    client = app.test_client()
+    cache = app.extensions["response_cache"]
+    codes = [c["code"] for c in client.get("/fhir/ValueSet/$expand", query_string={
+        "url": f"{CPT}?fhir_vs", "count": 60}).get_json()["expansion"]["contains"]]
+    for code in codes:
+        assert client.get("/fhir/CodeSystem/$lookup",
+                          query_string={"system": CPT, "code": code}).status_code == 200
+        assert cache.bytes <= 20_000
+    assert 0 < len(cache) < len(codes)
+    # an answer over the per-answer limit is served, and not kept
+    big = client.get("/fhir/ValueSet/$expand", query_string={"url": f"{CPT}?fhir_vs",
+                                                             "count": 200})
+    assert big.status_code == 200 and len(big.data) > 8_000
+    assert all(len(body) <= 8_000 for body in cache.bodies())

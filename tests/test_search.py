@@ -76,7 +76,7 @@ def test_limit_and_one_search_across_code_systems(registry):
 
 
 def test_time_limit_answers_too_costly(codeset_db, monkeypatch):
-    monkeypatch.setattr("terminology.store.TIME_CHECK_STEPS", 1)
+    monkeypatch.setattr("terminology.store.search.TIME_CHECK_STEPS", 1)
     store = Store(codeset_db)
     with pytest.raises(TooCostly):
         store.search("fracture", None, None, seconds=-1)

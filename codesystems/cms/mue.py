@@ -130,10 +130,11 @@ def tables(store: Store) -> list[EditTable]:
     return edit_tables(store, cms.MUE)
 
 
-def lookup_properties(store: Store, code: str, mue_tables: list[EditTable],
+def lookup_properties(store: Store, code: str, mue_tables: list[EditTable], *, on_date: str,
                       setting: str = cms.DEFAULT_SETTING) -> list[Property]:
-    """`mue`, `mue-indicator`, `mue-rationale` of the table in force today, for $lookup."""
-    table = table_in_force(mue_tables, setting, date.today().isoformat())
+    """`mue`, `mue-indicator`, `mue-rationale` of the table in force on `on_date`, for
+    $lookup."""
+    table = table_in_force(mue_tables, setting, on_date)
     row = mue_row(store, table.id, code) if table else None
     if row is None:
         return []

@@ -7,12 +7,12 @@ and each kind of modifier only on the codes it applies to.
 
 from __future__ import annotations
 
-from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from codesystems.cms import mue as cms_mue
 from codesystems.cpt import definition as cpt
+import terminology.clock as clock
 from terminology.errors import InvalidCode, NotSupported
 from terminology.model import Concept, Property
 from terminology.provider import SqlProvider
@@ -56,15 +56,21 @@ class CptProvider(SqlProvider):
         self._enriched = lru_cache(maxsize=self.CACHE_SIZE)(self._locate_enriched)
         self._mue_tables: list[Any] | None = None
 
+    # the facts that depend on the date of service (DatedFacts): see `dated_facts`
+    dated_properties = frozenset({"primary-code", "mue", "mue-indicator", "mue-rationale"})
+
     def locate(self, code: str) -> Concept | None:
+        """The code or expression with its facts as of today (clock.today())."""
+        day = clock.today()
         if ":" in code:
-            return self._expression(code)
-        return self._enriched(code)
+            return self._expression(code, day)
+        return self._enriched(code, day)
 
     def iter_concepts(self) -> Any:
         """Every stored code, with its add-on facts and status as $lookup gives them."""
+        day = clock.today()
         for concept in super().iter_concepts():
-            yield self._enriched(concept.code) or concept
+            yield self._enriched(concept.code, day) or concept
 
     def special_filter(self, prop: str, op: str, value: str) -> Any:
         """CPT's own filters: `modified`, `modifier` (expressions are not modifiers), and
@@ -91,7 +97,9 @@ class CptProvider(SqlProvider):
 
     # -- single codes -------------------------------------------------------------------------
 
-    def _locate_enriched(self, code: str) -> Concept | None:
+    def _locate_enriched(self, code: str, day: str) -> Concept | None:
+        """The stored concept with CPT's derived facts, those of the date `day` included
+        (cached per code and day: a new day computes its own)."""
         concept = self._cached(code)
         if concept is None:
             return None
@@ -103,42 +111,41 @@ class CptProvider(SqlProvider):
             extra.append(Property("status", "active", "code"))
         if concept.effective:
             extra.append(Property("effective-date", concept.effective, "dateTime"))
-        primaries = self._primary_codes(code)
         has_addon = _flag(concept, "add-on")
-        if primaries is not None and not has_addon:
+        if not has_addon and self._addon_edits(code):
             extra.append(Property("add-on", True, "boolean"))
             has_addon = True
         if not has_addon and not _flag(concept, "modifier"):
             extra.append(Property("add-on", False, "boolean"))
-        extra += [Property("primary-code", p, "code") for p in primaries or ()]
-        extra += self._mue(code)
+        extra += self.dated_facts(code, day)
         if self.copyright:
             extra.append(Property("copyright", self.copyright, "string"))
         return _with(concept, properties=concept.properties + tuple(extra))
 
-    def _primary_codes(self, code: str) -> list[str] | None:
-        """Primary codes from the CMS add-on edits in force today; None if not an add-on."""
-        elements = self.store.map_targets(cpt.ADDON_MAP_URL, cpt.URL, code)
-        if not elements:
-            return None
-        today = date.today().isoformat()
-        return [
-            e.target_code
-            for e in elements
-            if e.target_code and not ((e.extra or {}).get("ended") or "9999") < today
-        ]
+    def _addon_edits(self, code: str) -> list[Any]:
+        """The CMS add-on edits of `code` (as an add-on), of any date."""
+        return self.store.map_targets(cpt.ADDON_MAP_URL, cpt.URL, code)
 
-    def _mue(self, code: str) -> list[Property]:
-        """The CMS practitioner MUE in force today (`mue`, `mue-indicator`, `mue-rationale`)."""
+    def dated_facts(self, code: str, on_date: str) -> tuple[Property, ...]:
+        """The facts of `code` (or of an expression's code) in force on `on_date` (ISO date):
+        the primary codes of the CMS add-on edits then in force, and the CMS practitioner MUE
+        (`mue`, `mue-indicator`, `mue-rationale`) of the table then in force."""
+        base = code.split(":")[0]
+        day = on_date[:10]
+        primaries = [
+            e.target_code for e in self._addon_edits(base)
+            if e.target_code and _in_force((e.extra or {}), day)
+        ]
         if self._mue_tables is None:
             self._mue_tables = cms_mue.tables(self.store)
-        return cms_mue.lookup_properties(self.store, code, self._mue_tables)
+        mue = cms_mue.lookup_properties(self.store, base, self._mue_tables, on_date=day)
+        return tuple(Property("primary-code", p, "code") for p in primaries) + tuple(mue)
 
     # -- expressions --------------------------------------------------------------------------
 
-    def _expression(self, expression: str) -> Concept | None:
+    def _expression(self, expression: str, day: str) -> Concept | None:
         base_code, *modifier_codes = expression.split(":")
-        base = self._enriched(base_code)
+        base = self._enriched(base_code, day)
         if base is None:
             return None
         if _flag(base, "modifier"):
@@ -233,6 +240,12 @@ class CptProvider(SqlProvider):
                     f"The modifier 95 cannot be used with the code {code} as it is not "
                     "designated for telemedicine"
                 )
+
+
+def _in_force(edit: dict[str, Any], day: str) -> bool:
+    """Whether an add-on edit is in force on `day`: from its effective date to its last day
+    (`ended`), either open."""
+    return (edit.get("effective") or "") <= day <= (edit.get("ended") or "9999")
 
 
 def _ranges(value: str) -> list[tuple[str, str]]:

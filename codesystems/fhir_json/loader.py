@@ -14,10 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from terminology.errors import ImportFailed
+import pydantic
+
+from terminology.errors import ImportFailed, fhirpath
 from terminology.store import MapElement, Store
 
 KINDS = ("CodeSystem", "ValueSet", "ConceptMap")
+MAX_PROBLEMS = 3  # reported of an invalid resource (the first of them, by element)
 # R5 ConceptMap relationships as R4 equivalences (the FHIR R5->R4 conversion map).
 RELATIONSHIP_TO_EQUIVALENCE = {
     "related-to": "relatedto", "equivalent": "equivalent",
@@ -91,15 +94,18 @@ def check(where: str, resource: dict[str, Any]) -> None:
     from fhir.resources.R4B import get_fhir_model_class as r4_model
 
     kind = resource["resourceType"]
-    errors = []
+    problems: list[list[str]] = []
     for model in (r4_model, r5_model):
         try:
             model(kind).model_validate(resource)
             break
-        except Exception as exc:  # pydantic.ValidationError; the message says what is wrong
-            errors.append(str(exc).splitlines()[0:3])
+        except pydantic.ValidationError as exc:
+            problems.append([f"{fhirpath(kind, tuple(e['loc']))}: {e['msg']}"
+                             for e in exc.errors()[:MAX_PROBLEMS]])
+        except (KeyError, TypeError):  # how the models fail on a nested resourceType they lack
+            problems.append([f"{kind}.contained: a resource of no known FHIR resource type"])
     else:
-        raise ImportFailed(f"{where}: {kind} is not valid FHIR: {' '.join(errors[0])}")
+        raise ImportFailed(f"{where}: {kind} is not valid FHIR: {'; '.join(problems[0])}")
     if not resource.get("url"):
         raise ImportFailed(f"{where}: {kind} has no url, so it cannot be referenced")
 
@@ -132,21 +138,15 @@ def import_paths(store: Store, paths: list[Path]) -> dict[str, int]:
                 provider = "supplement" if resource.get("content") == "supplement" else "memory"
                 tx.replace_code_system(
                     url=resource["url"], version=resource.get("version"),
-                    resource_id=resource.get("id") or _id_for(resource),
+                    resource_id=resource.get("id"),
                     resource=resource, concepts=(), provider=provider)
             elif kind == "ValueSet":
                 tx.replace_value_set(resource)
             else:
                 tx.replace_concept_map(
                     url=resource["url"], version=resource.get("version"),
-                    resource_id=resource.get("id") or _id_for(resource),
+                    resource_id=resource.get("id"),
                     resource=resource,
                     elements=_elements(resource))
     return counts
 
-
-def _id_for(resource: dict[str, Any]) -> str:
-    tail = resource["url"].rstrip("/").rsplit("/", 1)[-1]
-    version = resource.get("version")
-    raw = f"{tail}-{version}" if version else tail
-    return "".join(c if c.isalnum() or c in ".-" else "-" for c in raw)[:64]

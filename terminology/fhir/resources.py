@@ -8,9 +8,9 @@ tagged SUBSETTED as FHIR requires of a partial resource.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
+from terminology import clock
 from terminology.errors import InvalidRequest
 from terminology.fhir.render import VALUE_KEYS, coding_json
 from terminology.model import Concept, Property
@@ -214,7 +214,7 @@ def terminology_capabilities(
         "name": "TxServer",
         "title": "txserver terminology capabilities",
         "status": "active",
-        "date": date.today().isoformat(),
+        "date": clock.today(),
         "kind": "instance",
         "software": {"name": SOFTWARE_NAME, "version": SOFTWARE_VERSION},
         "implementation": {"description": "txserver", "url": base},

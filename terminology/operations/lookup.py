@@ -9,6 +9,7 @@ from terminology import languages, supplements
 from terminology.errors import InvalidCode, NotFound
 from terminology.model import Concept, Designation, LookupRequest, LookupResult, Property
 from terminology.operations.common import provider_for
+from terminology.provider import DatedFacts, facts_on
 from terminology.registry import Registry
 
 
@@ -39,6 +40,8 @@ def lookup(registry: Registry, request: LookupRequest) -> LookupResult:
             expression="code",
             message_id="Unknown_Code_in_Version",
         )
+    if request.date and isinstance(provider, DatedFacts):
+        concept = facts_on(provider, concept, request.date)
     concept = _with_hierarchy(provider, concept)
     concept = _with_display_designation(provider, concept)
     if request.display_language:

@@ -51,6 +51,8 @@ class _Outcome:
     status: str | None = None
     normalized_code: str | None = None
     include_matched: bool = False  # in the value set's include (or its version is unknown)
+    # what the issues so far are about, (message id, canonical): each is reported once
+    reported: set[tuple[str | None, str]] = field(default_factory=set)
 
 
 def _paths(request: ValidateRequest, index: int) -> dict[str, str]:

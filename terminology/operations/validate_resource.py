@@ -23,9 +23,9 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date as date_type
 from typing import Any, Protocol
 
+from terminology import clock
 from terminology.errors import InvalidCode, InvalidRequest, NotFound, TerminologyError
 from terminology.model import Coding, Issue, ServiceLine, ValidateRequest
 from terminology.operations.validate_code import validate_code
@@ -74,7 +74,7 @@ class ResourceValidator:
             raise InvalidRequest(
                 f"$validate checks a {', '.join(RESOURCE_TYPES[:-1])} or {RESOURCE_TYPES[-1]}, "
                 f"not a {kind or 'resource without a resourceType'}", expression="resourceType")
-        today = today or date_type.today().isoformat()
+        today = today or clock.today()
         found: list[_Found] = []
         lines: list[ServiceLine] = []
         self._refresh()
@@ -100,7 +100,7 @@ class ResourceValidator:
         if refresh is not None:
             refresh()
         generation = getattr(self.registry, "generation", 0)
-        if generation != self._generation:
+        if generation > self._generation:  # entries of older generations can never match
             with self._lock:
                 self._cache = {}
                 self._generation = generation
@@ -137,7 +137,9 @@ class ResourceValidator:
                           f"'{code}' was not checked", "not-found", f"{path}.system",
                           "UNKNOWN_CODESYSTEM")]
         display = coding.get("display") if isinstance(coding.get("display"), str) else None
-        key = (system, version, code, display, in_force)
+        # keyed by the generation the verdict is computed from: a request still reading the
+        # previous generation must not leave its verdicts to the next one
+        key = (getattr(self.registry, "generation", 0), system, version, code, display, in_force)
         issues = self._cache.get(key)
         if issues is None:
             issues = self._verdict(Coding(system, code, version, display), item.date)
@@ -455,7 +457,7 @@ def order_from_text(registry: Any, text: str, *, patient: str = "Patient/example
                     ) -> dict[str, Any]:
     """A FHIR R4 Claim (professional) with one item per typed line, each code's system found
     in the known code systems (the line's date, else `service_date`, else today)."""
-    default_day = service_date or today or date_type.today().isoformat()
+    default_day = service_date or today or clock.today()
     items: list[dict[str, Any]] = []
     for sequence, line in enumerate(parse_order_text(text), start=1):
         day = line.date or default_day
@@ -483,7 +485,7 @@ def order_from_text(registry: Any, text: str, *, patient: str = "Patient/example
                              "code": "professional"}]},
         "use": "predetermination",
         "patient": {"reference": patient},
-        "created": today or date_type.today().isoformat(),
+        "created": today or clock.today(),
         "provider": {"display": "Ordering provider"},
         "priority": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/processpriority",
                                  "code": "normal"}]},

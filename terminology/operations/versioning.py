@@ -60,9 +60,16 @@ def _unknown(registry: Any, system: str, version: str | None, where: str) -> tup
                  "not-found", where, "UNKNOWN_CODESYSTEM_VERSION"), f"{system}|{version}"
 
 
-def _add_unknown(out: Any, issue: Issue, label: str) -> None:
-    if not any(i.text == issue.text for i in out.issues):
+def _report_once(out: Any, issue: Issue, about: str) -> None:
+    """Add `issue` unless an issue of its message id about the same canonical is there."""
+    key = (issue.message_id, about)
+    if key not in out.reported:
+        out.reported.add(key)
         out.issues.append(issue)
+
+
+def _add_unknown(out: Any, issue: Issue, label: str) -> None:
+    _report_once(out, issue, label)
     if out.unknown_system is None:
         out.unknown_system = label
 
@@ -70,9 +77,9 @@ def _add_unknown(out: Any, issue: Issue, label: str) -> None:
 def _version_check(rules: VersionRules, system: str, provider: Any, path: dict[str, str],
                    out: Any) -> None:
     failure = rules.check_failure(system, provider.canonical.version)
-    if failure and not any(i.text == failure for i in out.issues):
-        out.issues.append(Issue("error", "exception", failure, "version-error", path["version"],
-                                "VALUESET_VERSION_CHECK"))
+    if failure:
+        _report_once(out, Issue("error", "exception", failure, "version-error", path["version"],
+                                "VALUESET_VERSION_CHECK"), str(provider.canonical))
 
 
 def choose_code_system(validator: Any, coding: Coding, system: str, path: dict[str, str],

@@ -142,3 +142,11 @@ CREATE TABLE IF NOT EXISTS cms_ptp (
     rationale  TEXT
 );
 CREATE INDEX IF NOT EXISTS cms_ptp_by_column1 ON cms_ptp (table_id, column1, column2);
+
+-- What the first start (`txserver serve` on an empty store) has imported: one row per
+-- committed sample step, and 'complete' at the end. A first start cut short is finished by the
+-- next start, which skips the steps recorded here.
+CREATE TABLE IF NOT EXISTS first_start_step (
+    step         TEXT PRIMARY KEY,
+    completed_at TEXT NOT NULL
+);

@@ -118,8 +118,7 @@ def cached_get(view: Callable[..., dict[str, Any]]) -> Callable[..., Response]:
         if request.method != "GET" or cache is None:
             return fhir_response(view(**kwargs))
         _check_format()
-        base: Registry = current_app.extensions["registry"]
-        base.refresh()
+        base: Registry = current_app.extensions["registry"]  # .generation: this request's
         key = cache.key(request.path, request.query_string,
                         request.headers.get("Accept-Language"), base.generation,
                         request.headers.get("X-TOO-COSTLY-THRESHOLD"))

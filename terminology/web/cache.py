@@ -1,41 +1,75 @@
-"""A small LRU of GET responses for the hot read operations ($lookup, $validate-code, $expand).
+"""A small LRU of GET answers for the hot read operations ($lookup, $validate-code, $expand).
 
 An EHR asks for the same handful of codes all day: the same GET with the same query string (and
 Accept-Language) gets the same answer while the store's generation and the day (which sets the
-default CPT year) stay the same. Only 200 answers are kept.
+default CPT year and the facts in force) stay the same, so those make the key. Only 200 answers
+are kept. The cache is bounded by bytes, not by count: one ICD-10-CM expansion can be 750 KB, so
+thousands of entries could hold gigabytes. An answer over the per-answer limit is not kept.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import date
+from collections.abc import Iterator
+
+from terminology import clock
+
+DEFAULT_BYTES = 64 * 1024 * 1024  # per worker process
+DEFAULT_ANSWER_BYTES = 1024 * 1024
+ENTRY_OVERHEAD = 200  # the dict slot, the key tuple and the bytes objects' headers, roughly
+
+Key = tuple[object, ...]
+
+
+def _key_bytes(key: Key) -> int:
+    return sum(len(part) for part in key if isinstance(part, (str, bytes)))
 
 
 class ResponseCache:
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
+    """At most `max_bytes` of answers (bodies and keys); none larger than `max_answer_bytes`.
+    `max_bytes` 0 turns the cache off."""
+
+    def __init__(self, max_bytes: int = DEFAULT_BYTES,
+                 max_answer_bytes: int = DEFAULT_ANSWER_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.max_answer_bytes = min(max_answer_bytes, max_bytes)
+        self.bytes = 0  # what the entries held now count
+        self._items: OrderedDict[Key, tuple[bytes, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def key(self, path: str, query: bytes, language: str | None, generation: int,
-            *more: str | None) -> tuple:
-        return (path, query, language, generation, date.today().toordinal(), *more)
+            *more: str | None) -> Key:
+        return (path, query, language, generation, clock.today(), *more)
 
-    def get(self, key: tuple) -> bytes | None:
-        if self.size <= 0:
-            return None
-        with self._lock:
-            body = self._items.get(key)
-            if body is not None:
-                self._items.move_to_end(key)
-            return body
+    def __len__(self) -> int:
+        return len(self._items)
 
-    def put(self, key: tuple, body: bytes) -> None:
-        if self.size <= 0:
-            return
+    def bodies(self) -> Iterator[bytes]:
         with self._lock:
-            self._items[key] = body
+            held = [body for body, _ in self._items.values()]
+        yield from held
+
+    def get(self, key: Key) -> bytes | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
             self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            return found[0]
+
+    def put(self, key: Key, body: bytes) -> None:
+        if len(body) > self.max_answer_bytes:
+            return
+        size = len(body) + _key_bytes(key) + ENTRY_OVERHEAD
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1]
+            if size > self.max_bytes:
+                return
+            while self._items and self.bytes + size > self.max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.bytes -= dropped
+            self._items[key] = (body, size)
+            self.bytes += size

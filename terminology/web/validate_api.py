@@ -13,6 +13,7 @@ or lines like `64636 x2 mod 50`, and gives the resource checked and the findings
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
@@ -27,7 +28,7 @@ from fhir.resources.R4B.claim import ClaimItem
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
-from terminology.errors import InvalidRequest, NotFound
+from terminology.errors import InvalidRequest, NotFound, fhirpath
 from terminology.fhir.parse import parse_json
 from terminology.fhir.render import issue_json
 from terminology.model import Issue
@@ -45,7 +46,6 @@ validate_api = Blueprint("validate", __name__)
 EXTENSION_VALIDATOR = "resource_validator"  # app.extensions key: the ResourceValidator
 EXTENSION_RESOURCES = "edit_resources"  # app.extensions key: {"ConceptMap/id": build(store)}
 MAX_STRUCTURE_ISSUES = 50
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # -- structure (fhir.resources) -----------------------------------------------------------
@@ -73,14 +73,35 @@ class _ValidParts:
             self._seen[key] = None
 
 
-def _fhirpath(prefix: str, loc: tuple[Any, ...]) -> str:
-    path = prefix
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif isinstance(part, str) and _NAME.match(part):
-            path += f".{part}"
-    return path
+@functools.lru_cache(maxsize=256)
+def is_resource_type(kind: str) -> bool:
+    """Whether `kind` names a FHIR R4 (R4B models) resource."""
+    try:
+        get_fhir_model_class(kind)
+    except (KeyError, ValueError):
+        return False
+    return True
+
+
+def _unknown_types(data: Any, path: str) -> list[Issue]:
+    """The resources inside `data` whose resourceType names no FHIR resource. The models fail
+    on those with a bare KeyError or TypeError instead of a validation error, so the cause is
+    found here, in the data, rather than read from the exception's words."""
+    found: list[Issue] = []
+    if isinstance(data, list):
+        for i, item in enumerate(data):
+            found += _unknown_types(item, f"{path}[{i}]")
+    elif isinstance(data, dict):
+        kind = data.get("resourceType")
+        if "resourceType" in data and not (isinstance(kind, str) and is_resource_type(kind)):
+            where = f"{path}.resourceType"
+            shown = f"'{kind}'" if isinstance(kind, str) else orjson.dumps(kind).decode()
+            found.append(Issue("error", "structure",
+                               f"{where}: {shown} is not a FHIR R4 resource type", None, where))
+        for name, value in data.items():
+            if isinstance(value, (dict, list)):
+                found += _unknown_types(value, fhirpath(path, (name,)))
+    return found
 
 
 def _model_issues(model: Any, data: dict[str, Any], prefix: str,
@@ -100,15 +121,15 @@ def _model_issues(model: Any, data: dict[str, Any], prefix: str,
     except pydantic.ValidationError as exc:
         issues = []
         for error in exc.errors()[:MAX_STRUCTURE_ISSUES]:
-            where = _fhirpath(prefix, tuple(error.get("loc", ())))
+            where = fhirpath(prefix, tuple(error.get("loc", ())))
             message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
             issues.append(Issue("error", "structure", f"{where}: {message}", None, where))
         return issues
-    except (KeyError, ValueError, TypeError) as exc:  # an unknown resourceType inside
-        text = str(exc).strip("'")
-        if re.fullmatch(r"R4B?\.\w+Type", text):
-            text = f"'{text.split('.')[1][:-4]}' is not a FHIR R4 resource type"
-        return [Issue("error", "structure", f"{prefix}: {text}", None, prefix)]
+    except (KeyError, ValueError, TypeError):  # an unknown resourceType inside, if any
+        unknown = _unknown_types(data, prefix)
+        if not unknown:
+            raise
+        return unknown
     if seen is not None and key:
         seen.add(key)
     return []
@@ -170,11 +191,10 @@ def structure_issues(resource: dict[str, Any], prefix: str | None = None,
                       "a FHIR resource", None, f"{prefix}.resourceType" if prefix
                       else "resourceType")]
     prefix = prefix or kind
-    try:
-        model = get_fhir_model_class(kind)
-    except (KeyError, ValueError):
+    if not is_resource_type(kind):
         return [Issue("error", "structure", f"'{kind}' is not a FHIR R4 resource type", None,
                       f"{prefix}.resourceType")]
+    model = get_fhir_model_class(kind)
     items = resource.get("item")
     if kind == "Claim" and isinstance(items, list) and all(isinstance(i, dict) for i in items):
         shell = {k: v for k, v in resource.items() if k != "item"}

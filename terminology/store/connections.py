@@ -1,0 +1,54 @@
+"""Where the store lives and how it is opened: one read-only connection per thread, and a
+short-lived writer connection per import.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def default_path() -> Path:
+    """`TX_DB`, else the user's data folder (XDG), else ~/.local/share."""
+    if os.environ.get("TX_DB"):
+        return Path(os.environ["TX_DB"])
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(base) / "txserver" / "tx.db"
+
+
+class Connections:
+    """One SQLite database file. Cheap to share between threads: each thread reads on its own."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+
+    @contextmanager
+    def _writer(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            con.execute("PRAGMA foreign_keys = ON")
+            con.execute("PRAGMA busy_timeout = 30000")
+            yield con
+        finally:
+            con.close()
+
+    def _reader(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA query_only = ON")
+            self._local.con = con
+        return con
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None

@@ -1,0 +1,159 @@
+"""The Store's reads: code systems, concepts, hierarchy links, value sets and concept maps,
+each on the calling thread's read-only connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+from terminology.model import Concept
+from terminology.store.connections import Connections
+from terminology.store.records import (
+    CONCEPT_COLUMNS,
+    CodeSystemInfo,
+    ConceptMapInfo,
+    MapElement,
+    code_system_from_row,
+    concept_from_row,
+    concept_map_from_row,
+    map_element_from_row,
+)
+
+
+class Reads(Connections):
+    """What readers ask the store (a part of Store; see terminology/store/__init__.py)."""
+
+    def generation(self) -> int:
+        row = self._reader().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    @contextmanager
+    def snapshot(self) -> Iterator[int]:
+        """Pin what this thread reads to one committed state of the store, and yield its
+        generation: inside, every read sees that state even if an import commits meanwhile
+        (a read transaction over the WAL). Nested snapshots share the outer one."""
+        con = self._reader()
+        if con.in_transaction:
+            yield self.generation()
+            return
+        con.execute("BEGIN")
+        try:
+            yield self.generation()  # the first read fixes the snapshot
+        finally:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+
+    def is_empty(self) -> bool:
+        if not self.path.exists():
+            return True
+        row = self._reader().execute("SELECT count(*) FROM code_system").fetchone()
+        return row[0] == 0
+
+    def first_start_steps(self) -> set[str]:
+        """The first-start sample steps already committed (see schema.sql)."""
+        if not self.path.exists():
+            return set()
+        return {r[0] for r in self._reader().execute("SELECT step FROM first_start_step")}
+
+    def code_systems(self) -> list[CodeSystemInfo]:
+        rows = self._reader().execute("SELECT * FROM code_system ORDER BY url, version")
+        return [code_system_from_row(r) for r in rows]
+
+    def concept(self, cs_id: int, code: str) -> Concept | None:
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {CONCEPT_COLUMNS} FROM concept WHERE cs_id = ? AND code = ?",
+                (cs_id, code),
+            )
+            .fetchone()
+        )
+        return concept_from_row(tuple(row)) if row else None
+
+    def concept_nocase(self, cs_id: int, code: str) -> Concept | None:
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {CONCEPT_COLUMNS} FROM concept "
+                "WHERE cs_id = ? AND code = ? COLLATE NOCASE LIMIT 1",
+                (cs_id, code),
+            )
+            .fetchone()
+        )
+        return concept_from_row(tuple(row)) if row else None
+
+    def iter_concepts(self, cs_id: int) -> Iterator[Concept]:
+        rows = self._reader().execute(
+            f"SELECT {CONCEPT_COLUMNS} FROM concept WHERE cs_id = ? ORDER BY id", (cs_id,)
+        )
+        for row in rows:
+            yield concept_from_row(tuple(row))
+
+    # -- hierarchy ---------------------------------------------------------------------------
+
+    def has_links(self, cs_id: int) -> bool:
+        """Whether the code-system version has any parent/child links at all."""
+        row = self._reader().execute(
+            "SELECT 1 FROM concept_link WHERE cs_id = ? LIMIT 1", (cs_id,)
+        ).fetchone()
+        return row is not None
+
+    def parents(self, cs_id: int, code: str) -> list[str]:
+        rows = self._reader().execute(
+            "SELECT parent FROM concept_link WHERE cs_id = ? AND child = ? ORDER BY parent",
+            (cs_id, code),
+        )
+        return [r[0] for r in rows]
+
+    def children(self, cs_id: int, code: str) -> list[str]:
+        rows = self._reader().execute(
+            "SELECT child FROM concept_link WHERE cs_id = ? AND parent = ? ORDER BY child",
+            (cs_id, code),
+        )
+        return [r[0] for r in rows]
+
+    def descendants(self, cs_id: int, code: str) -> list[str]:
+        """Every code below `code` (not itself), each once, in code order."""
+        rows = self._reader().execute(
+            "WITH RECURSIVE below (code) AS ("
+            "  SELECT child FROM concept_link WHERE cs_id = ?1 AND parent = ?2"
+            "  UNION SELECT l.child FROM concept_link l JOIN below b"
+            "        ON l.cs_id = ?1 AND l.parent = b.code"
+            ") SELECT code FROM below ORDER BY code",
+            (cs_id, code),
+        )
+        return [r[0] for r in rows]
+
+    # -- value sets and concept maps ---------------------------------------------------------
+
+    def value_sets(self) -> list[dict[str, Any]]:
+        rows = self._reader().execute("SELECT resource FROM value_set ORDER BY url, version")
+        return [orjson.loads(r[0]) for r in rows]
+
+    def concept_maps(self) -> list[ConceptMapInfo]:
+        rows = self._reader().execute("SELECT * FROM concept_map ORDER BY url, version")
+        return [concept_map_from_row(r) for r in rows]
+
+    def map_elements(self, map_id: int) -> list[MapElement]:
+        rows = self._reader().execute(
+            "SELECT source_system, source_code, target_system, target_code, equivalence, comment, "
+            "extra FROM map_element WHERE map_id = ? ORDER BY ordinal",
+            (map_id,),
+        )
+        return [map_element_from_row(r) for r in rows]
+
+    def map_targets(self, map_url: str, source_system: str, source_code: str) -> list[MapElement]:
+        """Elements of the newest version of map `map_url` whose source is the given code."""
+        rows = self._reader().execute(
+            "SELECT e.source_system, e.source_code, e.target_system, e.target_code, "
+            "e.equivalence, e.comment, e.extra FROM map_element e "
+            "WHERE e.map_id = (SELECT id FROM concept_map WHERE url = ? "
+            "                  ORDER BY version DESC LIMIT 1) "
+            "AND e.source_system = ? AND e.source_code = ? ORDER BY e.ordinal",
+            (map_url, source_system, source_code),
+        )
+        return [map_element_from_row(r) for r in rows]

@@ -1,0 +1,163 @@
+"""The values the store hands out (frozen dataclasses) and how their rows are encoded.
+
+Reads decode rows here and writes encode them here, so that the two always agree on the layout
+of a stored concept (designations and properties as JSON arrays).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from terminology.model import Coding, Concept, Designation, Property
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSystemInfo:
+    """One stored code-system version: its searchable metadata and its resource without concepts."""
+
+    id: int
+    url: str
+    version: str | None
+    resource_id: str
+    provider: str
+    name: str | None
+    title: str | None
+    status: str
+    effective_date: str | None
+    content: str
+    case_sensitive: bool
+    count: int
+    resource: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One concept found by text search: `exact` when the text is its code (E11.9, e119);
+    otherwise `score` is its bm25 rank (lower is better)."""
+
+    cs_id: int
+    code: str
+    exact: bool
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConceptMapInfo:
+    id: int
+    url: str
+    version: str | None
+    resource_id: str
+    name: str | None
+    title: str | None
+    status: str
+    resource: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class MapElement:
+    source_system: str
+    source_code: str
+    target_system: str | None
+    target_code: str | None
+    equivalence: str
+    comment: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+def now() -> str:
+    """The time an import is recorded with (UTC, to the second)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode_designations(designations: Iterable[Designation]) -> bytes:
+    return orjson.dumps(
+        [
+            [d.language, d.use.system if d.use else None, d.use.code if d.use else None, d.value]
+            for d in designations
+        ]
+    )
+
+
+def decode_designations(text: str | bytes) -> tuple[Designation, ...]:
+    return tuple(
+        Designation(value, lang, Coding(system=us, code=uc) if uc else None)
+        for lang, us, uc, value in orjson.loads(text)
+    )
+
+
+def encode_properties(properties: Iterable[Property]) -> bytes:
+    return orjson.dumps([[p.code, p.type, p.value] for p in properties])
+
+
+def decode_properties(text: str | bytes) -> tuple[Property, ...]:
+    return tuple(Property(code, value, type_) for code, type_, value in orjson.loads(text))
+
+
+CONCEPT_COLUMNS = (
+    "code, display, definition, inactive, effective, withdrawn, designations, properties"
+)
+
+
+def concept_from_row(row: tuple[Any, ...]) -> Concept:
+    """A Concept from the CONCEPT_COLUMNS of one concept row."""
+    code, display, definition, inactive, effective, withdrawn, designations, properties = row
+    decoded = decode_properties(properties)
+    return Concept(
+        code=code,
+        display=display,
+        definition=definition,
+        inactive=bool(inactive),
+        abstract=any(p.code == "notSelectable" and p.value is True for p in decoded),
+        effective=effective,
+        withdrawn=withdrawn,
+        designations=decode_designations(designations),
+        properties=decoded,
+    )
+
+
+def code_system_from_row(row: sqlite3.Row) -> CodeSystemInfo:
+    return CodeSystemInfo(
+        id=row["id"],
+        url=row["url"],
+        version=row["version"] or None,
+        resource_id=row["resource_id"],
+        provider=row["provider"],
+        name=row["name"],
+        title=row["title"],
+        status=row["status"],
+        effective_date=row["effective_date"],
+        content=row["content"],
+        case_sensitive=bool(row["case_sensitive"]),
+        count=row["concept_count"],
+        resource=orjson.loads(row["resource"]),
+    )
+
+
+def map_element_from_row(row: sqlite3.Row) -> MapElement:
+    values = tuple(row)
+    return MapElement(*values[:6], extra=orjson.loads(values[6]) if values[6] else None)
+
+
+def concept_map_from_row(row: sqlite3.Row) -> ConceptMapInfo:
+    return ConceptMapInfo(
+        id=row["id"],
+        url=row["url"],
+        version=row["version"] or None,
+        resource_id=row["resource_id"],
+        name=row["name"],
+        title=row["title"],
+        status=row["status"],
+        resource=orjson.loads(row["resource"]),
+    )
+
+
+def version_key(version: str) -> tuple[Any, ...]:
+    """Order versions numerically where they are numbers (2, 10, 2025; 1.2 < 1.10)."""
+    parts = version.replace("-", ".").split(".")
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)

@@ -1,0 +1,31 @@
+"""Every request reads one store generation from start to end.
+
+Before a request runs, its thread is pinned to the generation committed at that moment
+(`Registry.snapshot`: a read transaction on the store and that generation's providers); the
+pin is released when the request ends. An import committing meanwhile is seen by the next
+request, never by half of this one, and the answer cache keys answers by that generation.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from flask import Flask, g
+
+from terminology.registry import Registry
+
+_STACK = "tx_snapshot"
+
+
+def install(app: Flask, registry: Registry) -> None:
+    @app.before_request
+    def pin_generation() -> None:
+        stack = ExitStack()
+        stack.enter_context(registry.snapshot())
+        setattr(g, _STACK, stack)
+
+    @app.teardown_request
+    def release_generation(_error: BaseException | None) -> None:
+        stack: ExitStack | None = g.pop(_STACK, None)
+        if stack is not None:
+            stack.close()
