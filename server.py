@@ -40,9 +40,8 @@ from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.registry import Registry
 from terminology.store import Store, default_path
-from terminology.web import serving
+from terminology.web import admission, serving, snapshot
 from terminology.web.api import api, fhir_response
-from terminology.web import snapshot
 from terminology.web.cache import DEFAULT_ANSWER_BYTES, DEFAULT_BYTES, ResponseCache
 from terminology.web.validate_api import install as install_validate
 from terminology.web.ui import html_error, ui
@@ -62,14 +61,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["BASE_URL"] = os.environ.get("TX_BASE_URL")  # the public FHIR base, if set
     app.config["TRUSTED_PROXIES"] = tuple(
         p.strip() for p in os.environ.get("TX_TRUSTED_PROXIES", "").split(",") if p.strip())
+    app.config["TIME_BUDGET"] = float(os.environ.get("TX_TIME_BUDGET", 10))  # seconds a request
+    app.config["HEAVY_SLOTS"] = int(os.environ.get("TX_HEAVY_SLOTS", 2))  # < threads per worker
     app.config.update(config or {})
     clock.zone()  # an unknown TX_TIMEZONE stops the start, rather than every request
+    # a thread waiting for the interpreter gets it within 1 ms, not Python's default 5 ms: a
+    # cheap request waits behind expensive ones at each of its SQLite calls (which release it)
+    sys.setswitchinterval(float(os.environ.get("TX_SWITCH_INTERVAL", 0.001)))
     store = Store(app.config["DB"])
     store.create()
     app.extensions["store"] = store
     registry = Registry(store, PROVIDERS, value_sets=VALUE_SETS, aliases=hcpcs_definition.ALIASES)
     app.extensions["registry"] = registry
     snapshot.install(app, registry)  # each request reads one store generation
+    admission.install(app, app.config["HEAVY_SLOTS"], app.config["TIME_BUDGET"])
     app.extensions["response_cache"] = ResponseCache(
         int(app.config.get("CACHE_BYTES", os.environ.get("TX_CACHE_BYTES", DEFAULT_BYTES))),
         int(app.config.get("CACHE_ANSWER_BYTES",
@@ -84,7 +89,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(TerminologyError)
     def terminology_error(error: TerminologyError):  # type: ignore[no-untyped-def]
-        return fhir_response(error_outcome(error), error.status)
+        response = fhir_response(error_outcome(error), error.status)
+        if error.retry_after is not None:
+            response.headers["Retry-After"] = str(error.retry_after)
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):  # type: ignore[no-untyped-def]
@@ -220,8 +228,8 @@ def main() -> None:
               type=click.Choice(["granian", "gunicorn", "dev"]),
               help="granian (default), gunicorn's gthread workers, or Flask's dev server")
 @click.option("--workers", default=1, show_default=True, type=int, help="worker processes")
-@click.option("--threads", default=4, show_default=True, type=int,
-              help="threads per worker that run requests")
+@click.option("--threads", default=8, show_default=True, type=int,
+              help="threads per worker that run requests (a quarter may do expensive work)")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="one line per request on stderr")
 @click.option("--dev", is_flag=True, help="the same as --server dev")
@@ -231,6 +239,7 @@ def serve(host: str, port: int, db: str | None, server_kind: str, workers: int, 
     store = _store(db)
     first_start(store)
     os.environ["TX_DB"] = str(store.path)  # the workers' create_app() opens this store
+    os.environ.setdefault("TX_HEAVY_SLOTS", str(max(1, threads // 4)))  # the rest kept cheap
     click.echo(f"Serving FHIR R4 at http://{host}:{port}/fhir from {store.path}", err=True)
     settings = serving.Settings(host, port, workers, threads, access_log)
     if dev or server_kind == "dev":

@@ -28,6 +28,8 @@ def fhirpath(prefix: str, loc: tuple[Any, ...]) -> str:
 class TerminologyError(Exception):
     status = 400
     issue_code = "invalid"
+    depends_on_load = False  # True when the same request could succeed at a quieter moment
+    retry_after: int | None = None  # seconds, sent as Retry-After
 
     def __init__(
         self,
@@ -76,6 +78,21 @@ class TooCostly(TerminologyError):
 
     status = 422
     issue_code = "too-costly"
+
+
+class OverBudget(TooCostly):
+    """The request's time budget ran out (it may fit on a quieter server: not kept)."""
+
+    depends_on_load = True
+
+
+class Busy(TerminologyError):
+    """Every slot for expensive work is taken: come back in a moment."""
+
+    status = 503
+    issue_code = "throttled"
+    depends_on_load = True
+    retry_after = 1
 
 
 class ImportFailed(TerminologyError):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from collections.abc import Iterable
 from typing import Any
 
+from terminology import budget
 from terminology.errors import InvalidCode, InvalidRequest, NotFound, TooCostly
 from terminology.filters import predicate
 from terminology.memory import designation_of, extension_properties, kept_extensions
@@ -234,6 +235,7 @@ class Evaluator:
         seen: set[tuple[str, str]] = set()
         for index, include in enumerate(compose.get("include", [])):
             for entry in self._rule(include, f"ValueSet.compose.include[{index}]", result):
+                budget.check("The expansion")
                 if entry.key in seen or entry.key in out or (
                         active_only and entry.concept.inactive):
                     continue
@@ -311,7 +313,7 @@ class Evaluator:
             return out
         tests = self._filters(provider, rule, where)
         return (Entry(system, version, c, c.display) for c in self._candidates(provider, rule)
-                if all(t(c) for t in tests))
+                if _within_budget() and all(t(c) for t in tests))
 
     @staticmethod
     def _candidates(provider: Any, rule: dict[str, Any]) -> Any:
@@ -417,6 +419,12 @@ class Evaluator:
         if not all(test(concept) for test in self._filters(provider, rule, where)):
             return None
         return Entry(url, version, concept, concept.display)
+
+
+def _within_budget() -> bool:
+    """True, or OverBudget raised: a filter may test every concept of a code system."""
+    budget.check("Testing the value set's filters")
+    return True
 
 
 EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"

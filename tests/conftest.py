@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 from fhir.resources.R4B import get_fhir_model_class
 
 import server
@@ -46,6 +47,16 @@ ISSUE_TYPES = {
     "exception", "timeout", "incomplete", "throttled", "informational",
 }
 ISSUE_SEVERITIES = {"fatal", "error", "warning", "information"}
+
+
+def _closing_open(self: FlaskClient, *args: Any, buffered: bool = True, **kwargs: Any) -> Any:
+    return _FLASK_OPEN(self, *args, buffered=buffered, **kwargs)
+
+
+# Every WSGI server closes each response once sent (PEP 3333), and the app frees its slot for
+# expensive work then; Flask's test client closes a response only when it reads it buffered.
+_FLASK_OPEN = FlaskClient.open
+FlaskClient.open = _closing_open  # type: ignore[method-assign]
 
 
 def require(available: bool, what: str) -> None:

@@ -33,19 +33,36 @@ def test_repeat_is_served_from_cache_and_import_invalidates(tmp_path):
     assert _display(first) != _display(again)
 
 
-def test_errors_are_not_cached_and_accept_is_still_checked(tmp_path):
+def test_refusals_from_the_request_are_kept_and_accept_is_still_checked(tmp_path):
+    """A 404 follows from the request alone: asking again is served from the cache."""
     db = tmp_path / "tx.db"
     loader.import_release(Store(db), loader.sample_folder("2026"), "2026")
     app = create_app({"DB": str(db)})
     client = app.test_client()
     query = {"system": CPT, "code": "00000"}
-    assert client.get("/fhir/CodeSystem/$lookup", query_string=query).status_code == 404
-    assert len(app.extensions["response_cache"]) == 0
+    first = client.get("/fhir/CodeSystem/$lookup", query_string=query)
+    assert first.status_code == 404 and len(app.extensions["response_cache"]) == 1
+    again = client.get("/fhir/CodeSystem/$lookup", query_string=query)
+    assert again.status_code == 404 and again.data == first.data
+    assert again.content_type.startswith("application/fhir+json")
     ok = {"system": CPT, "code": "99202"}
     assert client.get("/fhir/CodeSystem/$lookup", query_string=ok).status_code == 200
     xml = client.get("/fhir/CodeSystem/$lookup", query_string=ok,
                      headers={"Accept": "application/fhir+xml"})
     assert xml.status_code == 406
+
+
+def test_a_spent_time_budget_is_not_kept(tmp_path):
+    """Over budget depends on the load, not the request: the next try computes again."""
+    db = tmp_path / "tx.db"
+    loader.import_release(Store(db), loader.sample_folder("2026"), "2026")
+    app = create_app({"DB": str(db), "TIME_BUDGET": 1e-9})
+    client = app.test_client()
+    response = client.get("/fhir/ValueSet/$expand",
+                          query_string={"url": "http://www.ama-assn.org/go/cpt?fhir_vs"})
+    assert response.status_code == 422
+    assert response.get_json()["issue"][0]["extension"][0]["valueString"] == "TX_TIME_BUDGET"
+    assert len(app.extensions["response_cache"]) == 0
 
 
 def test_cache_can_be_turned_off(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from terminology import languages, supplements
+from terminology import budget, languages, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
 from terminology.model import Canonical, Designation, ExpandRequest
 from terminology.provider import count_across, search_across
@@ -230,6 +230,7 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str,
         if key in seen:
             continue
         seen.add(key)
+        budget.check("Testing the matches for membership")
         entry = evaluator.member(valueset, provider.canonical.url, code)
         if entry is not None:
             expansion.entries.append(entry)
@@ -279,8 +280,11 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     window = None if request.count is None else request.offset + request.count
     searched = (_search_first(evaluator, valueset, request.filter, window)
                 if request.filter else None)
+    # a page over the limit is refused as soon as the members pass the limit, not after all
+    paged_within_limit = window is not None and not request.filter and (
+        request.count is not None and request.count <= request.limit)
     expansion = (searched[0] if searched is not None
-                 else evaluator.expand(valueset, keep=None if request.filter else window))
+                 else evaluator.expand(valueset, keep=window if paged_within_limit else None))
     rules = ("system-version", "force-system-version", "check-system-version")
     request = replace(request, echo=tuple(e for e in request.echo if e[0] not in rules
                                           or (e[0], e[2]) in evaluator.versions.used))

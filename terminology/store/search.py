@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from terminology import budget
 from terminology.errors import TooCostly
 from terminology.store.connections import Connections
 from terminology.store.records import SearchHit
@@ -80,7 +81,8 @@ def _match_expression(text: str) -> tuple[str | None, str | None]:
 @contextmanager
 def _time_limit(con: sqlite3.Connection, seconds: float, text: str) -> Iterator[None]:
     """Interrupt the statements run inside after `seconds`, answering too-costly."""
-    deadline = time.monotonic() + seconds
+    left = budget.remaining()  # never past the request's own budget
+    deadline = time.monotonic() + (seconds if left is None else min(seconds, left))
     con.set_progress_handler(lambda: 1 if time.monotonic() > deadline else 0, TIME_CHECK_STEPS)
     try:
         yield

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, request, stream_with_context
 from werkzeug.exceptions import MethodNotAllowed
 
 from terminology.errors import InvalidRequest, NotFound, TerminologyError
@@ -122,10 +122,16 @@ def cached_get(view: Callable[..., dict[str, Any]]) -> Callable[..., Response]:
         key = cache.key(request.path, request.query_string,
                         request.headers.get("Accept-Language"), base.generation,
                         request.headers.get("X-TOO-COSTLY-THRESHOLD"))
-        body = cache.get(key)
-        if body is None:
+        kept = cache.answer(key)
+        if kept is not None:
+            return Response(kept[1], status=kept[0], content_type=FHIR_JSON)
+        try:
             body = orjson.dumps(view(**kwargs))
-            cache.put(key, body)
+        except TerminologyError as error:
+            if not error.depends_on_load:  # a refusal the same request would get again
+                cache.put(key, orjson.dumps(render.error_outcome(error)), error.status)
+            raise
+        cache.put(key, body)
         return Response(body, status=200, content_type=FHIR_JSON)
 
     return wrapper
@@ -313,8 +319,11 @@ def codesystem_read(resource_id: str) -> Response:
             if supplement.get("id") == resource_id:
                 return fhir_response(resources.shape(supplement, request.args))
         raise NotFound(f"CodeSystem/{resource_id} is not known on this server")
-    return fhir_response(
-        resources.shape(_with_count(provider), request.args, concepts=_concepts_of(provider)))
+    shaped = resources.shape(_with_count(provider), request.args,
+                             concepts=_concepts_of(provider), stream=True)
+    # written as it is built, inside this request's context (its store generation and budget)
+    return Response(stream_with_context(resources.json_chunks(shaped)), status=200,
+                    content_type=FHIR_JSON)
 
 
 def _concepts_of(provider: Any) -> Callable[[], Any]:

@@ -2,8 +2,9 @@
 
 An EHR asks for the same handful of codes all day: the same GET with the same query string (and
 Accept-Language) gets the same answer while the store's generation and the day (which sets the
-default CPT year and the facts in force) stay the same, so those make the key. Only 200 answers
-are kept. The cache is bounded by bytes, not by count: one ICD-10-CM expansion can be 750 KB, so
+default CPT year and the facts in force) stay the same, so those make the key. 200 answers are
+kept, and refusals that follow from the request alone (a 404, a 422 too-costly expansion), so
+that asking again for something refused costs as little as a repeated answer. The cache is bounded by bytes, not by count: one ICD-10-CM expansion can be 750 KB, so
 thousands of entries could hold gigabytes. An answer over the per-answer limit is not kept.
 """
 
@@ -35,7 +36,7 @@ class ResponseCache:
         self.max_bytes = max_bytes
         self.max_answer_bytes = min(max_answer_bytes, max_bytes)
         self.bytes = 0  # what the entries held now count
-        self._items: OrderedDict[Key, tuple[bytes, int]] = OrderedDict()
+        self._items: OrderedDict[Key, tuple[bytes, int, int]] = OrderedDict()  # body, size, status
         self._lock = threading.Lock()
 
     def key(self, path: str, query: bytes, language: str | None, generation: int,
@@ -47,18 +48,24 @@ class ResponseCache:
 
     def bodies(self) -> Iterator[bytes]:
         with self._lock:
-            held = [body for body, _ in self._items.values()]
+            held = [body for body, _, _ in self._items.values()]
         yield from held
 
     def get(self, key: Key) -> bytes | None:
+        """A kept 200 answer's body."""
+        found = self.answer(key)
+        return found[1] if found is not None and found[0] == 200 else None
+
+    def answer(self, key: Key) -> tuple[int, bytes] | None:
+        """A kept answer: (HTTP status, body)."""
         with self._lock:
             found = self._items.get(key)
             if found is None:
                 return None
             self._items.move_to_end(key)
-            return found[0]
+            return found[2], found[0]
 
-    def put(self, key: Key, body: bytes) -> None:
+    def put(self, key: Key, body: bytes, status: int = 200) -> None:
         if len(body) > self.max_answer_bytes:
             return
         size = len(body) + _key_bytes(key) + ENTRY_OVERHEAD
@@ -69,7 +76,7 @@ class ResponseCache:
             if size > self.max_bytes:
                 return
             while self._items and self.bytes + size > self.max_bytes:
-                _, (_, dropped) = self._items.popitem(last=False)
+                _, (_, dropped, _) = self._items.popitem(last=False)
                 self.bytes -= dropped
-            self._items[key] = (body, size)
+            self._items[key] = (body, size, status)
             self.bytes += size

@@ -1,0 +1,114 @@
+"""Cheap requests are never queued behind expensive ones.
+
+Every request runs under the time budget (terminology.budget, set per request here).
+Requests whose cost grows with the data — expansions, CodeSystem reads with their concepts,
+batch validation, Bundle validation — also need one of a few "heavy" slots, fewer than the
+worker's threads, so threads stay free for `$lookup` and `$validate-code`. A heavy request
+that finds every slot taken answers 503 with Retry-After at once (waiting would hold a thread
+the queue behind it needs). The gate is WSGI
+middleware in front of Flask, so a refusal costs microseconds: fifty clients retrying at once
+do not queue a cheap request behind fifty full Flask requests. A slot is held until the
+answer has been sent, not only computed: writing 21 MB to a slow reader holds a thread as
+surely as building it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from flask import Flask, g
+
+from terminology import budget
+from terminology.fhir.render import operation_outcome
+
+_HEAVY_OPERATIONS = ("/$expand", "/$batch-validate-code")
+_CODESYSTEM_READ = re.compile(r"/fhir/CodeSystem(/[^/$]+)?/?")
+_STACK = "tx_budget"
+
+
+def is_heavy(method: str, path: str, query: str) -> bool:
+    """Whether a request's cost may grow with the size of a code system."""
+    if path.endswith(_HEAVY_OPERATIONS):
+        return True
+    if method == "POST" and path.endswith("/Bundle/$validate"):
+        return True
+    if _CODESYSTEM_READ.fullmatch(path):
+        args = parse_qs(query)
+        return bool({"false", "data"} & set(args.get("_summary", []))) or any(
+            "concept" in value for value in args.get("_elements", []))
+    return False
+
+
+class _Released:
+    """The answer's body, releasing the slot once the server has sent it and closed it."""
+
+    def __init__(self, body: Iterable[bytes], release: Callable[[], None]) -> None:
+        self.body = body
+        self._release: Callable[[], None] | None = release
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)  # WSGI: the body may have close()
+            if close is not None:
+                close()
+        finally:
+            if self._release is not None:
+                self._release()
+                self._release = None
+
+
+class HeavyGate:
+    """WSGI middleware admitting at most `slots` heavy requests at a time."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], slots: int) -> None:
+        self.app = app
+        self.slots = max(1, slots)
+        self.semaphore = threading.BoundedSemaphore(self.slots)
+        self.busy_body = orjson.dumps(operation_outcome(
+            f"The server is busy with {self.slots} expensive requests; try again in a moment",
+            code="throttled"))
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        if not is_heavy(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""),
+                        environ.get("QUERY_STRING", "")):
+            return self.app(environ, start_response)
+        if not self.semaphore.acquire(blocking=False):
+            start_response("503 Service Unavailable", [
+                ("Content-Type", "application/fhir+json"), ("Retry-After", "1"),
+                ("Content-Length", str(len(self.busy_body)))])
+            return [self.busy_body]
+        try:
+            return _Released(self.app(environ, start_response), self.semaphore.release)
+        except BaseException:
+            self.semaphore.release()
+            raise
+
+
+def install(app: Flask, heavy_slots: int, seconds: float) -> None:
+    """The time budget on every request, and the gate in front of the app."""
+
+    @app.before_request
+    def start_budget() -> None:
+        stack = ExitStack()
+        stack.enter_context(budget.started(seconds))
+        setattr(g, _STACK, stack)
+
+    @app.teardown_request
+    def end_budget(_error: BaseException | None) -> None:
+        stack: ExitStack | None = g.pop(_STACK, None)
+        if stack is not None:
+            stack.close()
+
+    gate = HeavyGate(app.wsgi_app, heavy_slots)
+    app.wsgi_app = gate  # type: ignore[method-assign]
+    app.extensions["admission"] = gate
