@@ -1,0 +1,62 @@
+"""Expensive requests take one of a few slots, held until their answer is sent; when every
+slot is taken they are refused at once (503, Retry-After) while cheap requests go through."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import CPT, client_for
+from terminology.web.admission import is_heavy
+
+
+@pytest.mark.parametrize("method, path, query, heavy", [
+    ("GET", "/fhir/ValueSet/$expand", "url=x", True),
+    ("POST", "/fhir/ValueSet/cpt-all/$expand", "", True),
+    ("POST", "/fhir/ValueSet/$batch-validate-code", "", True),
+    ("POST", "/fhir/Bundle/$validate", "", True),
+    ("GET", "/fhir/CodeSystem/cpt-2026", "_summary=false", True),
+    ("GET", "/fhir/CodeSystem", "_elements=url,concept", True),
+    ("GET", "/fhir/CodeSystem/cpt-2026", "", False),
+    ("GET", "/fhir/CodeSystem/$lookup", "system=x&code=y", False),
+    ("GET", "/fhir/ValueSet/$validate-code", "url=x", False),
+    ("POST", "/fhir/Claim/$validate", "", False),
+])
+def test_which_requests_are_heavy(method, path, query, heavy):
+    assert is_heavy(method, path, query) is heavy
+
+
+def test_a_full_gate_refuses_heavy_requests_and_serves_cheap_ones(app):
+    gate = app.extensions["admission"]
+    client = app.test_client()
+    taken = 0
+    while gate.semaphore.acquire(blocking=False):
+        taken += 1
+    try:
+        refused = client.get("/fhir/ValueSet/$expand", query_string={"url": f"{CPT}?fhir_vs"})
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert refused.get_json()["issue"][0]["code"] == "throttled"
+        cheap = client.get("/fhir/CodeSystem/$lookup", query_string={"system": CPT,
+                                                                    "code": "99213"})
+        assert cheap.status_code == 200
+    finally:
+        for _ in range(taken):
+            gate.semaphore.release()
+    assert client.get("/fhir/ValueSet/$expand",
+                      query_string={"url": f"{CPT}?fhir_vs"}).status_code == 200
+
+
+def test_a_slot_is_released_once_the_answer_is_sent(app):
+    gate = app.extensions["admission"]
+    free = gate.semaphore._value
+    response = app.test_client().get("/fhir/CodeSystem/cpt-2026", query_string={
+        "_summary": "false"}, buffered=False)
+    assert gate.semaphore._value == free - 1  # the body is not sent yet
+    assert b'"concept":[' in response.get_data()
+    response.close()
+    assert gate.semaphore._value == free
+
+
+def test_a_streamed_code_system_read_is_the_whole_resource(db_path):
+    client = client_for(db_path)  # checks the body against the FHIR models
+    body = client.get("/fhir/CodeSystem/cpt-2026", query_string={"_summary": "false"}).fhir
+    assert body["resourceType"] == "CodeSystem" and len(body["concept"]) == body["count"]
