@@ -15,6 +15,7 @@ from terminology.filters import predicate
 from terminology.memory import designation_of, extension_properties, kept_extensions
 from terminology.model import Canonical, Concept, Designation
 from terminology.provider import SqlProvider
+from terminology.store import version_key
 
 
 @dataclass(slots=True)
@@ -113,6 +114,85 @@ class VersionRules:
         return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
+@dataclass(frozen=True, slots=True)
+class VersionPolicy:
+    """How one value set treats a code system its rules name at more than one version.
+
+    `several`: include/exclude rules state different versions of one system (a versionless
+    rule counts as one more), so members are told apart by version and carry it.
+    `merge`: the versions are taken to match (`versionsMatch`, or tx.fhir.org's reading of a
+    value set that includes one version and excludes others): one member per code, and an
+    exclusion removes the code whatever version it came from.
+    """
+
+    several: bool = False
+    merge: bool = False
+
+    def key(self, entry: Entry) -> tuple[str, str | None, str]:
+        version = entry.version if self.several and not self.merge else None
+        return (entry.system, version, entry.concept.code)
+
+    def applies(self, rule_version: str | None, version: str | None) -> bool:
+        """Whether a rule whose code system resolved to `rule_version` can hold a member of
+        `version` (the version a $validate-code chose)."""
+        return not (self.several and not self.merge and version and rule_version != version)
+
+    @staticmethod
+    def of(compose: dict[str, Any], versions_match: bool | None) -> VersionPolicy:
+        stated: dict[str, Any] = {}
+        several = False
+        for rule in compose.get("include", []) + compose.get("exclude", []):
+            system = rule.get("system")
+            if system:
+                if system in stated and stated[system] != rule.get("version"):
+                    several = True
+                stated.setdefault(system, rule.get("version"))
+        if versions_match is None:
+            versions_match = _excludes_other_versions(compose)
+        return VersionPolicy(several, versions_match)
+
+
+def _excludes_other_versions(compose: dict[str, Any]) -> bool:
+    """Every rule names one system at a stated version and no exclude names an included
+    version: the value set takes one version's codes out of another's (tx.fhir.org then
+    compares codes across versions, as if `versionsMatch` were true)."""
+    includes, excludes = compose.get("include", []), compose.get("exclude", [])
+    if not includes or not excludes:
+        return False
+    system = includes[0].get("system")
+    rules = includes + excludes
+    if not system or not all(r.get("system") == system and r.get("version") for r in rules):
+        return False
+    return not any(e.get("version") == i.get("version") for i in includes for e in excludes)
+
+
+def newest_first(includes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The includes in evaluation order: those naming one system at stated versions are taken
+    newest version first (where the value set lists several); the rest keep their places."""
+    ordered = list(includes)
+    by_system: dict[str, list[int]] = {}
+    for index, rule in enumerate(includes):
+        if rule.get("system") and rule.get("version"):
+            by_system.setdefault(rule["system"], []).append(index)
+    for places in by_system.values():
+        rules = sorted((includes[i] for i in places), key=lambda r: version_key(r["version"]),
+                       reverse=True)
+        for place, rule in zip(places, rules):
+            ordered[place] = rule
+    return ordered
+
+
+def versions_match_setting(valueset: dict[str, Any] | None,
+                           requested: bool | None) -> bool | None:
+    """`versionsMatch` as the request or the value set (valueset-expansion-parameter) sets it."""
+    own = valueset_default(valueset, "versionsMatch")
+    if isinstance(own, str):
+        return own.strip().lower() == "true"
+    if isinstance(own, bool):
+        return own
+    return requested
+
+
 @dataclass
 class Expansion:
     entries: list[Entry]
@@ -120,6 +200,7 @@ class Expansion:
     used_valuesets: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     total: int | None = None  # every member, when only a page of them is listed
+    policy: VersionPolicy = VersionPolicy()
 
 
 class Evaluator:
@@ -134,11 +215,13 @@ class Evaluator:
         active_only: bool = False,
         limit: int = 10000,
         count_limit: int = 1_000_000,
+        versions_match: bool | None = None,
     ) -> None:
         self.registry = registry
         self.versions = versions or VersionRules()
         self.on_date = on_date
         self.active_only = active_only
+        self.versions_match = versions_match  # the request's versionsMatch parameter
         self.limit = limit  # members an unpaged expansion may list
         self.count_limit = count_limit  # members a paged expansion may count past its page
         self._stack: list[str] = []
@@ -221,23 +304,30 @@ class Evaluator:
             self._stack.pop()
             self._containers.pop()
 
+    def policy(self, valueset: dict[str, Any]) -> VersionPolicy:
+        return VersionPolicy.of(valueset.get("compose") or {},
+                                versions_match_setting(valueset, self.versions_match))
+
     def _expand(self, valueset: dict[str, Any], keep: int | None) -> Expansion:
         compose = valueset.get("compose") or {}
-        result = Expansion(entries=[])
+        policy = self.policy(valueset)
+        result = Expansion(entries=[], policy=policy)
         excluded = Expansion(entries=[])  # evaluated first, so includes can stream past them
         for index, exclude in enumerate(compose.get("exclude", [])):
             excluded.entries += self._rule(exclude, f"ValueSet.compose.exclude[{index}]",
                                            excluded)
-        out = {e.key for e in excluded.entries}
+        out = {policy.key(e) for e in excluded.entries}
         active_only = self.active_only or compose.get("inactive") is False
         limit = self.limit if keep is None else max(self.count_limit, keep)
-        seen: set[tuple[str, str]] = set()
-        for index, include in enumerate(compose.get("include", [])):
-            for entry in self._rule(include, f"ValueSet.compose.include[{index}]", result):
-                if entry.key in seen or entry.key in out or (
-                        active_only and entry.concept.inactive):
+        seen: set[tuple[str, str | None, str]] = set()
+        includes = compose.get("include", [])
+        for include in newest_first(includes):
+            where = f"ValueSet.compose.include[{includes.index(include)}]"
+            for entry in self._rule(include, where, result):
+                key = policy.key(entry)
+                if key in seen or key in out or (active_only and entry.concept.inactive):
                     continue
-                seen.add(entry.key)
+                seen.add(key)
                 if keep is None or len(seen) <= keep:
                     result.entries.append(entry)
                 if len(seen) > limit:
@@ -358,17 +448,18 @@ class Evaluator:
         self._containers.append(valueset)
         try:
             compose = valueset.get("compose") or {}
+            policy = self.policy(valueset)
             found = None
             for index, include in enumerate(compose.get("include", [])):
                 found = self._rule_member(include, f"ValueSet.compose.include[{index}]",
-                                          system, code)
+                                          system, code, version, policy)
                 if found is not None:
                     break
             if found is None:
                 return None
             for index, exclude in enumerate(compose.get("exclude", [])):
                 if self._rule_member(exclude, f"ValueSet.compose.exclude[{index}]",
-                                     system, code) is not None:
+                                     system, code, version, policy) is not None:
                     return None
             if found.concept.inactive and (self.active_only or compose.get("inactive") is False):
                 return None
@@ -377,19 +468,21 @@ class Evaluator:
             self._stack.pop()
             self._containers.pop()
 
-    def _rule_member(self, rule: dict[str, Any], where: str, system: str,
-                     code: str) -> Entry | None:
+    def _rule_member(self, rule: dict[str, Any], where: str, system: str, code: str,
+                     version: str | None, policy: VersionPolicy) -> Entry | None:
         entry: Entry | None = None
         if rule.get("system"):
             if rule["system"] != system:
                 return None
             provider = self.provider(system, rule.get("version"), f"{where}.system")
+            if not policy.applies(provider.canonical.version, version):
+                return None
             entry = self._system_member(provider, rule, where, code)
             if entry is None:
                 return None
         for vs_index, reference in enumerate(rule.get("valueSet", [])):
             nested = self.member(self.valueset(reference, f"{where}.valueSet[{vs_index}]"),
-                                 system, code)
+                                 system, code, version)
             if nested is None:
                 return None
             entry = entry or nested

@@ -274,8 +274,11 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
                                           list(request.check_system_version)),
         on_date=request.date,
         active_only=request.active_only,
+        versions_match=request.versions_match,
     )
     evaluator.valueset_versions = default_valueset_versions(request.default_valueset_versions)
+    if evaluator.policy(valueset).merge:  # say that codes were compared across versions
+        request = replace(request, echo=request.echo + (("versionsMatch", "valueBoolean", True),))
     window = None if request.count is None else request.offset + request.count
     searched = (_search_first(evaluator, valueset, request.filter, window)
                 if request.filter else None)
@@ -326,13 +329,5 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         used_supplements=used,
         unclosed=_unclosed(valueset, providers),
         providers=providers,
-        show_versions=_several_versions(valueset),
+        show_versions=evaluator.policy(valueset).several,
     )
-
-
-def _several_versions(valueset: dict[str, Any]) -> bool:
-    stated: dict[str, set[Any]] = {}
-    for include in (valueset.get("compose") or {}).get("include", []):
-        if include.get("system"):
-            stated.setdefault(include["system"], set()).add(include.get("version"))
-    return any(len(versions) > 1 for versions in stated.values())

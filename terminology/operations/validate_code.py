@@ -382,6 +382,11 @@ class _Validator:
                 f"'{self.request.display_language or '--'}')")
         return Issue(severity, "invalid", text, "invalid-display", path["display"], message_id)
 
+    def display_fits(self, concept: Concept, provider: Any, display: str) -> bool:
+        """Is `display` one of the concept's right displays (in the requested languages)?"""
+        choices = _display_choices(concept, getattr(provider, "language", None))
+        return _display_in(display, choices, getattr(provider, "lenient_whitespace", False))
+
     def preferred_display(self, concept: Concept, provider: Any) -> str | None:
         """The concept's display in the first requested language that has one."""
         return languages.display_for(concept, getattr(provider, "language", None),

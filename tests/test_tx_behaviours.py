@@ -1,0 +1,132 @@
+"""Behaviours the HL7 tx-ecosystem suites pin down beyond the visible ones, on our own small code
+systems sent inline: one code system at two versions in one value set, CodeableConcepts that mix
+good and bad codings, the status of the resources an answer draws on, value-set versions, and a
+hierarchy kept under a text filter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import param_dict, parameters
+
+EXPAND = "/fhir/ValueSet/$expand"
+VALIDATE = "/fhir/ValueSet/$validate-code"
+FRUIT = "http://example.org/fhir/CodeSystem/fruit"
+VS = "http://example.org/fhir/ValueSet/"
+EXPANSION_PARAMETER = "http://hl7.org/fhir/StructureDefinition/valueset-expansion-parameter"
+
+
+def _fruit(version: str, concepts: list[tuple[str, str]]) -> dict[str, Any]:
+    return {"resourceType": "CodeSystem", "url": FRUIT, "version": version, "status": "active",
+            "content": "complete", "caseSensitive": True,
+            "concept": [{"code": c, "display": d} for c, d in concepts]}
+
+
+# Version 2 renames pear, drops plum and adds quince.
+FRUIT_1 = _fruit("1.0.0", [("apple", "Apple"), ("pear", "Pear"), ("plum", "Plum")])
+FRUIT_2 = _fruit("2.0.0", [("apple", "Apple"), ("pear", "Ripe pear"), ("quince", "Quince")])
+
+
+def _valueset(name: str, compose: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "ValueSet", "url": VS + name, "version": "1", "status": "active",
+            "compose": compose, **extra}
+
+
+def _versions_match(value: str) -> list[dict[str, Any]]:
+    return [{"url": EXPANSION_PARAMETER, "extension": [
+        {"url": "name", "valueCode": "versionsMatch"}, {"url": "value", "valueString": value}]}]
+
+
+BOTH = {"include": [{"system": FRUIT, "version": "1.0.0"}, {"system": FRUIT, "version": "2.0.0"}]}
+V2_NOT_V1 = {"include": [{"system": FRUIT, "version": "2.0.0"}],
+             "exclude": [{"system": FRUIT, "version": "1.0.0"}]}
+
+
+def _call(client: Any, path: str, valueset: dict[str, Any], *extra: tuple[str, str, Any],
+          resources: tuple[dict[str, Any], ...] = (FRUIT_1, FRUIT_2)) -> dict[str, Any]:
+    body = parameters(("valueSet", "resource", valueset),
+                      *[("tx-resource", "resource", r) for r in resources], *extra)
+    response = client.post_parameters(path, body)
+    assert response.status_code == 200, response.fhir
+    return response.fhir
+
+
+def _members(body: dict[str, Any]) -> list[tuple[str, str | None, str]]:
+    return [(c["code"], c.get("version"), c.get("display"))
+            for c in body["expansion"].get("contains", [])]
+
+
+def _expansion_parameters(body: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(p["name"], next(v for k, v in p.items() if k.startswith("value")))
+            for p in body["expansion"].get("parameter", [])]
+
+
+# -- one code system at several versions ---------------------------------------------------------
+
+
+def test_two_versions_of_one_code_system_are_listed_apart(client):
+    body = _call(client, EXPAND, _valueset("both", BOTH))
+    assert body["expansion"]["total"] == 6
+    assert sorted(_members(body)) == [
+        ("apple", "1.0.0", "Apple"), ("apple", "2.0.0", "Apple"),
+        ("pear", "1.0.0", "Pear"), ("pear", "2.0.0", "Ripe pear"),
+        ("plum", "1.0.0", "Plum"), ("quince", "2.0.0", "Quince")]
+    assert ("used-codesystem", f"{FRUIT}|1.0.0") in _expansion_parameters(body)
+    assert ("used-codesystem", f"{FRUIT}|2.0.0") in _expansion_parameters(body)
+    assert ("versionsMatch", True) not in _expansion_parameters(body)
+
+
+def test_versions_said_to_match_give_one_member_per_code(client):
+    body = _call(client, EXPAND, _valueset("merged", {**BOTH, "extension": _versions_match(
+        "true")}))
+    assert sorted(code for code, _, _ in _members(body)) == ["apple", "pear", "plum", "quince"]
+    assert dict(((c, v) for c, v, _ in _members(body)))["apple"] == "2.0.0"  # newest first
+    assert ("versionsMatch", True) in _expansion_parameters(body)
+
+
+def test_excluding_another_version_compares_codes_across_versions(client):
+    """Include 2.0.0, exclude 1.0.0: what version 2 added (tx.fhir.org says versionsMatch)."""
+    body = _call(client, EXPAND, _valueset("added", V2_NOT_V1))
+    assert _members(body) == [("quince", "2.0.0", "Quince")]
+    assert ("versionsMatch", True) in _expansion_parameters(body)
+
+
+def test_an_exclusion_removes_only_the_version_it_names(client):
+    kept = _call(client, EXPAND, _valueset("v2-kept", {
+        **V2_NOT_V1, "extension": _versions_match("false")}))
+    assert sorted(c for c, _, _ in _members(kept)) == ["apple", "pear", "quince"]
+    one_code = _call(client, EXPAND, _valueset("no-old-pear", {
+        **BOTH, "exclude": [{"system": FRUIT, "version": "1.0.0", "concept": [{"code": "pear"}]}]}))
+    assert ("pear", "2.0.0", "Ripe pear") in _members(one_code)
+    assert ("pear", "1.0.0", "Pear") not in _members(one_code)
+
+
+def _validate(client: Any, valueset: dict[str, Any], coding: dict[str, Any]) -> dict[str, list]:
+    return param_dict(_call(client, VALIDATE, valueset, ("coding", "valueCoding", coding)))
+
+
+def test_validate_code_chooses_the_version_that_has_the_code(client):
+    both = _valueset("both", BOTH)
+    apple = _validate(client, both, {"system": FRUIT, "code": "apple"})
+    assert apple["result"] == [True] and apple["version"] == ["2.0.0"]
+    plum = _validate(client, both, {"system": FRUIT, "code": "plum"})
+    assert plum["result"] == [True] and plum["version"] == ["1.0.0"]
+    old_name = _validate(client, both, {"system": FRUIT, "code": "pear", "display": "Pear"})
+    assert old_name["result"] == [True] and old_name["version"] == ["1.0.0"]
+    wrong = _validate(client, both, {"system": FRUIT, "code": "pear", "display": "Pearl"})
+    assert wrong["result"] == [False] and wrong["version"] == ["2.0.0"]
+    assert wrong["message"] == [f"Wrong Display Name 'Pearl' for {FRUIT}#pear. Valid display "
+                                "is 'Ripe pear' (for the language(s) '--')"]
+
+
+def test_validate_code_in_a_named_version_checks_that_version(client):
+    both = _valueset("both", BOTH)
+    body = _validate(client, both, {"system": FRUIT, "version": "2.0.0", "code": "plum"})
+    assert body["result"] == [False]
+    assert body["message"] == [
+        f"The provided code '{FRUIT}|2.0.0#plum' was not found in the value set "
+        f"'{VS}both|1'; Unknown code 'plum' in the CodeSystem '{FRUIT}' version '2.0.0'"]
+    kept = _validate(client, _valueset("v2-kept", {**V2_NOT_V1, "extension": _versions_match(
+        "false")}), {"system": FRUIT, "code": "apple"})
+    assert kept["result"] == [True] and kept["version"] == ["2.0.0"]
