@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import param_dict, parameters
+from conftest import message_ids, param_dict, parameters
 
 EXPAND = "/fhir/ValueSet/$expand"
 VALIDATE = "/fhir/ValueSet/$validate-code"
@@ -130,3 +130,37 @@ def test_validate_code_in_a_named_version_checks_that_version(client):
     kept = _validate(client, _valueset("v2-kept", {**V2_NOT_V1, "extension": _versions_match(
         "false")}), {"system": FRUIT, "code": "apple"})
     assert kept["result"] == [True] and kept["version"] == ["2.0.0"]
+
+
+# -- CodeableConcepts with mixed codings ---------------------------------------------------------
+
+
+def _validate_concept(client: Any, valueset: dict[str, Any],
+                      codings: list[dict[str, Any]]) -> dict[str, list]:
+    return param_dict(_call(client, VALIDATE, valueset,
+                            ("codeableConcept", "valueCodeableConcept", {"coding": codings})))
+
+
+def test_an_unknown_code_beside_a_valid_one_decides_the_result(client):
+    body = _validate_concept(client, _valueset("v1", {"include": [{"system": FRUIT}]}), [
+        {"system": FRUIT, "code": "banana"}, {"system": FRUIT, "code": "apple"}])
+    assert body["result"] == [False]
+    assert body["code"] == ["apple"] and body["display"] == ["Apple"]  # the valid coding
+    assert body["message"] == [f"Unknown code 'banana' in the CodeSystem '{FRUIT}' version "
+                               "'2.0.0'"]
+
+
+def test_an_unknown_system_beside_a_valid_coding_does_not(client):
+    body = _validate_concept(client, _valueset("v1", {"include": [{"system": FRUIT}]}), [
+        {"system": "http://example.org/unknown", "code": "x"}, {"system": FRUIT, "code": "apple"}])
+    assert body["result"] == [True]
+    not_checked = [i for i in body["issues"][0]["issue"]
+                   if message_ids(i) == ["UNKNOWN_CODESYSTEM_CODING_NOT_CHECKED"]]
+    assert [i["severity"] for i in not_checked] == ["warning"]
+
+
+def test_a_concept_not_in_the_value_set_carries_no_display(client):
+    body = _validate_concept(client, _valueset("apples", {"include": [
+        {"system": FRUIT, "concept": [{"code": "apple"}]}]}), [{"system": FRUIT, "code": "pear"}])
+    assert body["result"] == [False]
+    assert "display" not in body and "code" not in body

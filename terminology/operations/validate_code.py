@@ -470,11 +470,14 @@ def validate_code(registry: Any, request: ValidateRequest,
     languages.check(request.display_language)
     validator = _Validator(registry, request, valueset)
     outcomes = [validator.check(c, i) for i, c in enumerate(request.codings)]
-    good = next((o for o in outcomes if o.valid), None)
+    good = next((o for o in outcomes if o.valid), None)  # the first valid coding is reported
     chosen = good or (outcomes[0] if outcomes else _Outcome())  # no coding: text only
     issues = [i for o in outcomes for i in o.issues]
     if good is not None:
         issues = [_not_checked(i) for i in issues]
+    # An error left on another coding (an unknown code in a known code system, say) decides
+    # the result; a code system we do not know was only not checked (a warning above).
+    valid = good is not None and not any(i.severity == "error" for i in issues)
     broken = any(o.valueset_error for o in outcomes)
     general = (request.source == "codeableConcept" and valueset is not None and good is None
                and not any(o.include_matched for o in outcomes) and not broken)
@@ -488,12 +491,12 @@ def validate_code(registry: Any, request: ValidateRequest,
         request.source != "codeableConcept" or (chosen.display is not None and not general
                                                  and not broken)))
     return ValidationResult(
-        result=good is not None,
+        result=valid,
         system=chosen.system if single else None,
         code=chosen.code if single else None,
         version=chosen.version if single else None,
-        display=chosen.display if single or (len(outcomes) == 1 and not broken) else None,
-        message=_message(issues, good is not None),
+        display=chosen.display if single else None,
+        message=_message(issues, valid),
         issues=tuple(issues),
         codeable_concept=request.original if request.source == "codeableConcept" else None,
         unknown_system=next((o.unknown_system for o in outcomes if o.unknown_system), None),
