@@ -15,6 +15,7 @@ from terminology.filters import predicate
 from terminology.memory import designation_of, extension_properties, kept_extensions
 from terminology.model import Canonical, Concept, Designation
 from terminology.provider import SqlProvider
+from terminology.status import STANDARDS_STATUS
 from terminology.store import version_key
 
 
@@ -106,6 +107,11 @@ class VersionRules:
         return all(p in wild or p == actual[i] for i, p in enumerate(parts))
 
     @staticmethod
+    def order(version: str) -> Any:
+        """A sort key putting versions in release order (`1.9.0` before `1.10.0`)."""
+        return version_key(version)
+
+    @staticmethod
     def listing(versions: list[str]) -> str:
         """`1.0.0`, `1.0.0 or 1.2.0`, `1.0.0, 1.1.0 and 1.2.0` (as tx.fhir.org lists them)."""
         items = sorted(set(versions))
@@ -175,8 +181,8 @@ def newest_first(includes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if rule.get("system") and rule.get("version"):
             by_system.setdefault(rule["system"], []).append(index)
     for places in by_system.values():
-        rules = sorted((includes[i] for i in places), key=lambda r: version_key(r["version"]),
-                       reverse=True)
+        rules = sorted((includes[i] for i in places),
+                       key=lambda r: VersionRules.order(r["version"]), reverse=True)
         for place, rule in zip(places, rules):
             ordered[place] = rule
     return ordered
@@ -201,6 +207,7 @@ class Expansion:
     warnings: list[str] = field(default_factory=list)
     total: int | None = None  # every member, when only a page of them is listed
     policy: VersionPolicy = VersionPolicy()
+    nested_valuesets: list[dict[str, Any]] = field(default_factory=list)  # include.valueSet
 
 
 class Evaluator:
@@ -338,6 +345,7 @@ class Evaluator:
         result.used_systems += [s for s in excluded.used_systems if s not in result.used_systems]
         result.used_valuesets += [v for v in excluded.used_valuesets
                                   if v not in result.used_valuesets]
+        result.nested_valuesets += excluded.nested_valuesets
         result.total = len(seen)
         return result
 
@@ -357,6 +365,7 @@ class Evaluator:
             for s in nested.used_systems:
                 if s not in result.used_systems:
                     result.used_systems.append(s)
+            result.nested_valuesets += [nested_vs, *nested.nested_valuesets]
             label = str(Canonical.of(nested_vs)) if not reference.startswith("#") else None
             if label and label not in result.used_valuesets:
                 result.used_valuesets.append(label)
@@ -552,6 +561,11 @@ def compose_properties(valueset: dict[str, Any] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c for c in codes if c))
 
 
+# A listed concept's extensions that its expansion entry carries (besides those kept from the
+# code system): the value set may mark the concept deprecated.
+COMPOSE_EXTENSIONS = {STANDARDS_STATUS}
+
+
 def _with_compose_extensions(concept: Concept, item: dict[str, Any]) -> Concept:
     """A value set's own label, order, weight and kept extensions for one listed concept."""
     extensions = item.get("extension", [])
@@ -559,10 +573,12 @@ def _with_compose_extensions(concept: Concept, item: dict[str, Any]) -> Concept:
         return concept
     own = extension_properties(extensions)
     replaced = {p.code for p in own}
+    carried = kept_extensions(extensions) + tuple(
+        e for e in extensions if e.get("url") in COMPOSE_EXTENSIONS)
     return replace(concept,
                    properties=tuple(p for p in concept.properties if p.code not in replaced)
                    + tuple(own),
-                   extensions=concept.extensions + kept_extensions(extensions))
+                   extensions=concept.extensions + carried)
 
 
 def _locate(provider: Any, code: str) -> Concept | None:

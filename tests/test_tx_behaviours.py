@@ -164,3 +164,104 @@ def test_a_concept_not_in_the_value_set_carries_no_display(client):
         {"system": FRUIT, "concept": [{"code": "apple"}]}]}), [{"system": FRUIT, "code": "pear"}])
     assert body["result"] == [False]
     assert "display" not in body and "code" not in body
+
+
+# -- the status of what an answer draws on -------------------------------------------------------
+
+STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
+VALUESET_DEPRECATED = "http://hl7.org/fhir/StructureDefinition/valueset-deprecated"
+HERBS = "http://example.org/fhir/CodeSystem/herbs"
+
+
+def _herbs(**status: Any) -> dict[str, Any]:
+    """A small hierarchical code system: basil, and mint with two kinds below it."""
+    return {"resourceType": "CodeSystem", "url": HERBS, "version": "3", "status": "active",
+            "content": "complete", "hierarchyMeaning": "is-a", **status, "concept": [
+                {"code": "basil", "display": "Basil"},
+                {"code": "mint", "display": "Mint", "concept": [
+                    {"code": "spearmint", "display": "Spearmint"},
+                    {"code": "peppermint", "display": "Peppermint"}]}]}
+
+
+def _herb_call(client: Any, path: str, valueset: dict[str, Any], *extra: tuple[str, str, Any],
+               herbs: dict[str, Any] | None = None,
+               more: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    return _call(client, path, valueset, *extra, resources=(herbs or _herbs(), *more))
+
+
+ALL_HERBS = {"include": [{"system": HERBS}]}
+DEPRECATED = {"extension": [{"url": STANDARDS_STATUS, "valueCode": "deprecated"}]}
+WITHDRAWN = {"extension": [{"url": STANDARDS_STATUS, "valueCode": "withdrawn"}]}
+
+
+def test_an_expansion_warns_of_draft_experimental_and_deprecated_code_systems(client):
+    for status, warning in (({"status": "draft"}, "warning-draft"),
+                            ({"experimental": True}, "warning-experimental"),
+                            ({"status": "retired"}, "warning-retired"),
+                            (DEPRECATED, "warning-deprecated")):
+        body = _herb_call(client, EXPAND, _valueset("herbs", ALL_HERBS), herbs=_herbs(**status))
+        assert (warning, f"{HERBS}|3") in _expansion_parameters(body), status
+    plain = _herb_call(client, EXPAND, _valueset("herbs", ALL_HERBS))
+    assert not [n for n, _ in _expansion_parameters(plain) if n.startswith("warning-")]
+
+
+def test_a_draft_value_set_is_not_warned_of_its_own_draft_status(client):
+    body = _herb_call(client, EXPAND, _valueset("herbs", ALL_HERBS, status="draft"),
+                      herbs=_herbs(status="draft"))
+    assert not [n for n, _ in _expansion_parameters(body) if n.startswith("warning-")]
+
+
+def test_a_withdrawn_value_set_is_warned_of_directly_and_through_include_value_set(client):
+    withdrawn = _valueset("withdrawn", ALL_HERBS, **WITHDRAWN)
+    direct = _herb_call(client, EXPAND, withdrawn, herbs=_herbs(**DEPRECATED))
+    assert ("warning-withdrawn", f"{VS}withdrawn|1") in _expansion_parameters(direct)
+    assert ("warning-deprecated", f"{HERBS}|3") in _expansion_parameters(direct)
+    outer = _herb_call(client, EXPAND, _valueset("outer", {"include": [
+        {"valueSet": [VS + "withdrawn"]}]}), herbs=_herbs(**DEPRECATED), more=(withdrawn,))
+    parameters_ = _expansion_parameters(outer)
+    assert ("warning-withdrawn", f"{VS}withdrawn|1") in parameters_
+    assert ("warning-deprecated", f"{HERBS}|3") in parameters_
+    assert ("used-valueset", f"{VS}withdrawn|1") in parameters_
+    # a value set drawn in through include.valueSet is listed flat
+    assert [c["code"] for c in outer["expansion"]["contains"]] == [
+        "basil", "mint", "spearmint", "peppermint"]
+    assert not any("contains" in c for c in outer["expansion"]["contains"])
+
+
+def _issues(body: dict[str, list]) -> list[tuple[str, str, list[str]]]:
+    return [(i["severity"], i["details"]["text"], [e["valueString"] for e in i.get("extension", [])])
+            for i in body["issues"][0]["issue"]]
+
+
+def test_validate_code_says_the_status_of_the_code_system_and_value_set(client):
+    body = param_dict(_herb_call(client, VALIDATE, _valueset("withdrawn", ALL_HERBS, **WITHDRAWN),
+                                 ("coding", "valueCoding", {"system": HERBS, "code": "basil"}),
+                                 herbs=_herbs(**DEPRECATED)))
+    assert body["result"] == [True] and "message" not in body
+    assert sorted(_issues(body)) == [
+        ("information", f"Reference to deprecated CodeSystem {HERBS}|3", ["MSG_DEPRECATED"]),
+        ("information", f"Reference to withdrawn ValueSet {VS}withdrawn|1", ["MSG_WITHDRAWN"])]
+    draft = param_dict(_herb_call(client, VALIDATE, _valueset("herbs", ALL_HERBS),
+                                  ("coding", "valueCoding", {"system": HERBS, "code": "mint"}),
+                                  herbs=_herbs(status="draft")))
+    assert _issues(draft) == [("information", f"Reference to draft CodeSystem {HERBS}|3",
+                               ["MSG_DRAFT"])]
+
+
+def test_a_concept_the_value_set_deprecates_is_a_warning_and_keeps_its_mark(client):
+    marks = {"basil": {"url": VALUESET_DEPRECATED, "valueCode": "true"},
+             "mint": {"url": STANDARDS_STATUS, "valueCode": "deprecated"}}
+    listed = _valueset("listed", {"include": [{"system": HERBS, "concept": [
+        {"code": code, "extension": [mark]} for code, mark in marks.items()] + [
+        {"code": "spearmint"}]}]})
+    expansion = _herb_call(client, EXPAND, listed)
+    assert {c["code"]: c.get("extension") for c in expansion["expansion"]["contains"]} == {
+        "basil": [marks["basil"]], "mint": [marks["mint"]], "spearmint": None}
+    for code in marks:
+        body = param_dict(_herb_call(client, VALIDATE, listed, ("coding", "valueCoding",
+                                                                {"system": HERBS, "code": code})))
+        assert body["result"] == [True]
+        assert _issues(body) == [("warning", (
+            f"The presence of the concept '{code}' in the system '{HERBS}' in the value set "
+            f"{VS}listed|1 is marked with a status of deprecated and its use should be "
+            "reviewed"), ["CONCEPT_DEPRECATED_IN_VALUESET"])]

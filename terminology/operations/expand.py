@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from terminology import languages, supplements
+from terminology import languages, status, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
 from terminology.model import Canonical, Designation, ExpandRequest
 from terminology.provider import count_across, search_across
@@ -35,6 +35,7 @@ class ExpandResult:
     used_supplements: list[str] = field(default_factory=list)
     unclosed: bool = False
     show_versions: bool = False  # a system included at several versions: say which
+    status_warnings: list[tuple[str, str]] = field(default_factory=list)  # (warning-x, url|v)
 
 
 def find_valueset(registry: Any, request: Any) -> dict[str, Any]:
@@ -315,6 +316,7 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         for code, definition in (getattr(provider, "property_defs", None) or {}).items():
             property_defs.setdefault(code, definition)
     page = [_localise(e, providers.get(e.system), request) for e in page]
+    warnings = _status_warnings(valueset, expansion, registry)
     return ExpandResult(
         valueset=valueset,
         entries=page,
@@ -325,9 +327,32 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         request=request,
         property_defs=property_defs,
         nest=(request.exclude_nested is not True and not paged and not request.filter
-              and not (valueset.get("compose") or {}).get("exclude")),
+              and not (valueset.get("compose") or {}).get("exclude")
+              and not _imports(valueset)),
         used_supplements=used,
         unclosed=_unclosed(valueset, providers),
         providers=providers,
         show_versions=evaluator.policy(valueset).several,
+        status_warnings=warnings,
     )
+
+
+def _imports(valueset: dict[str, Any]) -> bool:
+    """An include draws on other value sets: their expansions are taken as flat lists."""
+    return any(rule.get("valueSet") for rule in (valueset.get("compose") or {}).get("include", []))
+
+
+def _status_warnings(valueset: dict[str, Any], expansion: Expansion,
+                     registry: Any) -> list[tuple[str, str]]:
+    """warning-<status> parameters for the value set and what its expansion drew on."""
+    notes = [status.note(valueset, "ValueSet", None)]
+    for canonical in expansion.used_systems:
+        url, _, version = canonical.partition("|")
+        try:
+            provider = registry.resolve(url, version or None)
+        except NotFound:
+            continue
+        notes.append(status.note(provider.resource(), "CodeSystem", valueset,
+                                 provider.canonical))
+    notes += [status.note(vs, "ValueSet", valueset) for vs in expansion.nested_valuesets]
+    return list(dict.fromkeys(n.parameter for n in notes if n is not None))

@@ -21,6 +21,7 @@ from terminology.model import (
     ValidationResult,
 )
 from terminology.operations.versioning import choose_code_system
+from terminology.status import deprecated_in_valueset, note as status_note
 from terminology.valuesets import (
     Evaluator,
     VersionRules,
@@ -109,6 +110,14 @@ class _Validator:
         self.evaluator.valueset_versions = default_valueset_versions(
             request.default_valueset_versions)
         self._expansion: Any = None
+        self.status_issues: list[Issue] = []  # about the code systems checked against
+
+    def note_status(self, provider: Any) -> None:
+        """An information issue when a code system checked against is draft, deprecated..."""
+        found = status_note(provider.resource(), "CodeSystem", self.valueset,
+                            provider.canonical)
+        if found is not None and found.issue() not in self.status_issues:
+            self.status_issues.append(found.issue())
 
     # -- value set helpers --------------------------------------------------------------------
 
@@ -223,6 +232,7 @@ class _Validator:
             return out
         url, version = provider.canonical.url, provider.canonical.version
         out.system, out.version = url, version
+        self.note_status(provider)
         where = f"the CodeSystem '{url}'" + (f" version '{version}'" if version else "")
         try:
             concept = provider.locate(coding.code)
@@ -317,8 +327,7 @@ class _Validator:
                 out.issues.append(self.not_in_vs(coding, path, system))
             elif concept.abstract and not request.allow_abstract:
                 out.issues.append(self.not_in_vs(coding, path, system))
-            elif any(e.get("url") == VALUESET_DEPRECATED and e.get("valueBoolean")
-                     for e in member.extensions):
+            elif deprecated_in_valueset(member.extensions):
                 out.issues.append(Issue(
                     "warning", "business-rule",
                     f"The presence of the concept '{concept.code}' in the system '{url}' in the "
@@ -431,8 +440,6 @@ def _display_choices(concept: Concept,
     return choices
 
 
-VALUESET_DEPRECATED = "http://hl7.org/fhir/StructureDefinition/valueset-deprecated"
-
 # Issues that tx.fhir.org reports without repeating them in `message`, and the one piece of
 # information it does repeat there.
 QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CODE_CASE_DIFFERENCE", "CONCEPT_DEPRECATED_IN_VALUESET",
@@ -475,6 +482,8 @@ def validate_code(registry: Any, request: ValidateRequest,
     issues = [i for o in outcomes for i in o.issues]
     if good is not None:
         issues = [_not_checked(i) for i in issues]
+    own = status_note(valueset, "ValueSet", None) if valueset else None
+    issues += validator.status_issues + ([own.issue()] if own is not None else [])
     # An error left on another coding (an unknown code in a known code system, say) decides
     # the result; a code system we do not know was only not checked (a warning above).
     valid = good is not None and not any(i.severity == "error" for i in issues)

@@ -26,7 +26,6 @@ from typing import Any
 from terminology.errors import NotFound
 from terminology.model import Coding, Issue
 from terminology.operations.common import provider_for
-from terminology.store import version_key
 from terminology.valuesets import VersionRules
 
 
@@ -183,7 +182,8 @@ def _best_include(validator: Any, system: str, coding: Coding, includes: list[di
                            validator.request.date)
         if provider is not None:
             found.append((provider, include))
-    found.sort(key=lambda pair: version_key(pair[0].canonical.version or ""), reverse=True)
+    found.sort(key=lambda pair: VersionRules.order(pair[0].canonical.version or ""),
+               reverse=True)
     having = [(p, i) for p, i in found if _locate(p, coding.code) is not None]
     if coding.display:
         for provider, include in having:
