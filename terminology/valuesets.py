@@ -223,8 +223,10 @@ class Evaluator:
         limit: int = 10000,
         count_limit: int = 1_000_000,
         versions_match: bool | None = None,
+        expanding: bool = False,
     ) -> None:
         self.registry = registry
+        self.expanding = expanding  # for $expand (rather than a membership test)
         self.versions = versions or VersionRules()
         self.on_date = on_date
         self.active_only = active_only
@@ -387,10 +389,15 @@ class Evaluator:
         version = canonical.version or self.valueset_versions.get(canonical.url)
         found = self.registry.value_set(canonical.url, version)
         if found is None:
+            if version and self.expanding:
+                raise NotFound(
+                    f"Unable to find included value set '{canonical.url}' version '{version}'",
+                    tx_issue_type="not-found", message_id="VS_EXP_IMPORT_UNK_PINNED",
+                    status=422)
             raise NotFound(
-                f"A definition for the value Set '{reference}' could not be found",
-                tx_issue_type="not-found", message_id="Unable_to_resolve_value_Set_",
-                expression=where)
+                f"A definition for the value Set '{Canonical(canonical.url, version)}' could "
+                "not be found", tx_issue_type="not-found",
+                message_id="Unable_to_resolve_value_Set_", expression=where)
         return found
 
     def _from_system(self, provider: Any, rule: dict[str, Any], where: str) -> Iterable[Entry]:

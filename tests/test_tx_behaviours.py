@@ -265,3 +265,43 @@ def test_a_concept_the_value_set_deprecates_is_a_warning_and_keeps_its_mark(clie
             f"The presence of the concept '{code}' in the system '{HERBS}' in the value set "
             f"{VS}listed|1 is marked with a status of deprecated and its use should be "
             "reviewed"), ["CONCEPT_DEPRECATED_IN_VALUESET"])]
+
+
+# -- value-set versions ----------------------------------------------------------------------------
+
+def _basket(version: str, codes: list[str]) -> dict[str, Any]:
+    return {"resourceType": "ValueSet", "url": VS + "basket", "version": version,
+            "status": "active", "compose": {"include": [
+                {"system": FRUIT, "version": "1.0.0", "concept": [{"code": c} for c in codes]}]}}
+
+
+BASKETS = (FRUIT_1, _basket("1", ["apple"]), _basket("2", ["pear", "plum"]))
+ANY_BASKET = _valueset("any-basket", {"include": [{"valueSet": [VS + "basket"]}]})
+
+
+def test_default_valueset_version_chooses_the_included_value_set_and_is_echoed(client):
+    latest = _call(client, EXPAND, ANY_BASKET, resources=BASKETS)
+    assert sorted(c for c, _, _ in _members(latest)) == ["pear", "plum"]
+    pinned = _call(client, EXPAND, ANY_BASKET, ("default-valueset-version", "valueCanonical",
+                                                f"{VS}basket|1"), resources=BASKETS)
+    assert [c for c, _, _ in _members(pinned)] == ["apple"]
+    assert ("default-valueset-version", f"{VS}basket|1") in _expansion_parameters(pinned)
+    assert ("used-valueset", f"{VS}basket|1") in _expansion_parameters(pinned)
+
+
+def test_a_pinned_value_set_version_that_is_missing_is_named_with_its_version(client):
+    body = parameters(("valueSet", "resource", ANY_BASKET),
+                      ("default-valueset-version", "valueCanonical", f"{VS}basket|9"),
+                      *[("tx-resource", "resource", r) for r in BASKETS])
+    response = client.post_parameters(EXPAND, body)
+    assert response.status_code == 422
+    issue = response.fhir["issue"][0]
+    assert issue["details"]["text"] == (f"Unable to find included value set '{VS}basket' "
+                                        "version '9'")
+    assert message_ids(issue) == ["VS_EXP_IMPORT_UNK_PINNED"]
+    validated = param_dict(_call(client, VALIDATE, ANY_BASKET, (
+        "coding", "valueCoding", {"system": FRUIT, "code": "apple"}), (
+        "default-valueset-version", "valueCanonical", f"{VS}basket|9"), resources=BASKETS))
+    assert validated["result"] == [False]
+    assert validated["message"] == [f"A definition for the value Set '{VS}basket|9' could not "
+                                    "be found"]

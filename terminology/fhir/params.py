@@ -360,7 +360,7 @@ ECHOED = {
     "count": "valueInteger", "offset": "valueInteger", "filter": "valueString",
     "displayLanguage": "valueCode", "designation": "valueString",
     "date": "valueDateTime", "system-version": "valueUri", "force-system-version": "valueUri",
-    "check-system-version": "valueUri",
+    "check-system-version": "valueUri", "default-valueset-version": "valueUri",
 }
 
 

@@ -276,6 +276,7 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         on_date=request.date,
         active_only=request.active_only,
         versions_match=request.versions_match,
+        expanding=True,
     )
     evaluator.valueset_versions = default_valueset_versions(request.default_valueset_versions)
     if evaluator.policy(valueset).merge:  # say that codes were compared across versions
