@@ -305,3 +305,31 @@ def test_a_pinned_value_set_version_that_is_missing_is_named_with_its_version(cl
     assert validated["result"] == [False]
     assert validated["message"] == [f"A definition for the value Set '{VS}basket|9' could not "
                                     "be found"]
+
+
+# -- a hierarchy under a text filter ---------------------------------------------------------------
+
+MINTS = _valueset("mints", {"include": [{"system": HERBS, "filter": [
+    {"property": "concept", "op": "is-a", "value": "mint"}]}]})
+
+
+def _tree(body: dict[str, Any]) -> list[Any]:
+    def walk(items: list[dict[str, Any]]) -> list[Any]:
+        return sorted((i["code"], walk(i.get("contains", []))) for i in items)
+    return walk(body["expansion"].get("contains", []))
+
+
+def test_an_is_a_value_set_filtered_by_text_keeps_its_hierarchy(client):
+    nested = _herb_call(client, EXPAND, MINTS, ("filter", "valueString", "mint"))
+    assert nested["expansion"]["total"] == 3
+    assert _tree(nested) == [("mint", [("peppermint", []), ("spearmint", [])])]
+    flat = [("mint", []), ("peppermint", []), ("spearmint", [])]
+    asked_flat = _herb_call(client, EXPAND, MINTS, ("filter", "valueString", "mint"),
+                            ("excludeNested", "valueBoolean", True))
+    assert _tree(asked_flat) == flat
+    paged = _herb_call(client, EXPAND, MINTS, ("filter", "valueString", "mint"),
+                       ("count", "valueInteger", 10))
+    assert _tree(paged) == flat
+    whole = _herb_call(client, EXPAND, _valueset("herbs", ALL_HERBS),
+                       ("filter", "valueString", "mint"))
+    assert _tree(whole) == flat  # a whole code system searched by text is listed flat

@@ -327,15 +327,24 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         used_valuesets=expansion.used_valuesets,
         request=request,
         property_defs=property_defs,
-        nest=(request.exclude_nested is not True and not paged and not request.filter
+        nest=(request.exclude_nested is not True and not paged
               and not (valueset.get("compose") or {}).get("exclude")
-              and not _imports(valueset)),
+              and not _imports(valueset)
+              and (not request.filter or _filtered_includes(valueset))),
         used_supplements=used,
         unclosed=_unclosed(valueset, providers),
         providers=providers,
         show_versions=evaluator.policy(valueset).several,
         status_warnings=warnings,
     )
+
+
+def _filtered_includes(valueset: dict[str, Any]) -> bool:
+    """Every include selects by filter (is-a, say): a text filter over them keeps the
+    hierarchy, each match under the nearest ancestor that matched too. (A whole code system
+    searched by text is listed flat, as tx.fhir.org lists it.)"""
+    includes = (valueset.get("compose") or {}).get("include", [])
+    return bool(includes) and all(rule.get("filter") for rule in includes)
 
 
 def _imports(valueset: dict[str, Any]) -> bool:
