@@ -10,7 +10,13 @@ from dataclasses import dataclass, field, replace
 from collections.abc import Iterable
 from typing import Any
 
-from terminology.errors import InvalidCode, InvalidRequest, NotFound, TooCostly
+from terminology.errors import (
+    InvalidCode,
+    InvalidRequest,
+    NotFound,
+    TerminologyError,
+    TooCostly,
+)
 from terminology.filters import predicate
 from terminology.memory import designation_of, extension_properties, kept_extensions
 from terminology.model import Canonical, Concept, Designation
@@ -265,6 +271,12 @@ class Evaluator:
                 raise InvalidRequest(failure, issue_code="exception",
                                      tx_issue_type="version-error",
                                      message_id="VALUESET_VERSION_CHECK")
+        if self.expanding and provider.content == "not-present":
+            # Its definition lists no codes: an empty list here would look complete.
+            raise TerminologyError(
+                f"The code system definition for {system} has no content, so this expansion "
+                "cannot be performed", issue_code="business-rule", tx_issue_type="invalid",
+                status=422)
         return provider
 
     # -- expansion ----------------------------------------------------------------------------
