@@ -6,8 +6,8 @@ the request (`system-version`, `force-system-version`, `check-system-version`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from terminology.errors import (
@@ -307,7 +307,7 @@ class Evaluator:
         if url and url in self._stack:
             labels = [str(Canonical.of(v)) for v in self._containers]
             raise InvalidRequest(
-                f"Found a circularity pointing to {str(Canonical.of(valueset))} processing ValueSet "
+                f"Found a circularity pointing to {Canonical.of(valueset)!s} processing ValueSet "
                 f"with pathway [{', '.join(labels)}]",
                 issue_code="processing", tx_issue_type="vs-invalid",
                 message_id="VALUESET_CIRCULAR_REFERENCE")

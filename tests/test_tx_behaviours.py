@@ -81,7 +81,7 @@ def test_versions_said_to_match_give_one_member_per_code(client):
     body = _call(client, EXPAND, _valueset("merged", {**BOTH, "extension": _versions_match(
         "true")}))
     assert sorted(code for code, _, _ in _members(body)) == ["apple", "pear", "plum", "quince"]
-    assert dict(((c, v) for c, v, _ in _members(body)))["apple"] == "2.0.0"  # newest first
+    assert {c: v for c, v, _ in _members(body)}["apple"] == "2.0.0"  # newest first
     assert ("versionsMatch", True) in _expansion_parameters(body)
 
 
@@ -116,17 +116,17 @@ def test_validate_code_chooses_the_version_that_has_the_code(client):
     assert old_name["result"] == [True] and old_name["version"] == ["1.0.0"]
     wrong = _validate(client, both, {"system": FRUIT, "code": "pear", "display": "Pearl"})
     assert wrong["result"] == [False] and wrong["version"] == ["2.0.0"]
-    assert wrong["message"] == [f"Wrong Display Name 'Pearl' for {FRUIT}#pear. Valid display "
-                                "is 'Ripe pear' (for the language(s) '--')"]
+    assert wrong["message"] == [(f"Wrong Display Name 'Pearl' for {FRUIT}#pear. Valid display "
+                                 "is 'Ripe pear' (for the language(s) '--')")]
 
 
 def test_validate_code_in_a_named_version_checks_that_version(client):
     both = _valueset("both", BOTH)
     body = _validate(client, both, {"system": FRUIT, "version": "2.0.0", "code": "plum"})
     assert body["result"] == [False]
-    assert body["message"] == [
+    assert body["message"] == [(
         f"The provided code '{FRUIT}|2.0.0#plum' was not found in the value set "
-        f"'{VS}both|1'; Unknown code 'plum' in the CodeSystem '{FRUIT}' version '2.0.0'"]
+        f"'{VS}both|1'; Unknown code 'plum' in the CodeSystem '{FRUIT}' version '2.0.0'")]
     kept = _validate(client, _valueset("v2-kept", {**V2_NOT_V1, "extension": _versions_match(
         "false")}), {"system": FRUIT, "code": "apple"})
     assert kept["result"] == [True] and kept["version"] == ["2.0.0"]
@@ -146,8 +146,8 @@ def test_an_unknown_code_beside_a_valid_one_decides_the_result(client):
         {"system": FRUIT, "code": "banana"}, {"system": FRUIT, "code": "apple"}])
     assert body["result"] == [False]
     assert body["code"] == ["apple"] and body["display"] == ["Apple"]  # the valid coding
-    assert body["message"] == [f"Unknown code 'banana' in the CodeSystem '{FRUIT}' version "
-                               "'2.0.0'"]
+    assert body["message"] == [(f"Unknown code 'banana' in the CodeSystem '{FRUIT}' version "
+                                "'2.0.0'")]
 
 
 def test_an_unknown_system_beside_a_valid_coding_does_not(client):
@@ -303,8 +303,8 @@ def test_a_pinned_value_set_version_that_is_missing_is_named_with_its_version(cl
         "coding", "valueCoding", {"system": FRUIT, "code": "apple"}), (
         "default-valueset-version", "valueCanonical", f"{VS}basket|9"), resources=BASKETS))
     assert validated["result"] == [False]
-    assert validated["message"] == [f"A definition for the value Set '{VS}basket|9' could not "
-                                    "be found"]
+    assert validated["message"] == [(f"A definition for the value Set '{VS}basket|9' could "
+                                     "not be found")]
 
 
 # -- a hierarchy under a text filter ---------------------------------------------------------------

@@ -305,19 +305,13 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     paged = request.offset > 0 or request.count is not None
     end = None if request.count is None else request.offset + request.count
     page = entries[request.offset:end]
-    providers: dict[str, Any] = {}
+    used_providers = _used_providers(expansion, registry)
+    providers = {p.canonical.url: p for p in used_providers}
     property_defs: dict[str, dict[str, Any]] = {}
-    for canonical in expansion.used_systems:
-        url, _, version = canonical.partition("|")
-        try:
-            provider = registry.resolve(url, version or None)
-        except NotFound:
-            continue
-        providers[url] = provider
+    for provider in used_providers:
         for code, definition in (getattr(provider, "property_defs", None) or {}).items():
             property_defs.setdefault(code, definition)
     page = [_localise(e, providers.get(e.system), request) for e in page]
-    warnings = _status_warnings(valueset, expansion, registry)
     return ExpandResult(
         valueset=valueset,
         entries=page,
@@ -335,7 +329,7 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         unclosed=_unclosed(valueset, providers),
         providers=providers,
         show_versions=evaluator.policy(valueset).several,
-        status_warnings=warnings,
+        status_warnings=_status_warnings(valueset, expansion, used_providers),
     )
 
 
@@ -352,17 +346,22 @@ def _imports(valueset: dict[str, Any]) -> bool:
     return any(rule.get("valueSet") for rule in (valueset.get("compose") or {}).get("include", []))
 
 
-def _status_warnings(valueset: dict[str, Any], expansion: Expansion,
-                     registry: Any) -> list[tuple[str, str]]:
-    """warning-<status> parameters for the value set and what its expansion drew on."""
-    notes = [status.note(valueset, "ValueSet", None)]
+def _used_providers(expansion: Expansion, registry: Any) -> list[Any]:
+    """The code-system versions the expansion drew on (each still resolvable one)."""
+    found = []
     for canonical in expansion.used_systems:
         url, _, version = canonical.partition("|")
         try:
-            provider = registry.resolve(url, version or None)
+            found.append(registry.resolve(url, version or None))
         except NotFound:
             continue
-        notes.append(status.note(provider.resource(), "CodeSystem", valueset,
-                                 provider.canonical))
+    return found
+
+
+def _status_warnings(valueset: dict[str, Any], expansion: Expansion,
+                     providers: list[Any]) -> list[tuple[str, str]]:
+    """warning-<status> parameters for the value set and what its expansion drew on."""
+    notes = [status.note(valueset, "ValueSet", None)]
+    notes += [status.note(p.resource(), "CodeSystem", valueset, p.canonical) for p in providers]
     notes += [status.note(vs, "ValueSet", valueset) for vs in expansion.nested_valuesets]
     return list(dict.fromkeys(n.parameter for n in notes if n is not None))

@@ -21,7 +21,8 @@ from terminology.model import (
     ValidationResult,
 )
 from terminology.operations.versioning import choose_code_system
-from terminology.status import deprecated_in_valueset, note as status_note
+from terminology.status import deprecated_in_valueset
+from terminology.status import note as status_note
 from terminology.valuesets import (
     Evaluator,
     VersionRules,

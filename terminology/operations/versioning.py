@@ -184,10 +184,11 @@ def _best_include(validator: Any, system: str, coding: Coding, includes: list[di
             found.append((provider, include))
     found.sort(key=lambda pair: VersionRules.order(pair[0].canonical.version or ""),
                reverse=True)
-    having = [(p, i) for p, i in found if _locate(p, coding.code) is not None]
+    code = coding.code or ""
+    having = [(p, i) for p, i in found if _locate(p, code) is not None]
     if coding.display:
         for provider, include in having:
-            if validator.display_fits(_locate(provider, coding.code), provider, coding.display):
+            if validator.display_fits(_locate(provider, code), provider, coding.display):
                 return include
     chosen = having or found
     return chosen[0][1] if chosen else None
