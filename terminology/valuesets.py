@@ -178,19 +178,20 @@ def _excludes_other_versions(compose: dict[str, Any]) -> bool:
     return not any(e.get("version") == i.get("version") for i in includes for e in excludes)
 
 
-def newest_first(includes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The includes in evaluation order: those naming one system at stated versions are taken
-    newest version first (where the value set lists several); the rest keep their places."""
-    ordered = list(includes)
+def newest_first(includes: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """(index, include) in evaluation order: the includes naming one system at stated versions
+    are taken newest version first (where the value set lists several); the rest keep their
+    places."""
+    ordered = list(enumerate(includes))
     by_system: dict[str, list[int]] = {}
-    for index, rule in enumerate(includes):
+    for index, rule in ordered:
         if rule.get("system") and rule.get("version"):
             by_system.setdefault(rule["system"], []).append(index)
     for places in by_system.values():
-        rules = sorted((includes[i] for i in places),
-                       key=lambda r: VersionRules.order(r["version"]), reverse=True)
-        for place, rule in zip(places, rules):
-            ordered[place] = rule
+        newest = sorted(places, key=lambda i: VersionRules.order(includes[i]["version"]),
+                        reverse=True)
+        for place, index in zip(places, newest):
+            ordered[place] = (index, includes[index])
     return ordered
 
 
@@ -341,10 +342,8 @@ class Evaluator:
         active_only = self.active_only or compose.get("inactive") is False
         limit = self.limit if keep is None else max(self.count_limit, keep)
         seen: set[tuple[str, str | None, str]] = set()
-        includes = compose.get("include", [])
-        for include in newest_first(includes):
-            where = f"ValueSet.compose.include[{includes.index(include)}]"
-            for entry in self._rule(include, where, result):
+        for index, include in newest_first(compose.get("include", [])):
+            for entry in self._rule(include, f"ValueSet.compose.include[{index}]", result):
                 key = policy.key(entry)
                 if key in seen or key in out or (active_only and entry.concept.inactive):
                     continue
