@@ -184,6 +184,7 @@ class ExpandRequest:
     supplements: tuple[str, ...] = ()
     limit: int = 10000  # more members than this, unpaged, is too costly
     default_valueset_versions: tuple[str, ...] = ()
+    versions_match: bool | None = None  # codes of one system match across its versions
 
 
 @dataclass(frozen=True, slots=True)

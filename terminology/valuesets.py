@@ -6,16 +6,24 @@ the request (`system-version`, `force-system-version`, `check-system-version`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from terminology import budget
-from terminology.errors import InvalidCode, InvalidRequest, NotFound, TooCostly
+from terminology.errors import (
+    InvalidCode,
+    InvalidRequest,
+    NotFound,
+    TerminologyError,
+    TooCostly,
+)
 from terminology.filters import predicate
 from terminology.memory import designation_of, extension_properties, kept_extensions
 from terminology.model import Canonical, Concept, Designation
 from terminology.provider import SqlProvider
+from terminology.status import STANDARDS_STATUS
+from terminology.store import version_key
 
 
 @dataclass(slots=True)
@@ -106,12 +114,97 @@ class VersionRules:
         return all(p in wild or p == actual[i] for i, p in enumerate(parts))
 
     @staticmethod
+    def order(version: str) -> Any:
+        """A sort key putting versions in release order (`1.9.0` before `1.10.0`)."""
+        return version_key(version)
+
+    @staticmethod
     def listing(versions: list[str]) -> str:
         """`1.0.0`, `1.0.0 or 1.2.0`, `1.0.0, 1.1.0 and 1.2.0` (as tx.fhir.org lists them)."""
         items = sorted(set(versions))
         if len(items) <= 2:
             return " or ".join(items)
         return f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionPolicy:
+    """How one value set treats a code system its rules name at more than one version.
+
+    `several`: include/exclude rules state different versions of one system (a versionless
+    rule counts as one more), so members are told apart by version and carry it.
+    `merge`: the versions are taken to match (`versionsMatch`, or tx.fhir.org's reading of a
+    value set that includes one version and excludes others): one member per code, and an
+    exclusion removes the code whatever version it came from.
+    """
+
+    several: bool = False
+    merge: bool = False
+
+    def key(self, entry: Entry) -> tuple[str, str | None, str]:
+        version = entry.version if self.several and not self.merge else None
+        return (entry.system, version, entry.concept.code)
+
+    def applies(self, rule_version: str | None, version: str | None) -> bool:
+        """Whether a rule whose code system resolved to `rule_version` can hold a member of
+        `version` (the version a $validate-code chose)."""
+        return not (self.several and not self.merge and version and rule_version != version)
+
+    @staticmethod
+    def of(compose: dict[str, Any], versions_match: bool | None) -> VersionPolicy:
+        stated: dict[str, Any] = {}
+        several = False
+        for rule in compose.get("include", []) + compose.get("exclude", []):
+            system = rule.get("system")
+            if system:
+                if system in stated and stated[system] != rule.get("version"):
+                    several = True
+                stated.setdefault(system, rule.get("version"))
+        if versions_match is None:
+            versions_match = _excludes_other_versions(compose)
+        return VersionPolicy(several, versions_match)
+
+
+def _excludes_other_versions(compose: dict[str, Any]) -> bool:
+    """Every rule names one system at a stated version and no exclude names an included
+    version: the value set takes one version's codes out of another's (tx.fhir.org then
+    compares codes across versions, as if `versionsMatch` were true)."""
+    includes, excludes = compose.get("include", []), compose.get("exclude", [])
+    if not includes or not excludes:
+        return False
+    system = includes[0].get("system")
+    rules = includes + excludes
+    if not system or not all(r.get("system") == system and r.get("version") for r in rules):
+        return False
+    return not any(e.get("version") == i.get("version") for i in includes for e in excludes)
+
+
+def newest_first(includes: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """(index, include) in evaluation order: the includes naming one system at stated versions
+    are taken newest version first (where the value set lists several); the rest keep their
+    places."""
+    ordered = list(enumerate(includes))
+    by_system: dict[str, list[int]] = {}
+    for index, rule in ordered:
+        if rule.get("system") and rule.get("version"):
+            by_system.setdefault(rule["system"], []).append(index)
+    for places in by_system.values():
+        newest = sorted(places, key=lambda i: VersionRules.order(includes[i]["version"]),
+                        reverse=True)
+        for place, index in zip(places, newest):
+            ordered[place] = (index, includes[index])
+    return ordered
+
+
+def versions_match_setting(valueset: dict[str, Any] | None,
+                           requested: bool | None) -> bool | None:
+    """`versionsMatch` as the request or the value set (valueset-expansion-parameter) sets it."""
+    own = valueset_default(valueset, "versionsMatch")
+    if isinstance(own, str):
+        return own.strip().lower() == "true"
+    if isinstance(own, bool):
+        return own
+    return requested
 
 
 @dataclass
@@ -121,6 +214,8 @@ class Expansion:
     used_valuesets: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     total: int | None = None  # every member, when only a page of them is listed
+    policy: VersionPolicy = VersionPolicy()
+    nested_valuesets: list[dict[str, Any]] = field(default_factory=list)  # include.valueSet
 
 
 class Evaluator:
@@ -135,11 +230,15 @@ class Evaluator:
         active_only: bool = False,
         limit: int = 10000,
         count_limit: int = 1_000_000,
+        versions_match: bool | None = None,
+        expanding: bool = False,
     ) -> None:
         self.registry = registry
+        self.expanding = expanding  # for $expand (rather than a membership test)
         self.versions = versions or VersionRules()
         self.on_date = on_date
         self.active_only = active_only
+        self.versions_match = versions_match  # the request's versionsMatch parameter
         self.limit = limit  # members an unpaged expansion may list
         self.count_limit = count_limit  # members a paged expansion may count past its page
         self._stack: list[str] = []
@@ -174,6 +273,12 @@ class Evaluator:
                 raise InvalidRequest(failure, issue_code="exception",
                                      tx_issue_type="version-error",
                                      message_id="VALUESET_VERSION_CHECK")
+        if self.expanding and provider.content == "not-present":
+            # Its definition lists no codes: an empty list here would look complete.
+            raise TerminologyError(
+                f"The code system definition for {system} has no content, so this expansion "
+                "cannot be performed", issue_code="business-rule", tx_issue_type="invalid",
+                status=422)
         return provider
 
     # -- expansion ----------------------------------------------------------------------------
@@ -204,7 +309,7 @@ class Evaluator:
         if url and url in self._stack:
             labels = [str(Canonical.of(v)) for v in self._containers]
             raise InvalidRequest(
-                f"Found a circularity pointing to {str(Canonical.of(valueset))} processing ValueSet "
+                f"Found a circularity pointing to {Canonical.of(valueset)!s} processing ValueSet "
                 f"with pathway [{', '.join(labels)}]",
                 issue_code="processing", tx_issue_type="vs-invalid",
                 message_id="VALUESET_CIRCULAR_REFERENCE")
@@ -222,24 +327,29 @@ class Evaluator:
             self._stack.pop()
             self._containers.pop()
 
+    def policy(self, valueset: dict[str, Any]) -> VersionPolicy:
+        return VersionPolicy.of(valueset.get("compose") or {},
+                                versions_match_setting(valueset, self.versions_match))
+
     def _expand(self, valueset: dict[str, Any], keep: int | None) -> Expansion:
         compose = valueset.get("compose") or {}
-        result = Expansion(entries=[])
+        policy = self.policy(valueset)
+        result = Expansion(entries=[], policy=policy)
         excluded = Expansion(entries=[])  # evaluated first, so includes can stream past them
         for index, exclude in enumerate(compose.get("exclude", [])):
             excluded.entries += self._rule(exclude, f"ValueSet.compose.exclude[{index}]",
                                            excluded)
-        out = {e.key for e in excluded.entries}
+        out = {policy.key(e) for e in excluded.entries}
         active_only = self.active_only or compose.get("inactive") is False
         limit = self.limit if keep is None else max(self.count_limit, keep)
-        seen: set[tuple[str, str]] = set()
-        for index, include in enumerate(compose.get("include", [])):
+        seen: set[tuple[str, str | None, str]] = set()
+        for index, include in newest_first(compose.get("include", [])):
             for entry in self._rule(include, f"ValueSet.compose.include[{index}]", result):
                 budget.check("The expansion")
-                if entry.key in seen or entry.key in out or (
-                        active_only and entry.concept.inactive):
+                key = policy.key(entry)
+                if key in seen or key in out or (active_only and entry.concept.inactive):
                     continue
-                seen.add(entry.key)
+                seen.add(key)
                 if keep is None or len(seen) <= keep:
                     result.entries.append(entry)
                 if len(seen) > limit:
@@ -250,6 +360,7 @@ class Evaluator:
         result.used_systems += [s for s in excluded.used_systems if s not in result.used_systems]
         result.used_valuesets += [v for v in excluded.used_valuesets
                                   if v not in result.used_valuesets]
+        result.nested_valuesets += excluded.nested_valuesets
         result.total = len(seen)
         return result
 
@@ -269,6 +380,7 @@ class Evaluator:
             for s in nested.used_systems:
                 if s not in result.used_systems:
                     result.used_systems.append(s)
+            result.nested_valuesets += [nested_vs, *nested.nested_valuesets]
             label = str(Canonical.of(nested_vs)) if not reference.startswith("#") else None
             if label and label not in result.used_valuesets:
                 result.used_valuesets.append(label)
@@ -290,10 +402,15 @@ class Evaluator:
         version = canonical.version or self.valueset_versions.get(canonical.url)
         found = self.registry.value_set(canonical.url, version)
         if found is None:
+            if version and self.expanding:
+                raise NotFound(
+                    f"Unable to find included value set '{canonical.url}' version '{version}'",
+                    tx_issue_type="not-found", message_id="VS_EXP_IMPORT_UNK_PINNED",
+                    status=422)
             raise NotFound(
-                f"A definition for the value Set '{reference}' could not be found",
-                tx_issue_type="not-found", message_id="Unable_to_resolve_value_Set_",
-                expression=where)
+                f"A definition for the value Set '{Canonical(canonical.url, version)}' could "
+                "not be found", tx_issue_type="not-found",
+                message_id="Unable_to_resolve_value_Set_", expression=where)
         return found
 
     def _from_system(self, provider: Any, rule: dict[str, Any], where: str) -> Iterable[Entry]:
@@ -360,17 +477,18 @@ class Evaluator:
         self._containers.append(valueset)
         try:
             compose = valueset.get("compose") or {}
+            policy = self.policy(valueset)
             found = None
             for index, include in enumerate(compose.get("include", [])):
                 found = self._rule_member(include, f"ValueSet.compose.include[{index}]",
-                                          system, code)
+                                          system, code, version, policy)
                 if found is not None:
                     break
             if found is None:
                 return None
             for index, exclude in enumerate(compose.get("exclude", [])):
                 if self._rule_member(exclude, f"ValueSet.compose.exclude[{index}]",
-                                     system, code) is not None:
+                                     system, code, version, policy) is not None:
                     return None
             if found.concept.inactive and (self.active_only or compose.get("inactive") is False):
                 return None
@@ -379,19 +497,21 @@ class Evaluator:
             self._stack.pop()
             self._containers.pop()
 
-    def _rule_member(self, rule: dict[str, Any], where: str, system: str,
-                     code: str) -> Entry | None:
+    def _rule_member(self, rule: dict[str, Any], where: str, system: str, code: str,
+                     version: str | None, policy: VersionPolicy) -> Entry | None:
         entry: Entry | None = None
         if rule.get("system"):
             if rule["system"] != system:
                 return None
             provider = self.provider(system, rule.get("version"), f"{where}.system")
+            if not policy.applies(provider.canonical.version, version):
+                return None
             entry = self._system_member(provider, rule, where, code)
             if entry is None:
                 return None
         for vs_index, reference in enumerate(rule.get("valueSet", [])):
             nested = self.member(self.valueset(reference, f"{where}.valueSet[{vs_index}]"),
-                                 system, code)
+                                 system, code, version)
             if nested is None:
                 return None
             entry = entry or nested
@@ -467,6 +587,11 @@ def compose_properties(valueset: dict[str, Any] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(c for c in codes if c))
 
 
+# A listed concept's extensions that its expansion entry carries (besides those kept from the
+# code system): the value set may mark the concept deprecated.
+COMPOSE_EXTENSIONS = {STANDARDS_STATUS}
+
+
 def _with_compose_extensions(concept: Concept, item: dict[str, Any]) -> Concept:
     """A value set's own label, order, weight and kept extensions for one listed concept."""
     extensions = item.get("extension", [])
@@ -474,10 +599,12 @@ def _with_compose_extensions(concept: Concept, item: dict[str, Any]) -> Concept:
         return concept
     own = extension_properties(extensions)
     replaced = {p.code for p in own}
+    carried = kept_extensions(extensions) + tuple(
+        e for e in extensions if e.get("url") in COMPOSE_EXTENSIONS)
     return replace(concept,
                    properties=tuple(p for p in concept.properties if p.code not in replaced)
                    + tuple(own),
-                   extensions=concept.extensions + kept_extensions(extensions))
+                   extensions=concept.extensions + carried)
 
 
 def _locate(provider: Any, code: str) -> Concept | None:

@@ -21,6 +21,7 @@ LAYERS = {
     "terminology.clock": 0,
     "terminology.errors": 0,
     "terminology.concepts": 1,
+    "terminology.status": 1,
     "terminology.provider": 1,
     "terminology.store": 1,
     "terminology.registry": 2,

@@ -37,3 +37,21 @@ def test_complete_content_unknown_code_is_an_error(client):
     body = _validate(client, "complete", "other")
     assert param_dict(body)["result"] == [False]
     assert message_ids(issues_of(body)[0]) == ["Unknown_Code_in_Version"]
+
+
+def test_a_not_present_code_system_cannot_be_expanded(client):
+    """Its definition lists no codes: an expansion from it is an error, never an empty list
+    that looks complete (tx.fhir.org's words)."""
+    cs = {"resourceType": "CodeSystem", "url": "http://example.org/cs/absent", "status": "active",
+          "content": "not-present"}
+    vs = {"resourceType": "ValueSet", "url": "http://example.org/vs/absent", "status": "active",
+          "compose": {"include": [{"system": cs["url"]}]}}
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "valueSet", "resource": vs}, {"name": "tx-resource", "resource": cs}]}
+    response = client.post("/fhir/ValueSet/$expand", json=body)
+    assert response.status_code == 422, response.fhir
+    (issue,) = response.fhir["issue"]
+    assert issue["code"] == "business-rule"
+    assert issue["details"]["text"] == (
+        "The code system definition for http://example.org/cs/absent has no content, so this "
+        "expansion cannot be performed")

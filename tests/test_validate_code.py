@@ -101,12 +101,16 @@ def test_valid_coding_with_version(client):
 
 
 def test_codeable_concept_one_good_one_bad(client):
+    """An unknown code in a code system we hold is an error that decides the result (as
+    tx.fhir.org answers), though the valid coding is still the one reported."""
     cc = {"coding": [{"system": CPT, "code": "00000"}, {"system": CPT, "code": "99202"}]}
     body = post(client, ("codeableConcept", "valueCodeableConcept", cc))
-    assert result(body) is True
+    assert result(body) is False
     p = param_dict(body)
     assert p["code"] == ["99202"]
     assert p["codeableConcept"] == [cc]
+    assert p["message"] == ["Unknown code '00000' in the CodeSystem "
+                            f"'{CPT}' version '2026'"]
 
 
 def test_codeable_concept_all_bad(client):

@@ -345,6 +345,7 @@ class ExpandSchema(Schema):
     check_system_version = fields.List(fields.String(), data_key="check-system-version")
     useSupplement = fields.List(fields.String())
     default_valueset_version = fields.List(fields.String(), data_key="default-valueset-version")
+    versionsMatch = _BOOLEAN
 
 
 _EXPAND = ExpandSchema()
@@ -359,7 +360,7 @@ ECHOED = {
     "count": "valueInteger", "offset": "valueInteger", "filter": "valueString",
     "displayLanguage": "valueCode", "designation": "valueString",
     "date": "valueDateTime", "system-version": "valueUri", "force-system-version": "valueUri",
-    "check-system-version": "valueUri",
+    "check-system-version": "valueUri", "default-valueset-version": "valueUri",
 }
 
 
@@ -396,6 +397,7 @@ def expand_request(flat: dict[str, list[Any]], instance_id: str | None = None) -
         echo=tuple(echo),
         supplements=tuple(data.get("useSupplement", ())),
         default_valueset_versions=tuple(data.get("default_valueset_version", ())),
+        versions_match=data.get("versionsMatch"),
     )
 
 

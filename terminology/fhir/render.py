@@ -257,6 +257,7 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
     parameters += [{"name": "used-supplement", "valueUri": u} for u in result.used_supplements]
     parameters += [{"name": "used-fragment", "valueUri": str(p.canonical)}
                    for p in result.providers.values() if getattr(p, "content", "") == "fragment"]
+    parameters += [{"name": name, "valueUri": value} for name, value in result.status_warnings]
     expansion: dict[str, Any] = {
         "identifier": identifier,
         "timestamp": timestamp,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from terminology import budget, languages, supplements
+from terminology import budget, languages, status, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
 from terminology.model import Canonical, Designation, ExpandRequest
 from terminology.provider import count_across, search_across
@@ -35,6 +35,7 @@ class ExpandResult:
     used_supplements: list[str] = field(default_factory=list)
     unclosed: bool = False
     show_versions: bool = False  # a system included at several versions: say which
+    status_warnings: list[tuple[str, str]] = field(default_factory=list)  # (warning-x, url|v)
 
 
 def find_valueset(registry: Any, request: Any) -> dict[str, Any]:
@@ -275,8 +276,12 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
                                           list(request.check_system_version)),
         on_date=request.date,
         active_only=request.active_only,
+        versions_match=request.versions_match,
+        expanding=True,
     )
     evaluator.valueset_versions = default_valueset_versions(request.default_valueset_versions)
+    if evaluator.policy(valueset).merge:  # say that codes were compared across versions
+        request = replace(request, echo=request.echo + (("versionsMatch", "valueBoolean", True),))
     window = None if request.count is None else request.offset + request.count
     searched = (_search_first(evaluator, valueset, request.filter, window)
                 if request.filter else None)
@@ -304,15 +309,10 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     paged = request.offset > 0 or request.count is not None
     end = None if request.count is None else request.offset + request.count
     page = entries[request.offset:end]
-    providers: dict[str, Any] = {}
+    used_providers = _used_providers(expansion, registry)
+    providers = {p.canonical.url: p for p in used_providers}
     property_defs: dict[str, dict[str, Any]] = {}
-    for canonical in expansion.used_systems:
-        url, _, version = canonical.partition("|")
-        try:
-            provider = registry.resolve(url, version or None)
-        except NotFound:
-            continue
-        providers[url] = provider
+    for provider in used_providers:
         for code, definition in (getattr(provider, "property_defs", None) or {}).items():
             property_defs.setdefault(code, definition)
     page = [_localise(e, providers.get(e.system), request) for e in page]
@@ -325,18 +325,47 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         used_valuesets=expansion.used_valuesets,
         request=request,
         property_defs=property_defs,
-        nest=(request.exclude_nested is not True and not paged and not request.filter
-              and not (valueset.get("compose") or {}).get("exclude")),
+        nest=(request.exclude_nested is not True and not paged
+              and not (valueset.get("compose") or {}).get("exclude")
+              and not _imports(valueset)
+              and (not request.filter or _filtered_includes(valueset))),
         used_supplements=used,
         unclosed=_unclosed(valueset, providers),
         providers=providers,
-        show_versions=_several_versions(valueset),
+        show_versions=evaluator.policy(valueset).several,
+        status_warnings=_status_warnings(valueset, expansion, used_providers),
     )
 
 
-def _several_versions(valueset: dict[str, Any]) -> bool:
-    stated: dict[str, set[Any]] = {}
-    for include in (valueset.get("compose") or {}).get("include", []):
-        if include.get("system"):
-            stated.setdefault(include["system"], set()).add(include.get("version"))
-    return any(len(versions) > 1 for versions in stated.values())
+def _filtered_includes(valueset: dict[str, Any]) -> bool:
+    """Every include selects by filter (is-a, say): a text filter over them keeps the
+    hierarchy, each match under the nearest ancestor that matched too. (A whole code system
+    searched by text is listed flat, as tx.fhir.org lists it.)"""
+    includes = (valueset.get("compose") or {}).get("include", [])
+    return bool(includes) and all(rule.get("filter") for rule in includes)
+
+
+def _imports(valueset: dict[str, Any]) -> bool:
+    """An include draws on other value sets: their expansions are taken as flat lists."""
+    return any(rule.get("valueSet") for rule in (valueset.get("compose") or {}).get("include", []))
+
+
+def _used_providers(expansion: Expansion, registry: Any) -> list[Any]:
+    """The code-system versions the expansion drew on (each still resolvable one)."""
+    found = []
+    for canonical in expansion.used_systems:
+        url, _, version = canonical.partition("|")
+        try:
+            found.append(registry.resolve(url, version or None))
+        except NotFound:
+            continue
+    return found
+
+
+def _status_warnings(valueset: dict[str, Any], expansion: Expansion,
+                     providers: list[Any]) -> list[tuple[str, str]]:
+    """warning-<status> parameters for the value set and what its expansion drew on."""
+    notes = [status.note(valueset, "ValueSet", None)]
+    notes += [status.note(p.resource(), "CodeSystem", valueset, p.canonical) for p in providers]
+    notes += [status.note(vs, "ValueSet", valueset) for vs in expansion.nested_valuesets]
+    return list(dict.fromkeys(n.parameter for n in notes if n is not None))

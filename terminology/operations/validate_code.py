@@ -21,6 +21,8 @@ from terminology.model import (
     ValidationResult,
 )
 from terminology.operations.versioning import choose_code_system
+from terminology.status import deprecated_in_valueset
+from terminology.status import note as status_note
 from terminology.valuesets import (
     Evaluator,
     VersionRules,
@@ -109,6 +111,14 @@ class _Validator:
         self.evaluator.valueset_versions = default_valueset_versions(
             request.default_valueset_versions)
         self._expansion: Any = None
+        self.status_issues: list[Issue] = []  # about the code systems checked against
+
+    def note_status(self, provider: Any) -> None:
+        """An information issue when a code system checked against is draft, deprecated..."""
+        found = status_note(provider.resource(), "CodeSystem", self.valueset,
+                            provider.canonical)
+        if found is not None and found.issue() not in self.status_issues:
+            self.status_issues.append(found.issue())
 
     # -- value set helpers --------------------------------------------------------------------
 
@@ -223,6 +233,7 @@ class _Validator:
             return out
         url, version = provider.canonical.url, provider.canonical.version
         out.system, out.version = url, version
+        self.note_status(provider)
         where = f"the CodeSystem '{url}'" + (f" version '{version}'" if version else "")
         try:
             concept = provider.locate(coding.code)
@@ -317,8 +328,7 @@ class _Validator:
                 out.issues.append(self.not_in_vs(coding, path, system))
             elif concept.abstract and not request.allow_abstract:
                 out.issues.append(self.not_in_vs(coding, path, system))
-            elif any(e.get("url") == VALUESET_DEPRECATED and e.get("valueBoolean")
-                     for e in member.extensions):
+            elif deprecated_in_valueset(member.extensions):
                 out.issues.append(Issue(
                     "warning", "business-rule",
                     f"The presence of the concept '{concept.code}' in the system '{url}' in the "
@@ -382,6 +392,11 @@ class _Validator:
                 f"'{self.request.display_language or '--'}')")
         return Issue(severity, "invalid", text, "invalid-display", path["display"], message_id)
 
+    def display_fits(self, concept: Concept, provider: Any, display: str) -> bool:
+        """Is `display` one of the concept's right displays (in the requested languages)?"""
+        choices = _display_choices(concept, getattr(provider, "language", None))
+        return _display_in(display, choices, getattr(provider, "lenient_whitespace", False))
+
     def preferred_display(self, concept: Concept, provider: Any) -> str | None:
         """The concept's display in the first requested language that has one."""
         return languages.display_for(concept, getattr(provider, "language", None),
@@ -426,8 +441,6 @@ def _display_choices(concept: Concept,
     return choices
 
 
-VALUESET_DEPRECATED = "http://hl7.org/fhir/StructureDefinition/valueset-deprecated"
-
 # Issues that tx.fhir.org reports without repeating them in `message`, and the one piece of
 # information it does repeat there.
 QUIET = {"UNKNOWN_CODE_IN_FRAGMENT", "CODE_CASE_DIFFERENCE", "CONCEPT_DEPRECATED_IN_VALUESET",
@@ -465,11 +478,16 @@ def validate_code(registry: Any, request: ValidateRequest,
     languages.check(request.display_language)
     validator = _Validator(registry, request, valueset)
     outcomes = [validator.check(c, i) for i, c in enumerate(request.codings)]
-    good = next((o for o in outcomes if o.valid), None)
+    good = next((o for o in outcomes if o.valid), None)  # the first valid coding is reported
     chosen = good or (outcomes[0] if outcomes else _Outcome())  # no coding: text only
     issues = [i for o in outcomes for i in o.issues]
     if good is not None:
         issues = [_not_checked(i) for i in issues]
+    own = status_note(valueset, "ValueSet", None) if valueset else None
+    issues += validator.status_issues + ([own.issue()] if own is not None else [])
+    # An error left on another coding (an unknown code in a known code system, say) decides
+    # the result; a code system we do not know was only not checked (a warning above).
+    valid = good is not None and not any(i.severity == "error" for i in issues)
     broken = any(o.valueset_error for o in outcomes)
     general = (request.source == "codeableConcept" and valueset is not None and good is None
                and not any(o.include_matched for o in outcomes) and not broken)
@@ -483,12 +501,12 @@ def validate_code(registry: Any, request: ValidateRequest,
         request.source != "codeableConcept" or (chosen.display is not None and not general
                                                  and not broken)))
     return ValidationResult(
-        result=good is not None,
+        result=valid,
         system=chosen.system if single else None,
         code=chosen.code if single else None,
         version=chosen.version if single else None,
-        display=chosen.display if single or (len(outcomes) == 1 and not broken) else None,
-        message=_message(issues, good is not None),
+        display=chosen.display if single else None,
+        message=_message(issues, valid),
         issues=tuple(issues),
         codeable_concept=request.original if request.source == "codeableConcept" else None,
         unknown_system=next((o.unknown_system for o in outcomes if o.unknown_system), None),

@@ -88,7 +88,7 @@ def choose_code_system(validator: Any, coding: Coding, system: str, path: dict[s
 
     `validator` offers: request, registry, evaluator (with `versions`, the request's
     VersionRules), include_version(system), includes_system(system), not_in_vs(coding, path,
-    system).
+    system), display_fits(concept, provider, display).
     """
     request = validator.request
     rules: VersionRules = validator.evaluator.versions
@@ -161,10 +161,44 @@ def _stated_version(validator: Any, system: str, coding: Coding,
             version = rules.choose(system, include.get("version"))
             if version and (version == coding.version or version_matches(version, coding.version)):
                 return include.get("version")
+    elif len({i.get("version") for i in includes}) > 1:
+        best = _best_include(validator, system, coding, listing or includes, rules)
+        if best is not None:
+            return best.get("version")
     for include in listing:
         if include.get("version"):
             return include["version"]
     return validator.include_version(system)
+
+
+def _best_include(validator: Any, system: str, coding: Coding, includes: list[dict[str, Any]],
+                  rules: VersionRules) -> dict[str, Any] | None:
+    """Of includes naming `system` at several versions, the one a versionless coding is
+    checked against: the newest version that has the code with the coding's display, else
+    the newest that has the code, else the newest."""
+    found = []
+    for include in includes:
+        provider = _lookup(validator.registry, system, rules.choose(system, include.get("version")),
+                           validator.request.date)
+        if provider is not None:
+            found.append((provider, include))
+    found.sort(key=lambda pair: VersionRules.order(pair[0].canonical.version or ""),
+               reverse=True)
+    code = coding.code or ""
+    having = [(p, i) for p, i in found if _locate(p, code) is not None]
+    if coding.display:
+        for provider, include in having:
+            if validator.display_fits(_locate(provider, code), provider, coding.display):
+                return include
+    chosen = having or found
+    return chosen[0][1] if chosen else None
+
+
+def _locate(provider: Any, code: str) -> Any | None:
+    try:
+        return provider.locate(code)
+    except NotFound:
+        return None
 
 
 def _mismatch(system: str, actual: str, result: str | None, stated: str | None,
