@@ -11,6 +11,8 @@ from terminology.web.admission import is_heavy
 
 @pytest.mark.parametrize("method, path, query, heavy", [
     ("GET", "/fhir/ValueSet/$expand", "url=x", True),
+    ("GET", "/fhir/ValueSet/$expand", "url=x&count=101", True),
+    ("GET", "/fhir/ValueSet/$expand", "url=x&filter=a&count=20", False),
     ("POST", "/fhir/ValueSet/cpt-all/$expand", "", True),
     ("POST", "/fhir/ValueSet/$batch-validate-code", "", True),
     ("POST", "/fhir/Bundle/$validate", "", True),

@@ -38,6 +38,8 @@ def _code_system(**changes) -> dict:
     ({"property": 5}, "CodeSystem.property"),
     ({"supplements": 5}, "CodeSystem.supplements"),
     ({"concept": [{"code": 5}]}, "CodeSystem.concept[0].code"),
+    ({"concept": None}, "CodeSystem.concept: null"),
+    ({"concept": [{"code": "a", "designation": None}]}, "CodeSystem.concept[0].designation"),
 ])
 def test_wrong_types_in_a_tx_resource_are_400_naming_the_element(client, changes, element):
     status, body = _post(client, VALIDATE_CS, _parameters(

@@ -62,10 +62,30 @@ def _problem_of(digest: bytes, data: bytes) -> str | None:
     return problems[0]
 
 
+def _null_element(resource: dict[str, Any]) -> str | None:
+    """The location of the first element whose value is null (the models accept a null for an
+    optional element, but the engine would meet None where FHIR promises a value or a list)."""
+    stack: list[tuple[Any, str]] = [(resource, str(resource.get("resourceType")))]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if item is None:
+                    return f"{where}.{key}"
+                stack.append((item, f"{where}.{key}"))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value)
+                         if isinstance(item, (dict, list)))
+    return None
+
+
 def problem(resource: dict[str, Any]) -> str | None:
     """The first element of `resource` whose JSON type is wrong for FHIR R4 (or R5, for
     resources written in R5), or None. Only the resource types the server reads are checked."""
     if resource.get("resourceType") not in CHECKED_KINDS:
         return None
+    null = _null_element(resource)
+    if null is not None:
+        return f"{null}: null is not a value in FHIR JSON (leave the element out)"
     data = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
     return _problem_of(hashlib.blake2b(data, digest_size=16).digest(), data)

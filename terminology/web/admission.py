@@ -1,8 +1,9 @@
 """Cheap requests are never queued behind expensive ones.
 
 Every request runs under the time budget (terminology.budget, set per request here).
-Requests whose cost grows with the data — expansions, CodeSystem reads with their concepts,
-batch validation, Bundle validation — also need one of a few "heavy" slots, fewer than the
+Requests whose cost grows with the data — expansions (except GET pages of at most 100, which
+a search or a type-ahead asks for and the time budget bounds), CodeSystem reads with their
+concepts, batch validation, Bundle validation — also need one of a few "heavy" slots, fewer than the
 worker's threads, so threads stay free for `$lookup` and `$validate-code`. A heavy request
 that finds every slot taken answers 503 with Retry-After at once (waiting would hold a thread
 the queue behind it needs). The gate is WSGI
@@ -32,8 +33,14 @@ _CODESYSTEM_READ = re.compile(r"/fhir/CodeSystem(/[^/$]+)?/?")
 _STACK = "tx_budget"
 
 
+LIGHT_PAGE = 100  # a GET $expand page of at most this many (type-ahead, browsing) is light
+
+
 def is_heavy(method: str, path: str, query: str) -> bool:
     """Whether a request's cost may grow with the size of a code system."""
+    if path.endswith("/$expand") and method == "GET":
+        count = parse_qs(query).get("count", [""])[0]
+        return not (count.isdigit() and int(count) <= LIGHT_PAGE)
     if path.endswith(_HEAVY_OPERATIONS):
         return True
     if method == "POST" and path.endswith("/Bundle/$validate"):
