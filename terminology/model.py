@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,3 +210,68 @@ class ServiceLine:
     modifiers: tuple[Coding, ...] = ()
     modifier_paths: tuple[str, ...] = ()
     setting: str | None = None
+
+
+# -- what the web page is told about a code set (declared in codesystems/, read by web/) -------
+
+Filter = tuple[str, str, str]  # one ValueSet.compose filter: (property, op, value)
+
+
+def _code_itself(code: str, kinds: tuple[str, ...]) -> str:
+    return code
+
+
+@dataclass(frozen=True, slots=True)
+class BrowseGroup:
+    """One entry of a code set's top level that is not a concept of its own (a CPT section, a
+    HCPCS letter): the filters that list its codes, and whether a code belongs to it (which
+    places a code that has no parent)."""
+
+    key: str
+    label: str
+    filters: tuple[Filter, ...]
+    holds: Callable[[str], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSetPages:
+    """How a code set reads on the web page: the key of its pages (`/code/cpt/64636`), its
+    label, the name a person knows it by in a sentence (`family`: "ICD-10" for ICD-10-CM and
+    ICD-10-PCS), its top level (fixed `groups`, or the concepts matching `top`), the words for
+    its hierarchy levels (`crumb`), descriptor kinds and properties, and its notes: their
+    headings in reading order, which of them the codes below inherit, and the pattern of a
+    code inside a note's text."""
+
+    url: str
+    key: str
+    label: str
+    family: str
+    groups: tuple[BrowseGroup, ...] = ()
+    top: tuple[Filter, ...] = ()
+    crumb: Callable[[str, tuple[str, ...]], str] = _code_itself
+    designations: Mapping[str, str] = field(default_factory=dict)
+    properties: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    notes: tuple[tuple[str, str], ...] = ()
+    inherited_notes: frozenset[str] = frozenset()
+    code_in_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyLine:
+    """One line of a policy; `code` is a code of the same code system it names (a link)."""
+
+    text: str
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A rule a payer or publisher applies to a code (a CMS edit, a CPT appendix), in words,
+    with where it comes from and when it is in force."""
+
+    topic: str
+    summary: str
+    lines: tuple[PolicyLine, ...] = ()
+    source: str = ""
+    in_force: str = ""

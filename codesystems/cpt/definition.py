@@ -7,7 +7,10 @@ Property codes follow HL7 Terminology (THO) and tx.fhir.org; `add-on`, `status`,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
+
+from terminology.model import BrowseGroup, CodeSetPages
 
 URL = "http://www.ama-assn.org/go/cpt"
 OID = "2.16.840.1.113883.6.12"
@@ -152,3 +155,67 @@ def kinds_of_code(code: str) -> list[str]:
     if category is None:
         category = "cat-1" if code.isdigit() else "metadata"
     return ["code", category]
+
+
+# -- the web page --------------------------------------------------------------------------
+
+# The sections of Category I as the CPT book orders them, with their code ranges (facts of the
+# code book's structure, no descriptor text), then the codes told apart by their shape.
+SECTIONS = (
+    ("evaluation-and-management", "Evaluation and Management", "99202-99499"),
+    ("anesthesia", "Anesthesia", "00100-01999"),
+    ("surgery", "Surgery", "10004-69990"),
+    ("radiology", "Radiology", "70010-79999"),
+    ("pathology-and-laboratory", "Pathology and Laboratory", "80047-89398"),
+    ("medicine", "Medicine", "90281-99199,99500-99607"),
+)
+SHAPE_GROUPS = (
+    ("vaccines", "Vaccine codes (Category I, NNNNA)", "vaccine"),
+    ("category-ii", "Category II: performance measurement (NNNNF)", "cat-2"),
+    ("category-iii", "Category III: emerging technology (NNNNT)", "cat-3"),
+    ("pla", "Proprietary Laboratory Analyses (NNNNU)", "pla"),
+    ("maaa", "Multianalyte Assays with Algorithmic Analyses (NNNNM)", "maaa"),
+)
+
+
+def _in_ranges(ranges: str) -> Callable[[str], bool]:
+    bounds = [r.split("-") for r in ranges.split(",")]
+    return lambda code: (len(code) == 5 and code.isdigit()
+                         and any(low <= code <= high for low, high in bounds))
+
+
+def _of_kind(kind: str) -> Callable[[str], bool]:
+    return lambda code: len(code) == 5 and kind in kinds_of_code(code)
+
+
+def _shown(ranges: str) -> str:
+    """`90281-99199,99500-99607` as a person reads it: `90281–99199, 99500–99607`."""
+    return ranges.replace("-", "\u2013").replace(",", ", ")
+
+
+def _browse_groups() -> tuple[BrowseGroup, ...]:
+    groups = [BrowseGroup(key, f"{label} ({_shown(ranges)})",
+                          (("code", "in", ranges), ("modifier", "=", "false")),
+                          _in_ranges(ranges))
+              for key, label, ranges in SECTIONS]
+    groups += [BrowseGroup(key, label, (("kind", "=", kind), ("modifier", "=", "false")),
+                           _of_kind(kind))
+               for key, label, kind in SHAPE_GROUPS]
+    groups.append(BrowseGroup("modifiers", "Modifiers", (("modifier", "=", "true"),),
+                              lambda code: len(code) == 2))
+    return tuple(groups)
+
+
+PAGES = CodeSetPages(
+    url=URL, key=PROVIDER_KEY, label="CPT", family="CPT", groups=_browse_groups(),
+    designations={"display": "Long descriptor", "upper": "Long descriptor (upper case)",
+                  "med": "Medium descriptor", "short": "Short descriptor",
+                  "consumer": "Consumer-friendly descriptor",
+                  "clinician": "Clinician descriptor"},
+    properties={"kind": "Kind of code", "modifier": "A modifier",
+                "modified": "A code with modifiers", "orthopox": "Orthopoxvirus-related code",
+                "telemedicine": "Telemedicine (Appendix P)", "add-on": "Add-on code",
+                "effective-date": "In CPT since", "deleted-date": "Deleted on",
+                "modifier-definition": "What the modifier means"},
+    values={"kind": KINDS},
+)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from codesystems import sources
-from terminology.model import Coding
+from terminology.model import BrowseGroup, CodeSetPages, Coding
 
 URL = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
 HTTPS_URL = "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
@@ -68,3 +68,55 @@ def code_system_resource(version: str, effective_date: str | None,
         copyright=COPYRIGHT, properties=PROPERTIES, filters=FILTERS,
         effective_date=effective_date, hierarchical=False, sample=sample,
     )
+
+
+# -- the web page --------------------------------------------------------------------------
+
+# The HCPCS Level II code ranges by first letter, as CMS's code set describes them.
+LETTER_GROUPS = (
+    ("A", "Transportation, medical and surgical supplies, miscellaneous"),
+    ("B", "Enteral and parenteral therapy"),
+    ("C", "Outpatient prospective payment system (temporary hospital codes)"),
+    ("D", "Dental procedures (CDT: descriptors not included)"),
+    ("E", "Durable medical equipment"),
+    ("G", "Procedures and professional services (temporary)"),
+    ("H", "Alcohol and drug abuse treatment, behavioral health"),
+    ("J", "Drugs administered other than by mouth, chemotherapy"),
+    ("K", "Temporary codes for durable medical equipment contractors"),
+    ("L", "Orthotics and prosthetics"),
+    ("M", "Medical services and quality measures"),
+    ("P", "Pathology and laboratory services"),
+    ("Q", "Temporary codes"),
+    ("R", "Diagnostic radiology services"),
+    ("S", "Temporary national codes (not Medicare)"),
+    ("T", "National codes for state Medicaid agencies"),
+    ("U", "Laboratory tests (temporary)"),
+    ("V", "Vision, hearing and speech-language services"),
+)
+
+
+def _letter(letter: str) -> BrowseGroup:
+    label = dict(LETTER_GROUPS)[letter]
+    return BrowseGroup(letter.lower(), f"{letter} codes: {label}",
+                       (("code", "regex", f"{letter}[0-9]{{4}}"),),
+                       lambda code: len(code) == 5 and code[0] == letter)
+
+
+PAGES = CodeSetPages(
+    url=URL, key=PROVIDER_KEY, label="HCPCS Level II", family="HCPCS",
+    groups=(*(_letter(letter) for letter, _ in LETTER_GROUPS),
+            BrowseGroup("modifiers", "Modifiers", (("modifier", "=", "true"),),
+                        lambda code: len(code) == 2)),
+    designations={"short": "Short description"},
+    properties={"modifier": "A modifier", "cdt": "A dental (CDT) code",
+                "coverage": "Medicare coverage", "betos": "Type of service (BETOS)",
+                "add-date": "In HCPCS since", "action-effective-date": "Latest change in force",
+                "termination-date": "Last day it may be used", "action": "Latest change"},
+    values={"coverage": {"C": "C: carrier judgement", "D": "D: special coverage instructions",
+                         "I": "I: not payable by Medicare", "M": "M: non-covered by Medicare",
+                         "S": "S: non-covered by Medicare statute"},
+            "action": {"A": "Added", "B": "Change in both administrative and descriptor data",
+                       "C": "Changed", "D": "Discontinued", "F": "Change in administrative data",
+                       "N": "No maintenance", "P": "Payment change", "R": "Reactivated",
+                       "S": "Change in short description", "T": "Misc"}},
+)

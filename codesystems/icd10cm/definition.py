@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from codesystems import sources
-from terminology.model import Coding
+from terminology.model import CodeSetPages, Coding
 
 URL = "http://hl7.org/fhir/sid/icd-10-cm"
 OID = "2.16.840.1.113883.6.90"
@@ -90,3 +90,47 @@ def code_system_resource(version: str, effective_date: str | None, count: int,
         copyright=COPYRIGHT, properties=PROPERTIES, filters=FILTERS,
         effective_date=effective_date, hierarchical=True,
     )
+
+
+# -- the web page --------------------------------------------------------------------------
+
+# Note headings in reading order. The ICD-10-CM conventions (Official Guidelines, section I.A)
+# say that instructional notes at a chapter, block or category apply to every code below it;
+# inclusion terms name what one code covers and stay with it.
+NOTE_HEADINGS = (
+    ("includes", "Includes"),
+    ("inclusionTerm", "Inclusion terms"),
+    ("excludes1", "Excludes1: not coded here (never together with this code)"),
+    ("excludes2", "Excludes2: not included here (may be coded together)"),
+    ("codeFirst", "Code first"),
+    ("useAdditionalCode", "Use additional code"),
+    ("codeAlso", "Code also"),
+    ("notes", "Notes"),
+    ("sevenChrNote", "7th characters"),
+)
+INHERITED_NOTES = frozenset(code for code, _ in NOTE_HEADINGS if code != "inclusionTerm")
+# A code inside a note's text: `Z79.4`, `E08.-`, `O24.4-`; ranges `P70-P74` are two of them.
+CODE_IN_TEXT = r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"
+
+
+def crumb(code: str, kinds: tuple[str, ...]) -> str:
+    """`Chapter 4`, `E08–E13` (a block; `B20` for the one-category block `B20-B20`), `E11`."""
+    if "chapter" in kinds:
+        return f"Chapter {code}"
+    if "block" in kinds:
+        low, _, high = code.partition("-")
+        return low if low == high else f"{low}\u2013{high}"
+    return code
+
+
+PAGES = CodeSetPages(
+    url=URL, key=PROVIDER_KEY, label="ICD-10-CM", family="ICD-10",
+    top=(("kind", "=", "chapter"),), crumb=crumb,
+    designations={"short": "Short description"},
+    properties={"kind": "Level", "billable": "Valid on a claim (billable)",
+                "notSelectable": "A heading, not a code"},
+    values={"kind": {"chapter": "Chapter", "block": "Block of categories",
+                     "category": "Category (three characters)",
+                     "code": "Code (four to seven characters)"}},
+    notes=NOTE_HEADINGS, inherited_notes=INHERITED_NOTES, code_in_text=CODE_IN_TEXT,
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from codesystems import sources
-from terminology.model import Coding
+from terminology.model import BrowseGroup, CodeSetPages, Coding
 
 URL = "http://www.cms.gov/Medicare/Coding/ICD10"
 OID = "2.16.840.1.113883.6.4"
@@ -53,3 +53,34 @@ def code_system_resource(version: str, effective_date: str | None,
         copyright=COPYRIGHT, properties=PROPERTIES, filters=FILTERS,
         effective_date=effective_date, hierarchical=True, sample=sample,
     )
+
+
+# -- the web page --------------------------------------------------------------------------
+
+# The sections of ICD-10-PCS, named by a code's first character (CMS's reference manual).
+SECTIONS = (
+    ("0", "Medical and Surgical"), ("1", "Obstetrics"), ("2", "Placement"),
+    ("3", "Administration"), ("4", "Measurement and Monitoring"),
+    ("5", "Extracorporeal or Systemic Assistance and Performance"),
+    ("6", "Extracorporeal or Systemic Therapies"), ("7", "Osteopathic"),
+    ("8", "Other Procedures"), ("9", "Chiropractic"), ("B", "Imaging"),
+    ("C", "Nuclear Medicine"), ("D", "Radiation Therapy"),
+    ("F", "Physical Rehabilitation and Diagnostic Audiology"), ("G", "Mental Health"),
+    ("H", "Substance Abuse Treatment"), ("X", "New Technology"),
+)
+
+
+def _section(character: str, label: str) -> BrowseGroup:
+    """A section lists its tables (the three-character header rows)."""
+    return BrowseGroup(f"section-{character.lower()}", f"Section {character}: {label}",
+                       (("code", "regex", f"{character}[0-9A-Z]{{2}}"),),
+                       lambda code: code[:1] == character)
+
+
+PAGES = CodeSetPages(
+    url=URL, key=PROVIDER_KEY, label="ICD-10-PCS", family="ICD-10",
+    groups=tuple(_section(c, label) for c, label in SECTIONS),
+    designations={"short": "Short description"},
+    properties={"billable": "Valid on a claim (HIPAA)",
+                "notSelectable": "A table of codes, not a code"},
+)
