@@ -19,14 +19,17 @@ import click
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from codesystems import catalog
 from codesystems.cms import definition as cms_definition
 from codesystems.cms import edits as cms_edits
 from codesystems.cms import mue as cms_mue
 from codesystems.cms import ptp as cms_ptp
+from codesystems.cms.policies import CmsPolicies
 from codesystems.cpt import addons as cpt_addons
 from codesystems.cpt import definition as cpt_definition
 from codesystems.cpt import loader as cpt_loader
 from codesystems.cpt.claim_edits import ModifierEdit
+from codesystems.cpt.policies import CptPolicies
 from codesystems.cpt.provider import CptProvider
 from codesystems.cpt.valuesets import VALUE_SETS
 from codesystems.fhir_json import loader as fhir_loader
@@ -44,7 +47,8 @@ from terminology.web import admission, serving, snapshot
 from terminology.web.api import api, fhir_response
 from terminology.web.cache import DEFAULT_ANSWER_BYTES, DEFAULT_BYTES, ResponseCache
 from terminology.web.validate_api import install as install_validate
-from terminology.web.ui import html_error, ui
+from terminology.web.ui import html_error
+from terminology.web.ui import install as install_ui
 
 PROVIDERS = {cpt_definition.PROVIDER_KEY: CptProvider}
 CLAIM_EDITS = (ModifierEdit, *cms_edits.CLAIM_EDITS)  # what $validate checks over service lines
@@ -81,7 +85,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                            os.environ.get("TX_CACHE_ANSWER_BYTES", DEFAULT_ANSWER_BYTES))))
     app.register_blueprint(api, url_prefix="/fhir")
     install_validate(app, [edit() for edit in CLAIM_EDITS], cms_ptp.FHIR_RESOURCES)
-    app.register_blueprint(ui)  # the web page for people at /
+    install_ui(app, catalog.CODE_SETS, [CmsPolicies(), CptPolicies()])  # the page for people
     _register_errors(app)
     return app
 

@@ -94,7 +94,7 @@ class CmsPolicies:
         when = _addon_release(version)
         when = f"{when}; the edit is in force since {since}" if since else when
         return [Policy("Add-on code", summary,
-                       tuple(PolicyLine("Primary procedure", p) for p in primaries),
+                       tuple(PolicyLine("", p) for p in primaries),
                        source, when.strip("; "))]
 
     def _mue(self, store: Store, code: str, day: str) -> list[Policy]:

@@ -325,12 +325,13 @@ class OrderCheck:
         return outcome(self.issues)
 
 
-def check_order(text: str, *, patient: str = "Patient/example",
+def check_order(text: str, *, patient: str | None = "Patient/example",
                 service_date: str | None = None) -> OrderCheck:
     """Check what a person pasted: a FHIR resource in JSON (ServiceRequest, Procedure, Claim,
     Bundle, or a Parameters holding one), or one service a line (`64636 x2 mod 50`,
     `99213:25`, `J1100 10 units`, `64635 mod 59, LT 2026-03-02`), which becomes a Claim for
-    `patient` on `service_date` (default today). Call inside a request or app context.
+    `patient` (a reference; None: a patient named only in words, so that no finding names a
+    reference) on `service_date` (default today). Call inside a request or app context.
     Input that cannot be read gives `readable=False` and the reason as an error issue."""
     stripped = text.strip()
     try:
@@ -348,8 +349,11 @@ def check_order(text: str, *, patient: str = "Patient/example",
                                      f"{kind or 'JSON object without resourceType'}")
             resource, notes = _resource_of(body, str(kind))
         else:
-            resource = order_from_text(validator().registry, stripped, patient=patient,
+            resource = order_from_text(validator().registry, stripped,
+                                       patient=patient or "Patient/unnamed",
                                        service_date=service_date)
+            if patient is None:
+                resource["patient"] = {"display": "The patient"}
             notes = []
     except InvalidRequest as exc:
         return OrderCheck(None, [Issue("error", exc.issue_code, exc.message, None,
