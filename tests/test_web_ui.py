@@ -1,9 +1,9 @@
 """The web page for people, through Flask's test client: search, code pages, errors, escaping;
 and the CPT lay supplement through `$lookup`/`$expand` with `useSupplement`.
 
-The store holds every sample (CPT 2025/2026 with the CMS add-on edits, ICD-10-CM, ICD-10-PCS and
-HCPCS samples), the CPT lay supplement as `import_samples` loads it, and the body-site fixture code
-system with its supplement (a code system served from memory, searched without an FTS index).
+The store (web_store.py) holds every sample the first start imports and the body-site fixture
+code system with its supplement (a code system served from memory, searched without an FTS
+index).
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ import json
 import re
 from html import unescape
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import CPT, LOOKUP, FhirClient, designations, param_dict, properties
+from web_store import build_web_store, codes_in, group, page, section, text_of
 
 import server
-from codesets import build_codeset_store
 from codesystems.cpt import loader as cpt_loader
-from codesystems.fhir_json import loader as fhir_loader
-from conftest import CPT, FHIR_DATA, LOOKUP, FhirClient, designations, param_dict, properties
 
 LAY = "urn:txserver:CodeSystem/cpt-lay"
 SECTIONS = ["summary", "purpose", "indications", "preparation", "procedure", "duration",
@@ -33,39 +31,13 @@ SAMPLE_CODES = {"64633", "64634", "64635", "64636", "99202", "99203", "99204", "
 @pytest.fixture(scope="module")
 def ui_app(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     path = tmp_path_factory.mktemp("ui") / "tx.db"
-    store = build_codeset_store(path)
-    fhir_loader.import_paths(store, [cpt_loader.LAY_SUPPLEMENT,
-                                     FHIR_DATA / "codesystem-body-site.json",
-                                     FHIR_DATA / "codesystem-body-site-supplement.json"])
+    build_web_store(path)
     return server.create_app({"DB": str(path), "TESTING": True})
 
 
 @pytest.fixture
 def web(ui_app):  # type: ignore[no-untyped-def]
     return ui_app.test_client()
-
-
-def page(web: Any, url: str, status: int = 200) -> str:
-    response = web.get(url)
-    assert response.status_code == status, (url, response.status_code)
-    assert response.content_type == "text/html; charset=utf-8"
-    return response.get_data(as_text=True)
-
-
-def text_of(html: str) -> str:
-    """The visible text of a page, white space collapsed."""
-    html = re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.S)
-    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
-
-
-def group(html: str, key: str) -> str:
-    found = re.search(rf'<section class="group" id="in-{key}".*?</section>', html, re.S)
-    assert found, f"no {key} group"
-    return found.group(0)
-
-
-def codes_in(html: str) -> list[str]:
-    return re.findall(r'<span class="code">([^<]+)</span>', html)
 
 
 # -- the supplement ---------------------------------------------------------------------------
@@ -90,8 +62,8 @@ def test_lookup_with_use_supplement_returns_the_sections(client: FhirClient, ui_
     body = web.get(LOOKUP, query_string={"system": CPT, "code": "64636",
                                          "useSupplement": LAY}).fhir
     props = properties(body)
-    for section in SECTIONS:
-        assert len(props[section]) == 1 and props[section][0], section
+    for name in SECTIONS:
+        assert len(props[name]) == 1 and props[name][0], name
     assert "lumbar" not in props["summary"][0].casefold()  # plain words, not the descriptor
     assert props["add-on"] == [True] and props["primary-code"] == ["64635"]
     lay = [d for d in designations(body) if d["use"] and d["use"]["code"] == "plain-language"]
@@ -211,12 +183,50 @@ def test_code_page_shows_the_lay_sections_in_order(web) -> None:
 def test_code_page_shows_descriptors_status_versions_and_properties(web) -> None:
     html = page(web, "/code/cpt/64636")
     text = text_of(html)
-    for use in ("display", "upper", "med", "short", "consumer", "clinician",
-                "Plain-language name"):
-        assert re.search(rf"<th scope=\"row\">{use}\b", html), use
+    for kind in ("Long descriptor", "Long descriptor (upper case)", "Medium descriptor",
+                 "Short descriptor", "Consumer-friendly descriptor", "Clinician descriptor",
+                 "Plain-language name"):
+        assert re.search(rf"<th scope=\"row\">{re.escape(kind)}</th>", html), kind
     assert "Active in CPT 2026" in text
     assert 'href="/code/cpt/64636?version=2025"' in html
-    assert "<code>telemedicine</code>" in html and "<code>add-on</code>" in html
+    # properties in words, never their codes
+    properties = section(html, "properties")
+    assert "<th scope=\"row\">Kind of code</th>" in properties
+    assert "Category I code" in properties and "Orthopoxvirus-related code" in properties
+    for code in ("mue-indicator", "mue-rationale", "add-on", "telemedicine", "cat-1", "orthopox",
+                 "primary-code", "<code>"):
+        assert code not in properties, code
+
+
+def test_code_page_medical_policies(web) -> None:
+    """The CMS facts of the code in one section, each with its source and when it is in force."""
+    html = page(web, "/code/cpt/64636")
+    policies = section(html, "policies")
+    text = text_of(policies)
+    assert text.startswith("Medical policies and guidelines")
+    assert "An add-on code: report it only with one of its primary procedures" in text
+    assert 'href="/code/cpt/64635"' in policies
+    assert "Medically unlikely edit: 4 units per day (clinical)" in text
+    assert "Rationale: Clinical: Data" in text
+    assert "Source: CMS NCCI MUE table for practitioner services" in text
+    assert "In force: 2025 Q1" in text
+    assert "Telemedicine: not listed in Appendix P" in text
+    # the primary code: its PTP pairs as column 1, with the modifiers that bypass them
+    text = text_of(page(web, "/code/cpt/64635"))
+    assert "Procedure-to-procedure edits" in text
+    assert "not paid when reported with 64635 for the same patient on the same day" in text
+    assert "64633" in text and "59, XE, XS, XP, XU" in text
+    assert "Source: CMS NCCI PTP edits for practitioner services" in text
+    assert "In force: 2026 Q2" in text  # NCCI version 32.1
+    assert "Telemedicine: listed in Appendix P" in text_of(page(web, "/code/cpt/99213"))
+    # a code system without policies has no such section
+    assert "Medical policies" not in text_of(page(web, "/code/icd10cm/E11.9"))
+
+
+def test_a_deleted_code_says_it_cannot_be_used(web) -> None:
+    text = text_of(page(web, "/code/cpt/0042T"))
+    assert ("0042T was deleted from CPT on 2026-01-01: it cannot be used for services on or "
+            "after 2026-01-01. It is valid in CPT 2025.") in text
 
 
 def test_code_page_related_codes(web) -> None:
