@@ -69,7 +69,7 @@ def code_candidates(text: str, pattern: str) -> list[tuple[int, int, str, str | 
     `P70-P74` as one, `E08.-` and `O24.4-` (the code and everything below it) as the code."""
     found = []
     code = f"(?:{pattern})"
-    joined = re.compile(rf"(?<![\w.])({code})(?:-({code})|\.?-)?(?![\w])")
+    joined = re.compile(rf"(?<![\w.])({code})(?:-({code})|\.?-)?(?!\w|\.\w)")
     for match in joined.finditer(text):
         found.append((match.start(), match.end(), match.group(1), match.group(2)))
     return found
