@@ -160,7 +160,9 @@ def kinds_of_code(code: str) -> list[str]:
 # -- the web page --------------------------------------------------------------------------
 
 # The sections of Category I as the CPT book orders them, with their code ranges (facts of the
-# code book's structure, no descriptor text), then the codes told apart by their shape.
+# code book's structure, no descriptor text), then the codes told apart by their shape. A
+# section's codes are five digits: `code in` ranges alone compare as text, so that 1036F
+# (Category II) would sort inside Surgery.
 SECTIONS = (
     ("evaluation-and-management", "Evaluation and Management", "99202-99499"),
     ("anesthesia", "Anesthesia", "00100-01999"),
@@ -195,7 +197,7 @@ def _shown(ranges: str) -> str:
 
 def _browse_groups() -> tuple[BrowseGroup, ...]:
     groups = [BrowseGroup(key, f"{label} ({_shown(ranges)})",
-                          (("code", "in", ranges), ("modifier", "=", "false")),
+                          (("code", "in", ranges), ("code", "regex", "[0-9]{5}")),
                           _in_ranges(ranges))
               for key, label, ranges in SECTIONS]
     groups += [BrowseGroup(key, label, (("kind", "=", kind), ("modifier", "=", "false")),

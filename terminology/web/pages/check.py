@@ -97,7 +97,7 @@ def suggestions(code: str, listed: list[System]) -> list[tuple[System, str]]:
             continue
         out += [(system, e.concept.code) for e in result.entries
                 if e.concept.code.casefold().startswith(code.casefold())]
-    return out[:SUGGESTIONS]
+    return sorted(out[:SUGGESTIONS], key=lambda found: found[1])
 
 
 def findings(result: Any, typed_lines: bool) -> Findings:
