@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from terminology.errors import NotFound, TerminologyError
 from terminology.model import Canonical, CodeSetPages
@@ -115,7 +116,7 @@ def browse_group(key: str, group_key: str) -> Response | str:
 
 
 @ui.route("/code/<key>/<path:code>")
-def code_page(key: str, code: str) -> Response | str:
+def code_page(key: str, code: str) -> ResponseReturnValue:
     system = _known(key)
     version = request.args.get("version") or None
     try:
@@ -123,8 +124,7 @@ def code_page(key: str, code: str) -> Response | str:
     except NotFound as exc:
         written = code_pages.canonical_code(system, code, version)
         if written:
-            args = {"version": version} if version else {}
-            return redirect(url_for("ui.code_page", key=key, code=written, **args), 301)
+            return redirect(url_for("ui.code_page", key=key, code=written, version=version), 301)
         where = f"{system.label} {version}" if version else system.label
         return _error(404, f"{where} has no code “{code}”.", system=system, detail=exc.message)
     page = code_pages.page(system, result, supplements)

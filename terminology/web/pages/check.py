@@ -65,10 +65,12 @@ def plain(text: str, listed: list[System]) -> str:
     words (it stays in the technical details)."""
     for system in sorted(listed, key=lambda s: -len(s.url)):
         url = re.escape(system.url)
-        text = re.sub(rf"the CodeSystem '{url}'(?: version '([^']*)')?",
-                      lambda m, s=system: f"{s.label} {m.group(1) or ''}".strip(), text)
-        text = re.sub(rf"'{url}(?:\|([^']*))?'",
-                      lambda m, s=system: f"{s.label} {m.group(1) or ''}".strip(), text)
+
+        def named(match: re.Match[str], label: str = system.label) -> str:
+            return f"{label} {match.group(1) or ''}".strip()
+
+        text = re.sub(rf"the CodeSystem '{url}'(?: version '([^']*)')?", named, text)
+        text = re.sub(rf"'{url}(?:\|([^']*))?'", named, text)
         text = re.sub(rf"{url}#", f"{system.label} ", text)
         text = text.replace(system.url, system.label)
     return _URL.sub("another code system", text)

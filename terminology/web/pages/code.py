@@ -136,9 +136,9 @@ def _properties(system: System, provider: Any, concept: Concept,
                 supplements: list[dict[str, Any]], hidden: set[str]) -> list[dict[str, str]]:
     """The other properties as label and value in words."""
     pages = system.pages
-    defs: dict[str, Any] = dict(getattr(provider, "property_defs", {}) or {})
-    for s in supplements:
-        for p in s.get("property", []):
+    defs: dict[str, Any] = {}
+    for resource in (provider.resource(), *supplements):
+        for p in resource.get("property", []):
             defs.setdefault(p.get("code"), p)
     out = []
     for code, listed_values in values(concept).items():
