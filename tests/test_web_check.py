@@ -7,19 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
-
-import server
-from web_store import build_web_store, text_of
+from web_store import text_of, web_app  # noqa: F401
 
 FHIR_WORDS = re.compile(r"Claim\.|Patient/|https?://|urn:|\.coding\[")
-
-
-@pytest.fixture(scope="module")
-def every_sample(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """The app over every sample the first start imports (CPT, HCPCS, ICD-10, the CMS edits)."""
-    path = tmp_path_factory.mktemp("check") / "tx.db"
-    build_web_store(path)
-    return server.create_app({"DB": str(path), "TESTING": True})
 
 
 def _text(response) -> str:
@@ -94,18 +84,18 @@ def test_a_browser_gets_an_html_404_and_an_api_client_json(app):
     assert fhir.get_json()["resourceType"] == "OperationOutcome"
 
 
-def test_an_unreadable_line_says_why(every_sample):
-    page = _check(every_sample, "hello world")
+def test_an_unreadable_line_says_why(web_app):
+    page = _check(web_app, "hello world")
     text = _for_people(page)
     assert text.startswith("The order could not be read")
     assert "Line 1 ('hello world'): 'world' is not units" in text
     assert "Every code is valid" not in text and "No problem" not in text
-    page = _check(every_sample, "64635\n64636 x2 banana")
+    page = _check(web_app, "64635\n64636 x2 banana")
     assert "Line 2 ('64636 x2 banana'): 'banana' is not units" in _for_people(page)
 
 
-def test_a_code_of_no_code_system_is_an_error_in_words(every_sample):
-    page = _check(every_sample, "6463")
+def test_a_code_of_no_code_system_is_an_error_in_words(web_app):
+    page = _check(web_app, "6463")
     text = _for_people(page)
     assert text.startswith("1 problem found")
     assert "6463 is not a CPT, HCPCS, ICD-10 or Body site (test fixture) code." in text
@@ -113,7 +103,7 @@ def test_a_code_of_no_code_system_is_an_error_in_words(every_sample):
     assert "no system" not in text.casefold()
     assert not FHIR_WORDS.search(text), text
     # a code typed without its dot: the code it is
-    page = _check(every_sample, "E119")
+    page = _check(web_app, "E119")
     assert "E119 is not a" in _for_people(page)
     assert 'href="/code/icd10cm/E11.9"' in page.get_data(as_text=True)
 
@@ -124,8 +114,8 @@ def test_a_code_of_no_code_system_is_an_error_in_words(every_sample):
     ("64635\n64633", "64633 is not reported with 64635 on 2026-03-02"),
     ("64635\n64636 x9", "9 units of 64636 on 2026-03-02 (line 2) are more than allowed"),
 ])
-def test_findings_name_code_systems_and_lines_in_words(every_sample, order, words):
-    page = _check(every_sample, order)
+def test_findings_name_code_systems_and_lines_in_words(web_app, order, words):
+    page = _check(web_app, order)
     text = _for_people(page)
     assert words in text
     assert not FHIR_WORDS.search(text), text
@@ -133,7 +123,7 @@ def test_findings_name_code_systems_and_lines_in_words(every_sample, order, word
     assert '"resourceType": "Claim"' in _technical(page)
 
 
-def test_a_clean_order_says_so_once(every_sample):
-    text = _for_people(_check(every_sample, "64635\n64636 x2"))
+def test_a_clean_order_says_so_once(web_app):
+    text = _for_people(_check(web_app, "64635\n64636 x2"))
     assert text.startswith("No problem found")
     assert "Every code is valid for the date of service, and no CMS edit applies." in text

@@ -13,24 +13,12 @@ from html import unescape
 from pathlib import Path
 
 import pytest
+from web_store import codes_in, group, page, section, text_of, web, web_app  # noqa: F401
 
 import server
 from terminology.web.pages import search as searching
-from web_store import build_web_store, codes_in, group, page, section, text_of
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
-
-
-@pytest.fixture(scope="module")
-def pages_app(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    path = tmp_path_factory.mktemp("pages") / "tx.db"
-    build_web_store(path)
-    return server.create_app({"DB": str(path), "TESTING": True})
-
-
-@pytest.fixture
-def web(pages_app):  # type: ignore[no-untyped-def]
-    return pages_app.test_client()
 
 
 def _filter_counts(html: str) -> dict[str, int]:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 from conftest import CPT, LOOKUP, FhirClient, designations, param_dict, properties
-from web_store import build_web_store, codes_in, group, page, section, text_of
+from web_store import codes_in, group, page, section, text_of, web, web_app  # noqa: F401
 
-import server
 from codesystems.cpt import loader as cpt_loader
 
 LAY = "urn:txserver:CodeSystem/cpt-lay"
@@ -26,18 +25,6 @@ SECTIONS = ["summary", "purpose", "indications", "preparation", "procedure", "du
             "patient-experience"]
 SAMPLE_CODES = {"64633", "64634", "64635", "64636", "99202", "99203", "99204", "99205", "99211",
                 "99212", "99213", "99214", "99215", "99252", "0001A"}
-
-
-@pytest.fixture(scope="module")
-def ui_app(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    path = tmp_path_factory.mktemp("ui") / "tx.db"
-    build_web_store(path)
-    return server.create_app({"DB": str(path), "TESTING": True})
-
-
-@pytest.fixture
-def web(ui_app):  # type: ignore[no-untyped-def]
-    return ui_app.test_client()
 
 
 # -- the supplement ---------------------------------------------------------------------------
@@ -57,8 +44,8 @@ def test_the_lay_supplement_is_ours_and_declares_every_section() -> None:
         assert concept["designation"][0]["value"], code
 
 
-def test_lookup_with_use_supplement_returns_the_sections(client: FhirClient, ui_app) -> None:
-    web = FhirClient(ui_app.test_client())
+def test_lookup_with_use_supplement_returns_the_sections(client: FhirClient, web_app) -> None:
+    web = FhirClient(web_app.test_client())
     body = web.get(LOOKUP, query_string={"system": CPT, "code": "64636",
                                          "useSupplement": LAY}).fhir
     props = properties(body)
@@ -78,8 +65,8 @@ def test_lookup_with_use_supplement_returns_the_sections(client: FhirClient, ui_
     assert missing.status_code == 404
 
 
-def test_expand_with_use_supplement_carries_the_plain_names(ui_app) -> None:
-    web = FhirClient(ui_app.test_client())
+def test_expand_with_use_supplement_carries_the_plain_names(web_app) -> None:
+    web = FhirClient(web_app.test_client())
     body = web.get("/fhir/ValueSet/$expand", query_string={
         "url": f"{CPT}?fhir_vs", "filter": "64635", "useSupplement": LAY,
         "includeDesignations": "true"}).fhir

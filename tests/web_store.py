@@ -9,14 +9,29 @@ from html import unescape
 from pathlib import Path
 from typing import Any
 
+import pytest
 from codesets import build_codeset_store
 from conftest import FHIR_DATA
 
+import server
 from codesystems.cms import mue as cms_mue
 from codesystems.cms import ptp as cms_ptp
 from codesystems.cpt import loader as cpt_loader
 from codesystems.fhir_json import loader as fhir_loader
 from terminology.store import Store
+
+
+@pytest.fixture(scope="module")
+def web_app(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The app over a store of every sample, one per test module (import the fixture)."""
+    path = tmp_path_factory.mktemp("web") / "tx.db"
+    build_web_store(path)
+    return server.create_app({"DB": str(path), "TESTING": True})
+
+
+@pytest.fixture
+def web(web_app):  # type: ignore[no-untyped-def]
+    return web_app.test_client()
 
 
 def build_web_store(path: Path) -> Store:
