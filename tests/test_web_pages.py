@@ -141,6 +141,7 @@ def test_a_code_typed_another_way_redirects(web, typed: str) -> None:
     assert response.headers["Location"].endswith("/code/icd10cm/E11.9")
     kept = web.get("/code/icd10cm/e11.9?version=2026")
     assert kept.status_code == 301 and kept.headers["Location"].endswith("E11.9?version=2026")
+    assert web.get("/code/icd10cm/" + "e" * 5000).status_code == 404  # not searched for
 
 
 def test_related_codes_are_listed_once(web) -> None:

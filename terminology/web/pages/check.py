@@ -15,7 +15,7 @@ import orjson
 from terminology.errors import TerminologyError
 from terminology.model import ExpandRequest
 from terminology.operations.expand import expand
-from terminology.web.pages.code import canonical_code
+from terminology.web.pages.code import LONGEST_CODE, canonical_code
 from terminology.web.pages.systems import System, families, registry, systems
 
 NO_SYSTEM = "Coding_has_no_system__cannot_validate"  # the coding's code is in no code system
@@ -87,6 +87,8 @@ def _typed_code(resource: dict[str, Any] | None, line: int | None) -> str | None
 def suggestions(code: str, listed: list[System]) -> list[tuple[System, str]]:
     """Codes a person may have meant: the code written another way (`E119` -> `E11.9`), else
     codes that start with what was typed (`6463` -> 64633 …)."""
+    if not code or len(code) > LONGEST_CODE:
+        return []
     same = [(s, found) for s in listed if (found := canonical_code(s, code, None))]
     if same:
         return same

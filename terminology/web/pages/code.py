@@ -23,13 +23,14 @@ from terminology.web.pages.systems import System, fold, policy_sources, registry
 SHOWN_ELSEWHERE = {"parent", "child", "primary-code", "copyright", "inactive", "status",
                    "deleted-date", "effective-date"}
 CANDIDATES = 20  # search hits read to find the code a person typed differently
+LONGEST_CODE = 40  # characters: text longer than this is not searched for as a code
 
 
 def canonical_code(system: System, code: str, version: str | None) -> str | None:
     """The code as the code system writes it, for one typed with another case or without its
     punctuation (`e11.9`, `E119` -> `E11.9`); None when there is no such code."""
     typed = fold(code)
-    if not typed:
+    if not typed or len(code) > LONGEST_CODE:
         return None
     try:
         result = expand(registry(), ExpandRequest(
