@@ -171,3 +171,18 @@ def test_a_loaded_value_set_replaces_the_built_in_one(tmp_path):
     ids = [e["resource"]["id"] for e in client.get(
         "/fhir/ValueSet", query_string={"_count": 1000}).fhir["entry"]]
     assert len(ids) == len(set(ids))
+
+
+def test_code_ranges_hold_only_codes_of_their_shape(client):
+    """As text 1036F and 0901T sort inside 00100-69990, but a Category II or III code is not
+    surgery: a range holds the codes shaped like its bounds (five digits here)."""
+    def codes_in(value: str) -> list[str]:
+        valueset = {"resourceType": "ValueSet", "status": "active", "compose": {"include": [{
+            "system": CPT, "filter": [{"property": "code", "op": "in", "value": value}]}]}}
+        body = client.post(EXPAND, json={"resourceType": "Parameters", "parameter": [
+            {"name": "valueSet", "resource": valueset}]}).fhir
+        return sorted(expansion_codes(body))
+
+    surgery = codes_in("00100-69990")
+    assert "64636" in surgery and not {"1036F", "0901T", "0001A", "0001U"} & set(surgery)
+    assert codes_in("0001F-9999F") == ["1036F"]

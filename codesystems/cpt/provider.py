@@ -90,7 +90,8 @@ class CptProvider(SqlProvider):
 
             def inside(concept: Concept) -> bool:
                 base = concept.code.split(":")[0]
-                return any(low <= base <= high and len(base) == len(low) for low, high in ranges)
+                return any(_shape(base) == _shape(low) and low <= base <= high
+                           for low, high in ranges)
 
             return inside if op == "in" else (lambda c: not inside(c))
         return None
@@ -246,6 +247,12 @@ def _in_force(edit: dict[str, Any], day: str) -> bool:
     """Whether an add-on edit is in force on `day`: from its effective date to its last day
     (`ended`), either open."""
     return (edit.get("effective") or "") <= day <= (edit.get("ended") or "9999")
+
+
+def _shape(code: str) -> str:
+    """`1036F` -> `9999F`, `10004` -> `99999`: a range holds only codes of its bounds' shape (as
+    text, `1036F` sorts between `10004` and `69990`, yet no Category II code is surgery)."""
+    return "".join("9" if ch.isdigit() else ch.upper() for ch in code)
 
 
 def _ranges(value: str) -> list[tuple[str, str]]:
