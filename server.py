@@ -332,13 +332,14 @@ def import_cms_ptp(files: tuple[Path, ...], setting: str | None, label: str | No
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--db", default=None)
 def import_fhir(paths: tuple[Path, ...], db: str | None) -> None:
-    """Import FHIR CodeSystem, ValueSet and ConceptMap JSON: files, folders, Bundles, .tgz."""
+    """Import FHIR CodeSystem, ValueSet, ConceptMap and NamingSystem JSON: files, folders,
+    Bundles, packages (.tgz or unpacked)."""
     store = _store(db)
     try:
-        counts = fhir_loader.import_paths(store, list(paths))
+        report = fhir_loader.import_paths(store, list(paths))
     except TerminologyError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
-    click.echo(", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    click.echo("\n".join(report.lines()))
 
 
 def _import_parsed(label: str, read: Any, db: str | None) -> None:

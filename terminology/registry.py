@@ -24,11 +24,6 @@ from terminology.store import CodeSystemInfo, ConceptMapInfo, Store, version_key
 ProviderFactory = Callable[[Store, CodeSystemInfo], Any]
 
 
-def _memory_provider(store: Store, info: CodeSystemInfo) -> MemoryProvider:
-    """A FHIR CodeSystem loaded whole (`txserver import fhir`): served from memory."""
-    return MemoryProvider(info.resource)
-
-
 @dataclass(frozen=True, slots=True)
 class Catalog:
     """What the registry serves from one store generation, built once for it: the providers
@@ -62,8 +57,7 @@ class Registry:
         self.store = store
         # other spellings of a code system's url (HCPCS's https://...) -> the url it is stored at
         self.aliases: dict[str, str] = dict(aliases or {})
-        self.factories: dict[str, ProviderFactory] = {"memory": _memory_provider,
-                                                      **(factories or {})}
+        self.factories: dict[str, ProviderFactory] = dict(factories or {})
         self.builtin_value_sets = list(value_sets or [])
         self._lock = threading.Lock()
         self._catalogs: OrderedDict[int, Catalog] = OrderedDict()
