@@ -39,6 +39,7 @@ RELATIONSHIP_TO_EQUIVALENCE = {
     "not-related-to": "unmatched",
 }
 PACKAGE_MANIFESTS = ("package.json", ".index.json")
+PinsOf = list[tuple[str, list[tuple[str, str | None]]]]  # (value set, its (system, version)s)
 
 
 @dataclass
@@ -286,8 +287,7 @@ def _version_held(pinned: str, held: list[str]) -> bool:
         for v in held)
 
 
-def report_pins(tx: Writer, value_sets: list[tuple[str, list[tuple[str, str | None]]]],
-                report: ImportReport) -> None:
+def report_pins(tx: Writer, value_sets: PinsOf, report: ImportReport) -> None:
     """Count the value sets that pin a code-system version the store does not hold, and
     those that include a code system it holds at no version (as the store is after the
     import, inside its transaction)."""
@@ -307,10 +307,10 @@ def report_pins(tx: Writer, value_sets: list[tuple[str, list[tuple[str, str | No
         report.unknown_system_value_sets += unknown
 
 
-def store_all(tx: Writer, found: Iterable[tuple[str, dict[str, Any]]],
-              report: ImportReport) -> None:
-    """Check and store each resource inside one transaction; then report the pins."""
-    value_sets: list[tuple[str, list[tuple[str, str | None]]]] = []
+def store_all(tx: Writer, found: Iterable[tuple[str, dict[str, Any]]], report: ImportReport,
+              value_sets: PinsOf) -> None:
+    """Check and store each resource inside the transaction `tx`, counting it in `report`
+    and noting each value set's pins in `value_sets`."""
     for where, resource in found:
         kind = resource["resourceType"]
         if kind == "NamingSystem":
@@ -320,7 +320,6 @@ def store_all(tx: Writer, found: Iterable[tuple[str, dict[str, Any]]],
         report.counts[kind] += 1
         if kind == "ValueSet":
             value_sets.append((resource.get("id") or resource["url"], _pins(resource)))
-    report_pins(tx, value_sets, report)
 
 
 def import_paths(store: Store, paths: list[Path]) -> ImportReport:
@@ -328,9 +327,29 @@ def import_paths(store: Store, paths: list[Path]) -> ImportReport:
     invalid). Returns what was stored, by kind, and the rest of the summary."""
     report = ImportReport()
     with store.transaction() as tx:
-        store_all(tx, read_paths(paths, report), report)
+        value_sets: PinsOf = []
+        store_all(tx, read_paths(paths, report), report, value_sets)
+        report_pins(tx, value_sets, report)
         if not any(report.counts.values()):
             raise ImportFailed("no CodeSystem, ValueSet, ConceptMap or NamingSystem found in "
                                + ", ".join(str(p) for p in paths))
     report.read = [str(p) for p in paths]
+    return report
+
+
+def import_packages(store: Store, packages: list[Any], not_imported: list[str]) -> ImportReport:
+    """Store the terminology resources of unpacked packages (`packages.Package`, dependencies
+    first) in one transaction, and record each package; `not_imported` says which
+    dependencies were left out and why."""
+    report = ImportReport()
+    with store.transaction() as tx:
+        value_sets: PinsOf = []
+        for package in packages:
+            before = dict(report.counts)
+            store_all(tx, read_package_folder(package.folder, report), report, value_sets)
+            gave = ", ".join(f"{report.counts[k] - before[k]:,} {k}" for k in KINDS)
+            report.read.append(f"{package} (from {package.source}, {package.folder}): {gave}")
+            tx.record_package(package.name, package.version, [gave])
+        report_pins(tx, value_sets, report)
+    report.notes += [f"not imported: {why}" for why in not_imported]
     return report
