@@ -43,7 +43,7 @@ from terminology.store import Store
 
 FIXTURE_FILES = ("codesystem-body-site.json", "codesystem-body-site-supplement.json",
                  "codesystem-legacy-site.json", "conceptmap-body-site-to-legacy.json",
-                 "bundle-valuesets.json")
+                 "bundle-valuesets.json", "namingsystem-body-site.json")
 VALUE_SET_IDS = sorted(fixture_value_sets())
 OURS = "http://example.org/"
 
