@@ -265,6 +265,20 @@ def test_an_invalid_resource_in_a_package_changes_nothing(registry, tmp_path):
     assert dump(db) == before
 
 
+def test_an_invalid_naming_system_is_left_out_and_named(registry, tmp_path):
+    broken = {**fhir_fixture("namingsystem-body-site.json"), "id": "broken",
+              "uniqueId": [{"value": "2.999.1.2", "preferred": True}]}  # no type
+    registry.add("example.ns", "1.0.0", body_site_package(
+        extra={"package/NamingSystem-broken.json": broken}))
+    result = run("import", "package", "example.ns@1.0.0", "--no-dependencies",
+                 "--db", str(tmp_path / "tx.db"))
+    assert result.exit_code == 0, result.output
+    assert "NamingSystems: 2 read, 1 stored" in result.output
+    assert ("skipped 1 NamingSystems that are not valid FHIR: example.ns#1.0.0:package/"
+            "NamingSystem-broken.json: NamingSystem is not valid FHIR: "
+            "NamingSystem.uniqueId[0].type") in result.output
+
+
 def test_an_id_taken_by_another_url_is_refused(registry, tmp_path):
     clash = {"package/CodeSystem-legacy-site.json": {
         **fhir_fixture("codesystem-legacy-site.json"), "id": "body-site"}}

@@ -11,7 +11,10 @@ index: `Writer.store_fhir_code_system`); supplements are kept whole, as they are
 the code system they supplement.
 
 In a package, files that are not terminology resources (package.json, other/, xml/,
-StructureDefinitions, ...) are counted in the summary and never stop the import.
+StructureDefinitions, ...) are counted in the summary and never stop the import. A NamingSystem
+that is not valid FHIR is left out and named in the summary (it only gives ids to resolve
+systems by: two of THO 7.0.1's have a uniqueId without its required type); any other invalid
+resource fails the import.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class ImportReport:
     read: list[str] = field(default_factory=list)  # per source: "NAME: what it gave"
     skipped: Counter[str] = field(default_factory=Counter)  # why -> how many files/resources
     naming_systems_read: int = 0
+    invalid_naming_systems: list[str] = field(default_factory=list)  # why each was left out
     # value sets that pin a code-system version the store does not hold: (value set, pin)
     unheld_pins: list[tuple[str, str]] = field(default_factory=list)
     unheld_pin_value_sets: int = 0
@@ -67,6 +71,9 @@ class ImportReport:
         lines.append(f"  NamingSystems: {self.naming_systems_read:,} read, "
                      f"{self.counts['NamingSystem']:,} stored (their ids resolve urn:oid: "
                      "and other system ids to canonical urls)")
+        if self.invalid_naming_systems:
+            lines.append(f"  skipped {len(self.invalid_naming_systems):,} NamingSystems that are "
+                         "not valid FHIR: " + "; ".join(self.invalid_naming_systems))
         lines += [f"  skipped {n:,} {why}" for why, n in sorted(self.skipped.items())]
         if self.unheld_pin_value_sets:
             shown = "; ".join(f"{vs} pins {pin}" for vs, pin in
@@ -315,7 +322,13 @@ def store_all(tx: Writer, found: Iterable[tuple[str, dict[str, Any]]], report: I
         kind = resource["resourceType"]
         if kind == "NamingSystem":
             report.naming_systems_read += 1
-        check(where, resource)
+            try:
+                check(where, resource)
+            except ImportFailed as exc:  # only ids to resolve systems by: leave it out, say so
+                report.invalid_naming_systems.append(exc.message)
+                continue
+        else:
+            check(where, resource)
         store_resource(tx, resource)
         report.counts[kind] += 1
         if kind == "ValueSet":
