@@ -288,8 +288,7 @@ def _system_ids(store: Store, by_url: dict[str, list[Any]]) -> dict[str, str]:
             value = identifier.get("value") if isinstance(identifier, dict) else None
             if isinstance(value, str) and identifier.get("system") == URI_IDENTIFIER:
                 found.setdefault(value, url)
-    found = {alias: url for alias, url in found.items() if alias not in by_url}
-    return found
+    return {alias: url for alias, url in found.items() if alias not in by_url}
 
 
 def _value_sets_by_url(builtin: list[dict[str, Any]], stored: list[dict[str, Any]],

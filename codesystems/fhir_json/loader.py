@@ -22,13 +22,14 @@ from __future__ import annotations
 import json
 import tarfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pydantic
 
+from codesystems.fhir_json.packages import Package
 from terminology.errors import ImportFailed, fhirpath
 from terminology.store import MapElement, Store, Writer
 
@@ -136,7 +137,7 @@ def read_paths(paths: Iterable[Path], report: ImportReport | None = None,
             raise ImportFailed(f"{path}: no such file or folder")
 
 
-def _package_member(name: str, data: Any, where: str,
+def _package_member(name: str, data: bytes | Callable[[], bytes], where: str,
                     report: ImportReport) -> Iterator[tuple[str, dict[str, Any]]]:
     """The terminology resources of one JSON file of a package; anything else is counted."""
     if name in PACKAGE_MANIFESTS:
@@ -350,8 +351,9 @@ def import_paths(store: Store, paths: list[Path]) -> ImportReport:
     return report
 
 
-def import_packages(store: Store, packages: list[Any], not_imported: list[str]) -> ImportReport:
-    """Store the terminology resources of unpacked packages (`packages.Package`, dependencies
+def import_packages(store: Store, packages: list[Package],
+                    not_imported: list[str]) -> ImportReport:
+    """Store the terminology resources of unpacked packages (dependencies
     first) in one transaction, and record each package; `not_imported` says which
     dependencies were left out and why."""
     report = ImportReport()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -240,8 +241,6 @@ def _check_digest(data: bytes, dist: dict[str, Any], label: str) -> None:
 
 
 def _dependencies(folder: Path) -> dict[str, str]:
-    import json
-
     manifest = folder / "package" / "package.json"
     try:
         document = json.loads(manifest.read_text(encoding="utf-8-sig"))

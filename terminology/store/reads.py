@@ -146,10 +146,6 @@ class Reads(Connections):
 
     # -- naming systems and packages ---------------------------------------------------------
 
-    def naming_systems(self) -> list[dict[str, Any]]:
-        rows = self._reader().execute("SELECT resource FROM naming_system ORDER BY resource_id")
-        return [orjson.loads(r[0]) for r in rows]
-
     def naming_system_ids(self) -> list[NamingSystemId]:
         """Every unique id of every stored NamingSystem, each naming system's in order."""
         rows = self._reader().execute(
