@@ -136,11 +136,14 @@ def test_code_system_read_gives_the_concepts_as_loaded(fhir_client):
 
 
 def test_a_store_with_code_systems_held_in_memory_is_migrated(tmp_path):
-    """Stores from before: the CodeSystem resource with its concepts, provider 'memory'."""
+    """Stores from before: the CodeSystem resource with its concepts, provider 'memory', and
+    concept rows without `abstract` and `extensions`."""
     db = tmp_path / "tx.db"
     Store(db).create()
     resource = fhir_fixture("codesystem-body-site.json")
     con = sqlite3.connect(db)
+    for column in ("abstract", "extensions"):  # their concept table had neither column
+        con.execute(f"ALTER TABLE concept DROP COLUMN {column}")
     con.execute("INSERT INTO code_system (url, version, resource_id, provider, resource, "
                 "imported_at) VALUES (?, ?, ?, 'memory', ?, '2025-01-01T00:00:00Z')",
                 (BODY_SITE, "1.0.0", "body-site", orjson.dumps(resource)))
