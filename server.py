@@ -33,6 +33,7 @@ from codesystems.cpt.policies import CptPolicies
 from codesystems.cpt.provider import CptProvider
 from codesystems.cpt.valuesets import VALUE_SETS
 from codesystems.fhir_json import loader as fhir_loader
+from codesystems.fhir_json import packages as fhir_packages
 from codesystems.hcpcs import definition as hcpcs_definition
 from codesystems.hcpcs import loader as hcpcs_loader
 from codesystems.icd10cm import loader as icd10cm_loader
@@ -211,6 +212,22 @@ def first_start(store: Store) -> None:
     import_samples(store)
 
 
+def ensure_packages(store: Store, names: list[str]) -> None:
+    """Import the packages `serve --package` names that the store does not hold yet (a name
+    without a version: any version of it will do). A package that cannot be had stops the
+    start: a server without the content it was told to carry would answer wrongly."""
+    held = store.packages()
+    try:
+        refs = [fhir_packages.PackageRef.parse(name) for name in names]
+        missing = [r for r in refs if not any(
+            name == r.name and r.version in (None, version) for name, version in held)]
+        if missing:
+            click.echo(f"Importing {', '.join(map(str, missing))} into {store.path}", err=True)
+            click.echo("\n".join(import_packages(store, missing).lines()), err=True)
+    except TerminologyError as exc:
+        raise click.ClickException(f"cannot start: {exc.message}") from None
+
+
 def _store_parsed(store: Store, parsed: ParsedCodeSystem, label: str, err: bool = True) -> None:
     """Store a parsed code system in one transaction, with a progress bar; then print the
     import summary (what each file gave, what was ignored or skipped and why)."""
@@ -237,11 +254,15 @@ def main() -> None:
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="one line per request on stderr")
 @click.option("--dev", is_flag=True, help="the same as --server dev")
+@click.option("--package", "packages", multiple=True, metavar="NAME[@VERSION]",
+              help="a FHIR package the store must hold (imported with its dependencies when "
+                   "it does not), e.g. hl7.terminology.r4@7.0.1; repeatable")
 def serve(host: str, port: int, db: str | None, server_kind: str, workers: int, threads: int,
-          access_log: bool, dev: bool) -> None:
+          access_log: bool, dev: bool, packages: tuple[str, ...]) -> None:
     """Serve FHIR R4 at http://HOST:PORT/fhir (imports the samples into an empty store)."""
     store = _store(db)
     first_start(store)
+    ensure_packages(store, list(packages))
     os.environ["TX_DB"] = str(store.path)  # the workers' create_app() opens this store
     os.environ.setdefault("TX_HEAVY_SLOTS", str(max(1, threads // 4)))  # the rest kept cheap
     click.echo(f"Serving FHIR R4 at http://{host}:{port}/fhir from {store.path}", err=True)
@@ -332,13 +353,45 @@ def import_cms_ptp(files: tuple[Path, ...], setting: str | None, label: str | No
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--db", default=None)
 def import_fhir(paths: tuple[Path, ...], db: str | None) -> None:
-    """Import FHIR CodeSystem, ValueSet and ConceptMap JSON: files, folders, Bundles, .tgz."""
+    """Import FHIR CodeSystem, ValueSet, ConceptMap and NamingSystem JSON: files, folders,
+    Bundles, packages (.tgz or unpacked)."""
     store = _store(db)
     try:
-        counts = fhir_loader.import_paths(store, list(paths))
+        report = fhir_loader.import_paths(store, list(paths))
     except TerminologyError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
-    click.echo(", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    click.echo("\n".join(report.lines()))
+
+
+def import_packages(store: Store, refs: list[fhir_packages.PackageRef], follow: bool = True,
+                    registries: tuple[str, ...] = ()) -> fhir_loader.ImportReport:
+    """Fetch the packages (from the cache, else a registry) with their dependencies, then
+    store their terminology resources in one transaction; progress on stderr."""
+    source = fhir_packages.PackageSource(registries or None,
+                                         say=lambda line: click.echo(line, err=True))
+    resolution = fhir_packages.resolve(source, refs, follow, held=store.packages())
+    return fhir_loader.import_packages(store, resolution.packages, resolution.not_imported)
+
+
+@import_group.command(name="package")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--registry", "registries", multiple=True,
+              help="Package registry URL, tried in order (default: TX_PACKAGE_REGISTRY, else "
+                   + ", ".join(fhir_packages.DEFAULT_REGISTRIES) + ")")
+@click.option("--dependencies/--no-dependencies", default=True, show_default=True,
+              help="also import the packages these depend on")
+@click.option("--db", default=None)
+def import_package(names: tuple[str, ...], registries: tuple[str, ...], dependencies: bool,
+                   db: str | None) -> None:
+    """Import FHIR packages by name (NAME or NAME@VERSION, e.g. hl7.terminology.r4@7.0.1):
+    their CodeSystems, ValueSets, ConceptMaps and NamingSystems, in one transaction."""
+    store = _store(db)
+    try:
+        refs = [fhir_packages.PackageRef.parse(name) for name in names]
+        report = import_packages(store, refs, dependencies, registries)
+    except TerminologyError as exc:
+        raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
+    click.echo("\n".join(report.lines()))
 
 
 def _import_parsed(label: str, read: Any, db: str | None) -> None:

@@ -1,14 +1,16 @@
 """FHIR CodeSystem concept JSON read into model values, and supplements merged into concepts.
 
-Shared by every provider: MemoryProvider reads whole CodeSystems with these helpers, valuesets.py
-reads the concepts a ValueSet lists, and both MemoryProvider and SqlProvider add a supplement's
-designations and properties to their concepts with `supplemented` (one rule for both).
+Shared by every provider: `concept_tree` reads a whole CodeSystem's concepts and hierarchy once,
+for MemoryProvider (tx-resource code systems) and for the importer that stores loaded FHIR
+CodeSystems in SQLite (one reading of the rules for both); valuesets.py reads the concepts a
+ValueSet lists; MemoryProvider and SqlProvider add a supplement's designations and properties to
+their concepts with `supplemented`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from terminology.model import Coding, Concept, Designation, Property
@@ -99,3 +101,93 @@ def supplemented(concept: Concept, item: dict[str, Any], label: str,
         + tuple(extra_p),
         extensions=concept.extensions + kept_extensions(item.get("extension", [])),
     )
+
+
+INACTIVE_STATUSES = {"retired", "inactive"}
+STANDARDS_STATUS = SD + "structuredefinition-standards-status"
+CONCEPT_PROPERTIES = "http://hl7.org/fhir/concept-properties#"
+
+
+@dataclass
+class ConceptTree:
+    """The concepts of one CodeSystem resource in document order (a code given twice: the
+    later definition, at the first place) and its hierarchy as (parent, child) links, from
+    nesting and from `parent`/`child`/`subsumedBy` properties."""
+
+    concepts: dict[str, Concept] = field(default_factory=dict)
+    links: list[tuple[str, str]] = field(default_factory=list)
+
+
+def property_roles(resource: dict[str, Any]) -> dict[str, str]:
+    """Property codes by the standard role they play: a code system may call notSelectable
+    `not-selectable`, as long as its uri is concept-properties#notSelectable."""
+    roles = {"status": "status", "inactive": "inactive", "notSelectable": "notSelectable",
+             "abstract": "notSelectable"}
+    for definition in resource.get("property", []):
+        if not isinstance(definition, dict):
+            continue
+        uri = str(definition.get("uri", ""))
+        for role in ("status", "inactive", "notSelectable"):
+            if uri == CONCEPT_PROPERTIES + role:
+                roles[str(definition.get("code"))] = role
+    return roles
+
+
+def concept_of(item: dict[str, Any], roles: dict[str, str]) -> Concept:
+    """One concept item of a CodeSystem (without its nested concepts). A status of retired or
+    inactive, or `inactive` true, makes it inactive; `notSelectable` true makes it abstract; a
+    standards-status extension of deprecated or withdrawn is its status."""
+    extensions = item.get("extension", [])
+    properties = tuple(p for p in (property_of(x) for x in item.get("property", []))
+                       if p is not None)
+    properties += tuple(extension_properties(extensions))
+    status = next((p.value for p in properties if roles.get(p.code) == "status"), None)
+    standards = next((e.get("valueCode") for e in extensions
+                      if e.get("url") == STANDARDS_STATUS), None)
+    if status is None and standards in ("deprecated", "withdrawn"):
+        status = standards
+        properties += (Property("status", standards, "code"),)
+    return Concept(
+        code=item["code"],
+        display=item.get("display"),
+        definition=item.get("definition"),
+        inactive=any(roles.get(p.code) == "inactive" and p.value is True for p in properties)
+        or status in INACTIVE_STATUSES,
+        abstract=any(roles.get(p.code) == "notSelectable" and p.value is True
+                     for p in properties),
+        designations=tuple(designation_of(d) for d in item.get("designation", [])
+                           if isinstance(d, dict)),
+        properties=properties,
+        extensions=kept_extensions(extensions),
+    )
+
+
+def concept_tree(resource: dict[str, Any]) -> ConceptTree:
+    """Every concept of a CodeSystem resource and its hierarchy (see ConceptTree)."""
+    tree = ConceptTree()
+    roles = property_roles(resource)
+    seen: set[tuple[str, str]] = set()
+
+    def link(parent: str, child: str) -> None:
+        if (parent, child) not in seen:
+            seen.add((parent, child))
+            tree.links.append((parent, child))
+
+    stack: list[tuple[Any, str | None]] = [
+        (item, None) for item in reversed(resource.get("concept", []))]
+    while stack:
+        item, parent = stack.pop()
+        if not isinstance(item, dict) or not isinstance(item.get("code"), str):
+            continue
+        concept = concept_of(item, roles)
+        tree.concepts[concept.code] = concept
+        if parent is not None:
+            link(parent, concept.code)
+        stack.extend((child, concept.code) for child in reversed(item.get("concept", [])))
+    for code, concept in tree.concepts.items():
+        for p in concept.properties:
+            if p.code in ("parent", "subsumedBy") and isinstance(p.value, str):
+                link(p.value, code)
+            elif p.code == "child" and isinstance(p.value, str):
+                link(code, p.value)
+    return tree

@@ -1,8 +1,10 @@
 """MemoryProvider: a code system held in memory from one FHIR CodeSystem resource.
 
-Used for `tx-resource` parameters, loaded FHIR CodeSystems and supplements. Nested concepts and
-`parent`/`child`/`subsumedBy` properties both give the hierarchy; `notSelectable` makes a concept
-abstract; `inactive`, or a status of retired/inactive, makes it inactive.
+Used for `tx-resource` parameters (per request) and supplements; CodeSystems loaded with
+`txserver import` are stored in SQLite instead (SqlProvider). Both read a resource's concepts
+with `terminology.concepts.concept_tree`: nested concepts and `parent`/`child`/`subsumedBy`
+properties give the hierarchy, `notSelectable` makes a concept abstract, `inactive` or a status
+of retired/inactive makes it inactive.
 """
 
 from __future__ import annotations
@@ -10,18 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from terminology.concepts import (
+from terminology.concepts import (  # designation_of and the extension helpers: valuesets.py
+    concept_tree,
     designation_of,
     extension_properties,
     kept_extensions,
-    property_of,
     supplement_items,
     supplemented,
 )
-from terminology.model import Canonical, Concept, Property
+from terminology.model import Canonical, Concept
 
-INACTIVE_STATUSES = {"retired", "inactive"}
-STANDARDS_STATUS = "http://hl7.org/fhir/StructureDefinition/structuredefinition-standards-status"
+__all__ = ["MemoryProvider", "designation_of", "extension_properties", "kept_extensions"]
 
 
 class MemoryProvider:
@@ -43,82 +44,21 @@ class MemoryProvider:
         self.supplements = [s.get("url", "") for s in supplements]
         self.property_defs = {p.get("code"): p for p in resource.get("property", [])
                               if isinstance(p, dict)}
-        self._concepts: dict[str, Concept] = {}
-        self._order: list[str] = []
+        tree = concept_tree(resource)
+        self._concepts: dict[str, Concept] = tree.concepts
+        self._order: list[str] = list(tree.concepts)
         self._parents: dict[str, list[str]] = {}
         self._children: dict[str, list[str]] = {}
         self._folded: dict[str, str] = {}
-        self._roles = self._property_roles()
-        self._walk(resource.get("concept", []), None)
-        self._link_properties()
+        for code in reversed(self._order):
+            self._folded[code.casefold()] = code  # the first of codes that fold alike wins
+        for parent, child in tree.links:
+            self._parents.setdefault(child, []).append(parent)
+            self._children.setdefault(parent, []).append(child)
         for supplement in supplements:
             self._apply_supplement(supplement)
 
     # -- building -----------------------------------------------------------------------------
-
-    def _walk(self, items: list[dict[str, Any]], parent: str | None) -> None:
-        for item in items:
-            if not isinstance(item, dict) or not isinstance(item.get("code"), str):
-                continue
-            code = item["code"]
-            properties = tuple(p for p in (property_of(x) for x in item.get("property", []))
-                               if p is not None)
-            properties += tuple(extension_properties(item.get("extension", [])))
-            roles = self._roles
-            status = next((p.value for p in properties if roles.get(p.code) == "status"), None)
-            standards = next((e.get("valueCode") for e in item.get("extension", [])
-                              if e.get("url") == STANDARDS_STATUS), None)
-            if status is None and standards in ("deprecated", "withdrawn"):
-                status = standards
-                properties += (Property("status", standards, "code"),)
-            inactive = any(roles.get(p.code) == "inactive" and p.value is True
-                           for p in properties) or status in INACTIVE_STATUSES
-            abstract = any(roles.get(p.code) == "notSelectable" and p.value is True
-                           for p in properties)
-            concept = Concept(
-                code=code,
-                display=item.get("display"),
-                definition=item.get("definition"),
-                inactive=inactive,
-                abstract=abstract,
-                designations=tuple(designation_of(d) for d in item.get("designation", [])
-                                   if isinstance(d, dict)),
-                properties=properties,
-                extensions=kept_extensions(item.get("extension", [])),
-            )
-            if code not in self._concepts:
-                self._order.append(code)
-                self._folded.setdefault(code.casefold(), code)
-            self._concepts[code] = concept
-            if parent is not None:
-                self._link(parent, code)
-            self._walk(item.get("concept", []), code)
-
-    def _property_roles(self) -> dict[str, str]:
-        """Property codes by the standard role they play: a code system may call
-        notSelectable `not-selectable`, as long as its uri is concept-properties#notSelectable."""
-        roles = {"status": "status", "inactive": "inactive", "notSelectable": "notSelectable",
-                 "abstract": "notSelectable"}
-        for code, definition in self.property_defs.items():
-            uri = str(definition.get("uri", ""))
-            for role in ("status", "inactive", "notSelectable"):
-                if uri == f"http://hl7.org/fhir/concept-properties#{role}":
-                    roles[code] = role
-        return roles
-
-    def _link(self, parent: str, child: str) -> None:
-        if parent not in self._parents.setdefault(child, []):
-            self._parents[child].append(parent)
-        if child not in self._children.setdefault(parent, []):
-            self._children[parent].append(child)
-
-    def _link_properties(self) -> None:
-        for code, concept in list(self._concepts.items()):
-            for p in concept.properties:
-                if p.code in ("parent", "subsumedBy") and isinstance(p.value, str):
-                    self._link(p.value, code)
-                elif p.code == "child" and isinstance(p.value, str):
-                    self._link(code, p.value)
 
     def _apply_supplement(self, supplement: dict[str, Any]) -> None:
         language, label = supplement.get("language"), str(Canonical.of(supplement))
@@ -148,6 +88,11 @@ class MemoryProvider:
 
     def resource(self) -> dict[str, Any]:
         return self._resource
+
+    def concepts_as_loaded(self) -> list[dict[str, Any]] | None:
+        """The resource's concepts as given (see provider.AsLoaded)."""
+        concepts = self.source_resource.get("concept")
+        return concepts if isinstance(concepts, list) else None
 
     def iter_concepts(self) -> Iterator[Concept]:
         for code in self._order:

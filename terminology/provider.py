@@ -36,6 +36,14 @@ class CodeSystemProvider(Protocol):
 
 
 @runtime_checkable
+class AsLoaded(Protocol):
+    """A provider over a FHIR CodeSystem that can give its `concept` array as it was loaded
+    (nested, every element kept), for CodeSystem reads; None when it has none."""
+
+    def concepts_as_loaded(self) -> list[dict[str, Any]] | None: ...
+
+
+@runtime_checkable
 class DatedFacts(Protocol):
     """A provider some of whose facts depend on the date of service (CPT: the primary codes of
     the CMS add-on edits and the MUE limits in force). `locate` gives them as of today
@@ -102,6 +110,10 @@ class SqlProvider:
     def iter_concepts(self) -> Any:
         return self.store.iter_concepts(self.info.id)
 
+    def concepts_as_loaded(self) -> list[dict[str, Any]] | None:
+        """A loaded FHIR CodeSystem's concepts as they came (see AsLoaded)."""
+        return self.store.concepts_as_loaded(self.info.id)
+
     # -- hierarchy ----------------------------------------------------------------------------
 
     @property
@@ -127,7 +139,7 @@ class SqlProvider:
         return list(self._children(code)) if self.hierarchical else []
 
     def descendants(self, code: str) -> list[str]:
-        """Every code below `code`, in code order."""
+        """Every code below `code`, in the code system's order."""
         return self.store.descendants(self.info.id, code) if self.hierarchical else []
 
     def subsumes(self, ancestor: str, code: str) -> bool:

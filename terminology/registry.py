@@ -24,11 +24,6 @@ from terminology.store import CodeSystemInfo, ConceptMapInfo, Store, version_key
 ProviderFactory = Callable[[Store, CodeSystemInfo], Any]
 
 
-def _memory_provider(store: Store, info: CodeSystemInfo) -> MemoryProvider:
-    """A FHIR CodeSystem loaded whole (`txserver import fhir`): served from memory."""
-    return MemoryProvider(info.resource)
-
-
 @dataclass(frozen=True, slots=True)
 class Catalog:
     """What the registry serves from one store generation, built once for it: the providers
@@ -40,6 +35,7 @@ class Catalog:
     maps: list[ConceptMapInfo]
     value_sets: dict[str, list[dict[str, Any]]]
     supplements: dict[str, list[dict[str, Any]]]
+    system_ids: dict[str, str]  # another unique id of a code system (urn:oid:...) -> its url
 
 
 class Registry:
@@ -62,8 +58,7 @@ class Registry:
         self.store = store
         # other spellings of a code system's url (HCPCS's https://...) -> the url it is stored at
         self.aliases: dict[str, str] = dict(aliases or {})
-        self.factories: dict[str, ProviderFactory] = {"memory": _memory_provider,
-                                                      **(factories or {})}
+        self.factories: dict[str, ProviderFactory] = dict(factories or {})
         self.builtin_value_sets = list(value_sets or [])
         self._lock = threading.Lock()
         self._catalogs: OrderedDict[int, Catalog] = OrderedDict()
@@ -134,7 +129,8 @@ class Registry:
         stored = self.store.value_sets() if exists else []
         value_sets = _value_sets_by_url(self.builtin_value_sets, stored, set(by_url))
         maps = self.store.concept_maps() if exists else []
-        return Catalog(generation, by_url, by_id, maps, value_sets, supplements)
+        system_ids = _system_ids(self.store, by_url) if exists else {}
+        return Catalog(generation, by_url, by_id, maps, value_sets, supplements, system_ids)
 
     @property
     def generation(self) -> int:
@@ -151,8 +147,15 @@ class Registry:
         return [p for url in sorted(by_url) for p in by_url[url]]
 
     def canonical_url(self, url: str) -> str:
-        """The url a code system is stored at, for any of its spellings."""
-        return self.aliases.get(url, url)
+        """The url a code system is stored at, for any of its spellings: the other spellings
+        of a code set's definition (HCPCS's https://), and the unique ids that stored
+        NamingSystems and CodeSystem identifiers give it (`urn:oid:2.16.840.1.113883.6.90` is
+        ICD-10-CM's http://hl7.org/fhir/sid/icd-10-cm). A url stored as it is stays itself."""
+        url = self.aliases.get(url, url)
+        catalog = self._current()
+        if url in catalog.by_url:
+            return url
+        return catalog.system_ids.get(url, url)
 
     def versions(self, url: str) -> list[str]:
         providers = self._current().by_url.get(self.canonical_url(url), [])
@@ -247,6 +250,45 @@ class Registry:
     def concept_map_resources(self) -> list[dict[str, Any]]:
         """Every stored ConceptMap as a FHIR R4 resource, its groups rebuilt from the store."""
         return [concept_map_resource(self.store, info) for info in self.concept_maps()]
+
+
+URI_IDENTIFIER = "urn:ietf:rfc:3986"
+
+
+def _unique_id(kind: str, value: str) -> str:
+    """A NamingSystem uniqueId as a system uri: an OID or UUID as its urn."""
+    if kind == "oid" and not value.startswith("urn:oid:"):
+        return f"urn:oid:{value}"
+    if kind == "uuid" and not value.startswith("urn:uuid:"):
+        return f"urn:uuid:{value}"
+    return value
+
+
+def _system_ids(store: Store, by_url: dict[str, list[Any]]) -> dict[str, str]:
+    """Other unique ids of the stored code systems -> their urls: each `codesystem`
+    NamingSystem's ids name its preferred uri (else its first), and a CodeSystem's
+    `identifier` (urn:ietf:rfc:3986 values: urn:oid:...) names its own url. Only ids of a code
+    system that is stored are kept."""
+    grouped: dict[int, list[Any]] = {}
+    for unique in store.naming_system_ids():
+        if unique.kind == "codesystem":
+            grouped.setdefault(unique.ns_id, []).append(unique)
+    found: dict[str, str] = {}
+    for ids in grouped.values():
+        uris = [u for u in ids if u.type == "uri"]
+        target = next((u for u in uris if u.preferred), uris[0] if uris else None)
+        if target is None or target.value not in by_url:
+            continue
+        for unique in ids:
+            if unique is not target:
+                found.setdefault(_unique_id(unique.type, unique.value), target.value)
+    for url, providers in by_url.items():
+        identifiers = providers[-1].resource().get("identifier", [])
+        for identifier in [identifiers] if isinstance(identifiers, dict) else identifiers:
+            value = identifier.get("value") if isinstance(identifier, dict) else None
+            if isinstance(value, str) and identifier.get("system") == URI_IDENTIFIER:
+                found.setdefault(value, url)
+    return {alias: url for alias, url in found.items() if alias not in by_url}
 
 
 def _value_sets_by_url(builtin: list[dict[str, Any]], stored: list[dict[str, Any]],
@@ -420,6 +462,10 @@ class RequestRegistry:
 
     def knows(self, url: str) -> bool:
         return url in self._code_systems or self.base.knows(url)
+
+    def canonical_url(self, url: str) -> str:
+        """As Registry.canonical_url; a code system sent with the request is its own url."""
+        return url if url in self._code_systems else self.base.canonical_url(url)
 
     def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None:
         for listed in self.supplements.values():

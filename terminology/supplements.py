@@ -38,7 +38,7 @@ class SupplementedRegistry:
 
     def resolve(self, url: str, version: str | None = None, on_date: str | None = None) -> Any:
         provider = self.base.resolve(url, version, on_date)
-        extra = self.by_target.get(url)
+        extra = self.by_target.get(provider.canonical.url) or self.by_target.get(url)
         if extra and hasattr(provider, "with_supplements"):
             return provider.with_supplements(extra)
         return provider

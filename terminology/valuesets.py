@@ -501,8 +501,9 @@ class Evaluator:
                      version: str | None, policy: VersionPolicy) -> Entry | None:
         entry: Entry | None = None
         if rule.get("system"):
-            if rule["system"] != system:
-                return None
+            if rule["system"] != system and (self.registry.canonical_url(rule["system"])
+                                             != self.registry.canonical_url(system)):
+                return None  # (urn:oid:... and the url it names are one system)
             provider = self.provider(system, rule.get("version"), f"{where}.system")
             if not policy.applies(provider.canonical.version, version):
                 return None

@@ -43,7 +43,7 @@ from terminology.store import Store
 
 FIXTURE_FILES = ("codesystem-body-site.json", "codesystem-body-site-supplement.json",
                  "codesystem-legacy-site.json", "conceptmap-body-site-to-legacy.json",
-                 "bundle-valuesets.json")
+                 "bundle-valuesets.json", "namingsystem-body-site.json")
 VALUE_SET_IDS = sorted(fixture_value_sets())
 OURS = "http://example.org/"
 
@@ -139,7 +139,7 @@ def test_import_paths_reads_a_bundle(tmp_path):
     store.create()
     counts = fhir_loader.import_paths(store, [FHIR_DATA / "codesystem-body-site.json",
                                               FHIR_DATA / "bundle-valuesets.json"])
-    assert counts == {"CodeSystem": 1, "ValueSet": 9, "ConceptMap": 0}
+    assert counts.counts == {"CodeSystem": 1, "ValueSet": 9, "ConceptMap": 0, "NamingSystem": 0}
     client = client_for(db)
     assert searchset_ids(client.get("/fhir/ValueSet").fhir) == VALUE_SET_IDS
     r = client.get(EXPAND, query_string={"url": VS_BASE + "body-site-upper-limb"})
@@ -173,8 +173,8 @@ def test_import_paths_of_a_package_equals_import_of_the_folder(tmp_path):
     members.update({f"package/{name}": fhir_fixture(name) for name in FIXTURE_FILES})
     package = build_package(tmp_path / "p.tgz", members)
     from_package, from_folder = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
-    assert fhir_loader.import_paths(from_package, [package]) == \
-        fhir_loader.import_paths(from_folder, [FHIR_DATA])
+    assert fhir_loader.import_paths(from_package, [package]).counts == \
+        fhir_loader.import_paths(from_folder, [FHIR_DATA]).counts
     a, b = client_for(tmp_path / "a.db"), client_for(tmp_path / "b.db")
     for url in ("/fhir/CodeSystem", "/fhir/ValueSet", "/fhir/ConceptMap"):
         assert searchset_ids(a.get(url).fhir) == searchset_ids(b.get(url).fhir)

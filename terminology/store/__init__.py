@@ -25,6 +25,7 @@ from terminology.store.records import (
     CodeSystemInfo,
     ConceptMapInfo,
     MapElement,
+    NamingSystemId,
     SearchHit,
     decode_designations,
     decode_properties,
@@ -40,7 +41,7 @@ CHECKPOINT_WAIT_MS = 2000
 
 __all__ = [
     "SCHEMA_VERSION", "SEARCH_SECONDS", "CodeSystemInfo", "ConceptMapInfo", "DuplicateCode",
-    "MapElement",
+    "MapElement", "NamingSystemId",
     "SearchHit", "Store", "Writer", "decode_designations", "decode_properties", "default_path",
     "encode_designations", "encode_properties", "search_key", "version_key",
 ]

@@ -17,6 +17,7 @@ from terminology.store.records import (
     CodeSystemInfo,
     ConceptMapInfo,
     MapElement,
+    NamingSystemId,
     code_system_from_row,
     concept_from_row,
     concept_map_from_row,
@@ -86,6 +87,13 @@ class Reads(Connections):
         )
         return concept_from_row(tuple(row)) if row else None
 
+    def concepts_as_loaded(self, cs_id: int) -> list[dict[str, Any]] | None:
+        """A loaded FHIR CodeSystem's `concept` array as it came (nested); None for code
+        systems imported from other sources."""
+        row = self._reader().execute(
+            "SELECT concepts FROM code_system_concepts WHERE cs_id = ?", (cs_id,)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
     def iter_concepts(self, cs_id: int) -> Iterator[Concept]:
         rows = self._reader().execute(
             f"SELECT {CONCEPT_COLUMNS} FROM concept WHERE cs_id = ? ORDER BY id", (cs_id,)
@@ -102,31 +110,55 @@ class Reads(Connections):
         ).fetchone()
         return row is not None
 
+    # Codes come in the code system's own order: the order its concepts were imported in (the
+    # publisher's), codes without a concept row last.
+
     def parents(self, cs_id: int, code: str) -> list[str]:
         rows = self._reader().execute(
-            "SELECT parent FROM concept_link WHERE cs_id = ? AND child = ? ORDER BY parent",
+            "SELECT l.parent FROM concept_link l LEFT JOIN concept c "
+            "ON c.cs_id = l.cs_id AND c.code = l.parent WHERE l.cs_id = ? AND l.child = ? "
+            "ORDER BY c.id IS NULL, c.id, l.parent",
             (cs_id, code),
         )
         return [r[0] for r in rows]
 
     def children(self, cs_id: int, code: str) -> list[str]:
         rows = self._reader().execute(
-            "SELECT child FROM concept_link WHERE cs_id = ? AND parent = ? ORDER BY child",
+            "SELECT l.child FROM concept_link l LEFT JOIN concept c "
+            "ON c.cs_id = l.cs_id AND c.code = l.child WHERE l.cs_id = ? AND l.parent = ? "
+            "ORDER BY c.id IS NULL, c.id, l.child",
             (cs_id, code),
         )
         return [r[0] for r in rows]
 
     def descendants(self, cs_id: int, code: str) -> list[str]:
-        """Every code below `code` (not itself), each once, in code order."""
+        """Every code below `code` (not itself), each once, in the code system's order."""
         rows = self._reader().execute(
             "WITH RECURSIVE below (code) AS ("
             "  SELECT child FROM concept_link WHERE cs_id = ?1 AND parent = ?2"
             "  UNION SELECT l.child FROM concept_link l JOIN below b"
             "        ON l.cs_id = ?1 AND l.parent = b.code"
-            ") SELECT code FROM below ORDER BY code",
+            ") SELECT b.code FROM below b LEFT JOIN concept c ON c.cs_id = ?1 AND c.code = b.code"
+            " ORDER BY c.id IS NULL, c.id, b.code",
             (cs_id, code),
         )
         return [r[0] for r in rows]
+
+    # -- naming systems and packages ---------------------------------------------------------
+
+    def naming_system_ids(self) -> list[NamingSystemId]:
+        """Every unique id of every stored NamingSystem, each naming system's in order."""
+        rows = self._reader().execute(
+            "SELECT n.id, n.kind, i.type, i.value, i.preferred FROM naming_system_id i "
+            "JOIN naming_system n ON n.id = i.ns_id ORDER BY n.id, i.rowid")
+        return [NamingSystemId(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+
+    def packages(self) -> list[tuple[str, str]]:
+        """(name, version) of each FHIR package imported by name."""
+        if not self.path.exists():
+            return []
+        rows = self._reader().execute("SELECT name, version FROM fhir_package ORDER BY name")
+        return [(r[0], r[1]) for r in rows]
 
     # -- value sets and concept maps ---------------------------------------------------------
 

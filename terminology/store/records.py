@@ -60,6 +60,17 @@ class ConceptMapInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class NamingSystemId:
+    """One unique id (`uniqueId`) of a stored NamingSystem."""
+
+    ns_id: int
+    kind: str  # the naming system's: codesystem, identifier, root
+    type: str  # oid, uuid, uri, other, ...
+    value: str
+    preferred: bool
+
+
+@dataclass(frozen=True, slots=True)
 class MapElement:
     source_system: str
     source_code: str
@@ -76,19 +87,27 @@ def now() -> str:
 
 
 def encode_designations(designations: Iterable[Designation]) -> bytes:
-    return orjson.dumps(
-        [
-            [d.language, d.use.system if d.use else None, d.use.code if d.use else None, d.value]
-            for d in designations
-        ]
-    )
+    """[language, use system, use code, value], then [use display, extensions] when either is
+    given (FHIR designations loaded with `import fhir` keep both)."""
+    rows: list[list[Any]] = []
+    for d in designations:
+        row: list[Any] = [d.language, d.use.system if d.use else None,
+                          d.use.code if d.use else None, d.value]
+        use_display = d.use.display if d.use else None
+        if use_display or d.extensions:
+            row += [use_display, list(d.extensions)]
+        rows.append(row)
+    return orjson.dumps(rows)
 
 
 def decode_designations(text: str | bytes) -> tuple[Designation, ...]:
-    return tuple(
-        Designation(value, lang, Coding(system=us, code=uc) if uc else None)
-        for lang, us, uc, value in orjson.loads(text)
-    )
+    out = []
+    for row in orjson.loads(text):
+        lang, us, uc, value = row[:4]
+        use_display, extensions = row[4:6] if len(row) > 4 else (None, ())
+        use = Coding(system=us, code=uc, display=use_display) if uc else None
+        out.append(Designation(value, lang, use, extensions=tuple(extensions or ())))
+    return tuple(out)
 
 
 def encode_properties(properties: Iterable[Property]) -> bytes:
@@ -100,24 +119,28 @@ def decode_properties(text: str | bytes) -> tuple[Property, ...]:
 
 
 CONCEPT_COLUMNS = (
-    "code, display, definition, inactive, effective, withdrawn, designations, properties"
+    "code, display, definition, inactive, effective, withdrawn, designations, properties, "
+    "abstract, extensions"
 )
 
 
 def concept_from_row(row: tuple[Any, ...]) -> Concept:
     """A Concept from the CONCEPT_COLUMNS of one concept row."""
-    code, display, definition, inactive, effective, withdrawn, designations, properties = row
+    (code, display, definition, inactive, effective, withdrawn, designations, properties,
+     abstract, extensions) = row
     decoded = decode_properties(properties)
     return Concept(
         code=code,
         display=display,
         definition=definition,
         inactive=bool(inactive),
-        abstract=any(p.code == "notSelectable" and p.value is True for p in decoded),
+        abstract=bool(abstract) or any(p.code == "notSelectable" and p.value is True
+                                       for p in decoded),
         effective=effective,
         withdrawn=withdrawn,
         designations=decode_designations(designations),
         properties=decoded,
+        extensions=tuple(orjson.loads(extensions)) if extensions else (),
     )
 
 

@@ -38,7 +38,16 @@ CREATE TABLE IF NOT EXISTS concept (
     derived      INTEGER NOT NULL DEFAULT 0,
     designations TEXT NOT NULL DEFAULT '[]',
     properties   TEXT NOT NULL DEFAULT '[]',
+    abstract     INTEGER NOT NULL DEFAULT 0,  -- not selectable (also: a notSelectable property)
+    extensions   TEXT,                        -- JSON: the concept extensions expansions carry
     UNIQUE (cs_id, code)
+);
+
+-- A loaded FHIR CodeSystem's `concept` array as it came (nested), for CodeSystem reads with
+-- concepts; the concept rows above are what every operation uses.
+CREATE TABLE IF NOT EXISTS code_system_concepts (
+    cs_id    INTEGER PRIMARY KEY REFERENCES code_system (id) ON DELETE CASCADE,
+    concepts BLOB NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS concept_property (
@@ -149,4 +158,36 @@ CREATE INDEX IF NOT EXISTS cms_ptp_by_column1 ON cms_ptp (table_id, column1, col
 CREATE TABLE IF NOT EXISTS first_start_step (
     step         TEXT PRIMARY KEY,
     completed_at TEXT NOT NULL
+);
+
+-- NamingSystem resources: the unique ids (OIDs, URIs, UUIDs) by which a code system or an
+-- identifier system is known. `url` is the R5 url (or R4's extension for it), '' when none:
+-- then the id is the resource's identity.
+CREATE TABLE IF NOT EXISTS naming_system (
+    id          INTEGER PRIMARY KEY,
+    url         TEXT NOT NULL DEFAULT '',
+    version     TEXT NOT NULL DEFAULT '',
+    resource_id TEXT NOT NULL UNIQUE,
+    name        TEXT,
+    kind        TEXT NOT NULL,             -- codesystem, identifier, root
+    status      TEXT NOT NULL DEFAULT 'active',
+    resource    TEXT NOT NULL,
+    imported_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS naming_system_id (
+    ns_id     INTEGER NOT NULL REFERENCES naming_system (id) ON DELETE CASCADE,
+    type      TEXT NOT NULL,               -- oid, uuid, uri, iri-stem, v2csmnemonic, other
+    value     TEXT NOT NULL,
+    preferred INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS naming_system_id_by_value ON naming_system_id (value);
+
+-- FHIR packages imported by name (`txserver import package`, `serve --package`).
+CREATE TABLE IF NOT EXISTS fhir_package (
+    name        TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    summary     TEXT NOT NULL,             -- the import summary's lines
+    imported_at TEXT NOT NULL,
+    PRIMARY KEY (name, version)
 );

@@ -31,12 +31,13 @@ RERANK_TOLERANCE = 0.02  # scores this close (relative to the best) count as equ
 def _reranked(rows: list[Any]) -> list[Any]:
     """bm25 favours short descriptors, so a narrow code with a short name ("Diabetes
     insipidus") outranks the heading a person means ("Type 2 diabetes mellitus", E11). Among
-    scores within 2% of each other, the broader code (the shorter one) comes first."""
+    scores within 2% of each other, the broader code (the shorter one) comes first; among
+    equals, the code system's own order (the order it was imported in: `r[3]` is the row id)."""
     if not rows:
         return rows
     best = rows[0][2]
     step = abs(best) * RERANK_TOLERANCE or 1.0
-    return sorted(rows, key=lambda r: (int((r[2] - best) / step), len(r[1]), r[2], r[1]))
+    return sorted(rows, key=lambda r: (int((r[2] - best) / step), len(r[1]), r[2], r[3]))
 
 
 def search_key(code: str) -> str:
@@ -51,7 +52,8 @@ def search_row(concept_id: int, code: str, display: str | None,
     text = display or ""
     seen = {" ".join(text.casefold().split())}
     terms: list[str] = []
-    for _, _, _, value in orjson.loads(designations):
+    for designation in orjson.loads(designations):
+        value = designation[3]  # [language, use system, use code, value, ...]: records.py
         folded = " ".join(value.casefold().split())
         if folded not in seen:
             seen.add(folded)
@@ -140,13 +142,13 @@ class Search(Connections):
             page = "" if limit is None else " LIMIT ?"
             extra = [] if limit is None else [RERANK_DEPTH * limit + len(hits)]
             rows = con.execute(
-                "SELECT c.cs_id, c.code, bm25(concept_search, 2.0, 10.0, 3.0) AS score "
+                "SELECT c.cs_id, c.code, bm25(concept_search, 2.0, 10.0, 3.0) AS score, c.id "
                 "FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
                 f"WHERE concept_search MATCH ?{where} "
-                f"ORDER BY score, length(c.code), c.code{page}",
+                f"ORDER BY score, length(c.code), c.id{page}",
                 [word_query, *bound, *extra],
             ).fetchall()
-        for cs_id, code, score in _reranked(rows):
+        for cs_id, code, score, _ in _reranked(rows):
             if (cs_id, code) not in seen:
                 hits.append(SearchHit(cs_id, code, False, score))
         return hits if limit is None else hits[:limit]

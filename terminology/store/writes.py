@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from terminology.concepts import concept_tree
 from terminology.errors import ImportFailed
 from terminology.model import Canonical, Concept
 from terminology.store.records import (
@@ -121,12 +122,14 @@ class Writer:
         provider: str = "fhir",
         effective_date: str | None = None,
         indexed_properties: Collection[str] | None = None,
+        case_sensitive: bool | None = None,
     ) -> int:
         """Store one code-system version, replacing any earlier import of the same version.
 
         `indexed_properties` names the properties whose values go into concept_property (all
         of them by default); long note-like string properties are better left out of it.
-        `resource_id` None: a free id is made from the url (see `_claim_id`)."""
+        `resource_id` None: a free id is made from the url (see `_claim_id`).
+        `case_sensitive` None: the resource's caseSensitive, true when it has none."""
         resource_id = self._claim_id("CodeSystem", url, version, resource_id)
         same = "url = ? AND (version = ? OR resource_id = ?)"  # never another url
         self._unindex(f"cs_id IN (SELECT id FROM code_system WHERE {same})",
@@ -146,7 +149,8 @@ class Writer:
                 resource.get("status", "active"),
                 effective_date,
                 resource.get("content", "complete"),
-                1 if resource.get("caseSensitive", True) else 0,
+                int(resource.get("caseSensitive", True) if case_sensitive is None
+                    else case_sensitive),
                 orjson.dumps(resource),
                 now(),
             ),
@@ -164,7 +168,8 @@ class Writer:
         try:
             cur = self.con.execute(
                 "INSERT INTO concept (cs_id, code, display, definition, inactive, effective, "
-                "withdrawn, derived, designations, properties) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "withdrawn, derived, designations, properties, abstract, extensions) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     cs_id,
                     c.code,
@@ -176,6 +181,8 @@ class Writer:
                     int(derived),
                     designations,
                     encode_properties(c.properties),
+                    int(c.abstract),
+                    orjson.dumps(c.extensions) if c.extensions else None,
                 ),
             )
         except sqlite3.IntegrityError as exc:
@@ -192,6 +199,25 @@ class Writer:
         self._to_index.append(search_row(concept_id, c.code, c.display, designations))
         if len(self._to_index) >= self.SEARCH_BATCH:
             self._index_pending()
+
+    def store_fhir_code_system(self, resource: dict[str, Any]) -> int:
+        """Store a FHIR CodeSystem resource (not a supplement) as SQL rows like every other
+        code system: its concepts (read by `concept_tree`, the rules MemoryProvider follows),
+        their hierarchy, the search index; the `concept` array as it came, for reads. A
+        missing caseSensitive means case-insensitive here, as FHIR servers read it."""
+        tree = concept_tree(resource)
+        cs_id = self.replace_code_system(
+            url=resource["url"], version=resource.get("version"),
+            resource_id=resource.get("id"),
+            resource={k: v for k, v in resource.items() if k != "concept"},
+            concepts=tree.concepts.values(), provider="fhir",
+            case_sensitive=bool(resource.get("caseSensitive", False)))
+        self.add_links(cs_id, tree.links)
+        if resource.get("concept"):
+            self.con.execute(
+                "INSERT INTO code_system_concepts (cs_id, concepts) VALUES (?, ?)",
+                (cs_id, orjson.dumps(resource["concept"])))
+        return cs_id
 
     def add_links(self, cs_id: int, links: Iterable[tuple[str, str]]) -> None:
         """Parent/child links (parent code, child code) between concepts of one version."""
@@ -315,6 +341,58 @@ class Writer:
         return map_id
 
 
+    def replace_naming_system(self, resource: dict[str, Any]) -> None:
+        """Store a NamingSystem and its unique ids. Its identity is its url (R5, or R4's
+        extension for it) when it has one, else its id; an id held by a NamingSystem with
+        another url is refused (see `_claim_id`)."""
+        url, version = naming_system_url(resource), resource.get("version") or ""
+        if url:
+            resource_id = self._claim_id("NamingSystem", url, version, resource.get("id"))
+        else:
+            resource_id = resource.get("id") or _resource_id(
+                "NamingSystem/" + (resource.get("name") or "naming-system"), "")
+            held = self.con.execute("SELECT url FROM naming_system WHERE resource_id = ?",
+                                    (resource_id,)).fetchone()
+            if held is not None and held[0]:
+                raise ImportFailed(
+                    f"NamingSystem id '{resource_id}' is already taken by {held[0]}, so a "
+                    "NamingSystem without a url cannot be stored under it. Nothing was "
+                    "imported: give the incoming NamingSystem an id of its own.")
+        self.con.execute(
+            "DELETE FROM naming_system WHERE resource_id = ? OR (url != '' AND url = ? "
+            "AND version = ?)", (resource_id, url, version))
+        cur = self.con.execute(
+            "INSERT INTO naming_system (url, version, resource_id, name, kind, status, "
+            "resource, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (url, version, resource_id, resource.get("name"), resource.get("kind", ""),
+             resource.get("status", "active"), orjson.dumps({**resource, "id": resource_id}),
+             now()))
+        ns_id = int(cur.lastrowid or 0)
+        self.con.executemany(
+            "INSERT INTO naming_system_id (ns_id, type, value, preferred) VALUES (?, ?, ?, ?)",
+            ((ns_id, u.get("type") or "other", u["value"], int(bool(u.get("preferred"))))
+             for u in resource.get("uniqueId", [])
+             if isinstance(u, dict) and isinstance(u.get("value"), str)))
+
+    def record_package(self, name: str, version: str, summary: list[str]) -> None:
+        """Record that the FHIR package name#version was imported, with its summary."""
+        self.con.execute(
+            "INSERT OR REPLACE INTO fhir_package (name, version, summary, imported_at) "
+            "VALUES (?, ?, ?, ?)", (name, version, "\n".join(summary), now()))
+
+
+NAMING_SYSTEM_URL = "http://hl7.org/fhir/5.0/StructureDefinition/extension-NamingSystem.url"
+
+
+def naming_system_url(resource: dict[str, Any]) -> str:
+    """A NamingSystem's url: R5's element, else R4's cross-version extension for it."""
+    if isinstance(resource.get("url"), str):
+        return str(resource["url"])
+    return next((str(e["valueUri"]) for e in resource.get("extension", [])
+                 if e.get("url") == NAMING_SYSTEM_URL and isinstance(e.get("valueUri"), str)),
+                "")
+
+
 class DuplicateCode(ValueError):
     """A code-system version given the same code twice (a defect of the source file: the
     importers catch it as ValueError and name the file)."""
@@ -324,7 +402,8 @@ class DuplicateCode(ValueError):
         self.code = code
 
 
-_TABLE_OF = {"CodeSystem": "code_system", "ValueSet": "value_set", "ConceptMap": "concept_map"}
+_TABLE_OF = {"CodeSystem": "code_system", "ValueSet": "value_set", "ConceptMap": "concept_map",
+             "NamingSystem": "naming_system"}
 
 
 def _resource_id(url: str, version: str) -> str:

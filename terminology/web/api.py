@@ -25,6 +25,7 @@ from terminology.operations.expand import expand, find_valueset
 from terminology.operations.lookup import lookup
 from terminology.operations.subsumes import subsumes
 from terminology.operations.translate import translate
+from terminology.provider import AsLoaded
 from terminology.operations.validate_code import validate_code
 from terminology.registry import Registry, RequestRegistry
 from terminology.web.body import read_body
@@ -327,10 +328,14 @@ def codesystem_read(resource_id: str) -> Response:
 
 
 def _concepts_of(provider: Any) -> Callable[[], Any]:
-    """Concepts for a CodeSystem read: as loaded (nested) when held whole in memory."""
-    source = getattr(provider, "source_resource", None)
-    if source is not None:
-        return lambda: [RawConcept(c) for c in source.get("concept", [])]
+    """Concepts for a CodeSystem read: as loaded (nested) for a FHIR CodeSystem."""
+    if isinstance(provider, AsLoaded):
+        def as_loaded() -> Any:
+            loaded = provider.concepts_as_loaded()
+            if loaded is None:
+                return provider.iter_concepts()
+            return [RawConcept(c) for c in loaded]
+        return as_loaded
     return provider.iter_concepts
 
 
