@@ -29,7 +29,8 @@ class CodeSystemProvider(Protocol):
     def locate(self, code: str) -> Concept | None:
         """The concept for `code`, or None. Raises InvalidExpression for a malformed expression."""
 
-    def count(self) -> int: ...
+    def count(self) -> int:
+        """How many concepts; -1 for a code system defined by a grammar (BCP-47, UCUM)."""
 
     def resource(self) -> dict[str, Any]:
         """The CodeSystem resource without its concepts."""
