@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from terminology.errors import ImportFailed
+
 SHIPPED = Path(__file__).parent / "data" / "language-subtag-registry.txt"
 SUBTAG_TYPES = ("language", "extlang", "script", "region", "variant")
 TAG_TYPES = ("grandfathered", "redundant")
@@ -92,8 +94,18 @@ def parse_registry(text: str) -> SubtagRegistry:
     return SubtagRegistry(file_date, subtags, tags, frozenset(grandfathered))
 
 
-@cache
 def load(path: str | None = None) -> SubtagRegistry:
     """The registry at `path`, else `TX_BCP47_REGISTRY`, else the shipped subset."""
-    chosen = Path(path or os.environ.get("TX_BCP47_REGISTRY") or SHIPPED)
-    return parse_registry(chosen.read_text(encoding="utf-8"))
+    return _load(str(path or os.environ.get("TX_BCP47_REGISTRY") or SHIPPED))
+
+
+@cache
+def _load(path: str) -> SubtagRegistry:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ImportFailed(f"Cannot read the language subtag registry {path}: {exc}") from None
+    found = parse_registry(text)
+    if not found.subtags["language"]:
+        raise ImportFailed(f"{path} is not the IANA language subtag registry (no languages)")
+    return found

@@ -86,12 +86,15 @@ def parse_essence(data: bytes, source: str = "ucum-essence.xml") -> Essence:
     return Essence(root.get("version", ""), root.get("revision-date"), prefixes, units)
 
 
-@cache
 def load(path: str | None = None) -> Essence:
     """The table at `path`, else `TX_UCUM_ESSENCE`, else the copy the server ships."""
-    chosen = Path(path or os.environ.get("TX_UCUM_ESSENCE") or SHIPPED)
+    return _load(str(path or os.environ.get("TX_UCUM_ESSENCE") or SHIPPED))
+
+
+@cache
+def _load(path: str) -> Essence:
     try:
-        data = chosen.read_bytes()
+        data = Path(path).read_bytes()
     except OSError as exc:
-        raise ImportFailed(f"Cannot read UCUM's table of units {chosen}: {exc}") from None
-    return parse_essence(data, str(chosen))
+        raise ImportFailed(f"Cannot read UCUM's table of units {path}: {exc}") from None
+    return parse_essence(data, path)
