@@ -58,6 +58,14 @@ def facts_on(provider: DatedFacts, concept: Concept, on_date: str) -> Concept:
     return replace(concept, properties=before + facts + after)
 
 
+@runtime_checkable
+class ExplainsUnknownCodes(Protocol):
+    """A code system whose parser can say why a code is not one of its codes (UCUM: `The unit
+    'kgXX' is unknown at character 1`); $validate-code reports it beside `Unknown code`."""
+
+    def explain_unknown(self, code: str) -> str | None: ...
+
+
 class SqlProvider:
     """A provider over one stored code-system version. Concepts are cached per provider."""
 

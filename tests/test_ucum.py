@@ -44,6 +44,28 @@ def test_invalid_units_are_unknown_codes(client, code):
                                  "version '2.2'"]
 
 
+def test_an_invalid_unit_says_where_the_parser_stopped(client):
+    """As tx.fhir.org: the unknown code is the error, the parser's reason an information."""
+    every = value_set(UCUM, url="http://example.org/fhir/ValueSet/ucum-all")
+    coding = {"system": UCUM, "code": "kgXX"}
+    response = client.post_parameters("/fhir/ValueSet/$validate-code", {
+        "resourceType": "Parameters", "parameter": [
+            {"name": "valueSet", "resource": every}, {"name": "coding", "valueCoding": coding}]})
+    body = response.fhir
+    found = {(i["severity"], i["details"]["text"]) for i in issues_of(body)}
+    assert found == {
+        ("error", "Unknown code 'kgXX' in the CodeSystem 'http://unitsofmeasure.org' version "
+                  "'2.2'"),
+        ("error", "The provided code 'http://unitsofmeasure.org#kgXX' was not found in the "
+                  "value set 'http://example.org/fhir/ValueSet/ucum-all'"),
+        ("information", "Error processing unit 'kgXX': The unit 'kgXX' is unknown at "
+                        "character 1")}
+    assert param_dict(body)["message"] == [
+        "The provided code 'http://unitsofmeasure.org#kgXX' was not found in the value set "
+        "'http://example.org/fhir/ValueSet/ucum-all'; Unknown code 'kgXX' in the CodeSystem "
+        "'http://unitsofmeasure.org' version '2.2'"]
+
+
 def test_lookup_gives_the_code_as_display_and_the_analysis_as_a_designation(client):
     response = client.get(LOOKUP, query_string={"system": UCUM, "code": "mg/dL"})
     assert response.status_code == 200

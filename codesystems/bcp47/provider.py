@@ -30,13 +30,6 @@ class Bcp47Provider(GrammarCodeSystem):
         """The parsed tag; raises tags.InvalidTag with the reason."""
         return tags.parse(self.registry, code)
 
-    def explain_invalid(self, code: str) -> str | None:
-        try:
-            self.parse(code)
-        except tags.InvalidTag as exc:
-            return str(exc)
-        return None
-
     def locate(self, code: str) -> Concept | None:
         try:
             tag = self.parse(code)

@@ -37,7 +37,7 @@ class UcumProvider(GrammarCodeSystem):
         self._canonical = expressions.Canonicaliser(self.essence)
         self._located = lru_cache(maxsize=4096)(self._locate)
 
-    def explain_invalid(self, code: str) -> str | None:
+    def explain_unknown(self, code: str) -> str | None:
         """Why `code` is not a unit, in tx.fhir.org's words (None if it is one)."""
         try:
             expressions.parse(self.essence, code)
