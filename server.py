@@ -37,9 +37,9 @@ from codesystems.hcpcs import loader as hcpcs_loader
 from codesystems.icd10cm import loader as icd10cm_loader
 from codesystems.icd10pcs import loader as icd10pcs_loader
 from codesystems.mime.provider import MimeTypeProvider
+from codesystems.sources import ParsedCodeSystem, store_code_system, summary
 from codesystems.ucum import essence as ucum_essence
 from codesystems.ucum.provider import UcumProvider
-from codesystems.sources import ParsedCodeSystem, store_code_system, summary
 from terminology import clock
 from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome

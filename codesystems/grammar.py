@@ -22,7 +22,6 @@ class GrammarCodeSystem:
     content = "complete"
     language = "en"
     effective_date = None
-    property_defs: dict[str, dict[str, Any]] = {}
 
     def __init__(self, url: str, version: str | None, *, name: str, title: str,
                  resource_id: str, copyright: str | None = None,
@@ -32,6 +31,7 @@ class GrammarCodeSystem:
         self.title = title
         self.resource_id = resource_id
         self.copyright = copyright
+        self.property_defs: dict[str, dict[str, Any]] = {}
         self._resource: dict[str, Any] = {
             "resourceType": "CodeSystem", "id": resource_id, "url": url,
             **({"version": version} if version else {}),

@@ -4,7 +4,6 @@ the IANA subtag registry, tx.fhir.org's displays and messages, and value sets ov
 from __future__ import annotations
 
 import pytest
-
 from conftest import LOOKUP, VALIDATE, designations, issues_of, message_ids, param_dict
 from grammar_helpers import expand, validate_in, value_set
 

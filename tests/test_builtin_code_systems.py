@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import shutil
 
-from codesystems.fhir_json import loader as fhir_loader
 from conftest import VALIDATE, client_for, param_dict
+
+from codesystems.fhir_json import loader as fhir_loader
 from terminology.store import Store
 
 BUILTINS = {"urn:ietf:bcp:47": None, "http://unitsofmeasure.org": "2.2", "urn:ietf:bcp:13": None,

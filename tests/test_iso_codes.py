@@ -4,7 +4,6 @@ expansions (both are finite lists) and value sets filtering them, as tx.fhir.org
 from __future__ import annotations
 
 import pytest
-
 from conftest import LOOKUP, VALIDATE, param_dict, properties
 from grammar_helpers import expand, validate_in, value_set
 
@@ -34,8 +33,8 @@ def test_country_codes(client, code, display):
 def test_unknown_country_codes(client, code):
     params = validate(client, ISO3166, code)
     assert params["result"] == [False]
-    assert params["message"] == [f"Unknown code '{code}' in the CodeSystem '{ISO3166}' "
-                                 "version '2018'"]
+    assert params["message"] == [(f"Unknown code '{code}' in the CodeSystem '{ISO3166}' "
+                                 "version '2018'")]
 
 
 def test_countries_expand_in_full_and_by_a_code_regex(client):

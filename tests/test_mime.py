@@ -4,7 +4,6 @@ RFC 2045, parameters allowed, the code as its display, and value sets listing ty
 from __future__ import annotations
 
 import pytest
-
 from conftest import LOOKUP, VALIDATE, param_dict
 from grammar_helpers import expand, validate_in, value_set
 

@@ -74,8 +74,10 @@ def parse_essence(data: bytes, source: str = "ucum-essence.xml") -> Essence:
         if kind not in ("base-unit", "unit"):
             continue
         names = tuple("".join(n.itertext()).strip() for n in _children(node, "name"))
-        value = (_children(node, "value") or [None])[0]
-        function = (_children(value, "function") or [None])[0] if value is not None else None
+        values = _children(node, "value")
+        value = values[0] if values else None
+        functions = _children(value, "function") if value is not None else []
+        function = functions[0] if functions else None
         units[node.get("Code", "")] = Unit(
             code=node.get("Code", ""), names=names, base=kind == "base-unit",
             metric=kind == "base-unit" or node.get("isMetric") == "yes",
