@@ -254,11 +254,11 @@ def serve(host: str, port: int, db: str | None, server_kind: str, workers: int, 
           access_log: bool, dev: bool, ucum_essence_path: Path | None) -> None:
     """Serve FHIR R4 at http://HOST:PORT/fhir (imports the samples into an empty store)."""
     if ucum_essence_path is not None:
-        try:
-            ucum_essence.load(str(ucum_essence_path))
-        except TerminologyError as exc:
-            raise click.ClickException(exc.message) from None
         os.environ["TX_UCUM_ESSENCE"] = str(ucum_essence_path)  # read by the workers too
+    try:
+        ucum_essence.load()  # a table that is not UCUM's stops here, with the reason
+    except TerminologyError as exc:
+        raise click.ClickException(exc.message) from None
     store = _store(db)
     first_start(store)
     os.environ["TX_DB"] = str(store.path)  # the workers' create_app() opens this store

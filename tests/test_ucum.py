@@ -145,3 +145,18 @@ def test_a_broken_table_of_units_is_refused(tmp_path):
         essence.load(str(broken))
     with pytest.raises(ImportFailed, match="Cannot read UCUM's table"):
         essence.load(str(tmp_path / "missing.xml"))
+
+
+def test_serve_refuses_a_table_that_is_not_ucums(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import server
+
+    broken = tmp_path / "ucum-essence.xml"
+    broken.write_text("<html/>", encoding="ascii")
+    monkeypatch.delenv("TX_UCUM_ESSENCE", raising=False)
+    result = CliRunner().invoke(server.main, ["serve", "--ucum-essence", str(broken),
+                                              "--db", str(tmp_path / "tx.db")])
+    assert result.exit_code == 1
+    assert "is not UCUM's table of units" in result.output
+    assert not (tmp_path / "tx.db").exists()  # stopped before anything was served or stored
