@@ -154,7 +154,8 @@ def test_serve_refuses_a_table_that_is_not_ucums(tmp_path, monkeypatch):
 
     broken = tmp_path / "ucum-essence.xml"
     broken.write_text("<html/>", encoding="ascii")
-    monkeypatch.delenv("TX_UCUM_ESSENCE", raising=False)
+    # serve sets TX_UCUM_ESSENCE for its workers: setting it here first makes the test undo it
+    monkeypatch.setenv("TX_UCUM_ESSENCE", str(essence.SHIPPED))
     result = CliRunner().invoke(server.main, ["serve", "--ucum-essence", str(broken),
                                               "--db", str(tmp_path / "tx.db")])
     assert result.exit_code == 1
