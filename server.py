@@ -19,7 +19,8 @@ import click
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from codesystems import catalog
+from codesystems import catalog, iso3166, iso4217
+from codesystems.bcp47.provider import Bcp47Provider
 from codesystems.cms import definition as cms_definition
 from codesystems.cms import edits as cms_edits
 from codesystems.cms import mue as cms_mue
@@ -38,10 +39,14 @@ from codesystems.hcpcs import definition as hcpcs_definition
 from codesystems.hcpcs import loader as hcpcs_loader
 from codesystems.icd10cm import loader as icd10cm_loader
 from codesystems.icd10pcs import loader as icd10pcs_loader
+from codesystems.mime.provider import MimeTypeProvider
 from codesystems.sources import ParsedCodeSystem, store_code_system, summary
+from codesystems.ucum import essence as ucum_essence
+from codesystems.ucum.provider import UcumProvider
 from terminology import clock
 from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
+from terminology.memory import MemoryProvider
 from terminology.registry import Registry
 from terminology.store import Store, default_path
 from terminology.web import admission, serving, snapshot
@@ -55,6 +60,13 @@ PROVIDERS = {cpt_definition.PROVIDER_KEY: CptProvider}
 CLAIM_EDITS = (ModifierEdit, *cms_edits.CLAIM_EDITS)  # what $validate checks over service lines
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 log = logging.getLogger("txserver")
+
+
+def builtin_code_systems(ucum_path: str | None = None) -> list[Any]:
+    """The code systems served without an import: BCP-47, UCUM and MIME types by their grammar,
+    ISO 3166 and ISO 4217 from the data the server ships (UCUM's table may be the user's)."""
+    return [Bcp47Provider(), UcumProvider(ucum_essence.load(ucum_path)), MimeTypeProvider(),
+            MemoryProvider(iso3166.code_system()), MemoryProvider(iso4217.code_system())]
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -76,7 +88,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     store = Store(app.config["DB"])
     store.create()
     app.extensions["store"] = store
-    registry = Registry(store, PROVIDERS, value_sets=VALUE_SETS, aliases=hcpcs_definition.ALIASES)
+    registry = Registry(store, PROVIDERS, value_sets=VALUE_SETS, aliases=hcpcs_definition.ALIASES,
+                        builtins=builtin_code_systems(app.config.get("UCUM_ESSENCE")))
     app.extensions["registry"] = registry
     snapshot.install(app, registry)  # each request reads one store generation
     admission.install(app, app.config["HEAVY_SLOTS"], app.config["TIME_BUDGET"])
@@ -257,9 +270,19 @@ def main() -> None:
 @click.option("--package", "packages", multiple=True, metavar="NAME[@VERSION]",
               help="a FHIR package the store must hold (imported with its dependencies when "
                    "it does not), e.g. hl7.terminology.r4@7.0.1; repeatable")
+@click.option("--ucum-essence", "ucum_essence_path", default=None, type=click.Path(path_type=Path),
+              help="UCUM's table of units to serve (default: TX_UCUM_ESSENCE, else UCUM 2.2 "
+                   "as shipped)")
 def serve(host: str, port: int, db: str | None, server_kind: str, workers: int, threads: int,
-          access_log: bool, dev: bool, packages: tuple[str, ...]) -> None:
+          access_log: bool, dev: bool, packages: tuple[str, ...],
+          ucum_essence_path: Path | None) -> None:
     """Serve FHIR R4 at http://HOST:PORT/fhir (imports the samples into an empty store)."""
+    if ucum_essence_path is not None:
+        os.environ["TX_UCUM_ESSENCE"] = str(ucum_essence_path)  # read by the workers too
+    try:
+        ucum_essence.load()  # a table that is not UCUM's stops here, with the reason
+    except TerminologyError as exc:
+        raise click.ClickException(exc.message) from None
     store = _store(db)
     first_start(store)
     ensure_packages(store, list(packages))

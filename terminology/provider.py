@@ -29,7 +29,8 @@ class CodeSystemProvider(Protocol):
     def locate(self, code: str) -> Concept | None:
         """The concept for `code`, or None. Raises InvalidExpression for a malformed expression."""
 
-    def count(self) -> int: ...
+    def count(self) -> int:
+        """How many concepts; -1 for a code system defined by a grammar (BCP-47, UCUM)."""
 
     def resource(self) -> dict[str, Any]:
         """The CodeSystem resource without its concepts."""
@@ -63,6 +64,14 @@ def facts_on(provider: DatedFacts, concept: Concept, on_date: str) -> Concept:
     after = tuple(p for p in props[at:] if p.code not in dated)
     facts = provider.dated_facts(concept.code, on_date)
     return replace(concept, properties=before + facts + after)
+
+
+@runtime_checkable
+class ExplainsUnknownCodes(Protocol):
+    """A code system whose parser can say why a code is not one of its codes (UCUM: `The unit
+    'kgXX' is unknown at character 1`); $validate-code reports it beside `Unknown code`."""
+
+    def explain_unknown(self, code: str) -> str | None: ...
 
 
 class SqlProvider:

@@ -3,13 +3,18 @@
 Its catalog (providers, value sets, maps) is built once per store generation, so a server keeps
 serving while `txserver import` adds a year; a request is pinned to one generation from start to
 end (`Registry.snapshot`), so it never mixes data from before and after an import.
+
+Built-in providers (code systems defined by a grammar or shipped with the server: BCP-47, UCUM,
+ISO 3166…) are served beside the stored ones; a stored stub of the same system (`content =
+not-present`, as terminology packages carry for external code systems) gives way to the
+built-in provider that has the content.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +23,7 @@ from terminology import clock
 from terminology.errors import NotFound
 from terminology.memory import MemoryProvider
 from terminology.model import Canonical
-from terminology.provider import SqlProvider
+from terminology.provider import CodeSystemProvider, SqlProvider
 from terminology.store import CodeSystemInfo, ConceptMapInfo, Store, version_key
 
 ProviderFactory = Callable[[Store, CodeSystemInfo], Any]
@@ -36,6 +41,7 @@ class Catalog:
     value_sets: dict[str, list[dict[str, Any]]]
     supplements: dict[str, list[dict[str, Any]]]
     system_ids: dict[str, str]  # another unique id of a code system (urn:oid:...) -> its url
+    stored: dict[str, list[Any]]  # by_url without the systems a built-in provider serves
 
 
 class Registry:
@@ -54,8 +60,10 @@ class Registry:
         factories: Mapping[str, ProviderFactory] | None = None,
         value_sets: list[dict[str, Any]] | None = None,
         aliases: Mapping[str, str] | None = None,
+        builtins: Sequence[CodeSystemProvider] = (),
     ):
         self.store = store
+        self.builtins = tuple(builtins)
         # other spellings of a code system's url (HCPCS's https://...) -> the url it is stored at
         self.aliases: dict[str, str] = dict(aliases or {})
         self.factories: dict[str, ProviderFactory] = dict(factories or {})
@@ -124,13 +132,22 @@ class Registry:
             provider = factory(self.store, info)
             by_url.setdefault(info.url, []).append(provider)
             by_id[info.resource_id] = provider
-        for providers in by_url.values():
+        served = {b.canonical.url for b in self.builtins}
+        stored_systems = {url: list(ps) for url, ps in by_url.items() if url not in served}
+        for builtin in self.builtins:
+            url = builtin.canonical.url
+            by_url[url] = [p for p in by_url.get(url, []) if p.content != "not-present"]
+            by_url[url].append(builtin)
+            if builtin.resource_id:
+                by_id.setdefault(builtin.resource_id, builtin)
+        for providers in [*by_url.values(), *stored_systems.values()]:
             providers.sort(key=lambda p: version_key(p.canonical.version or ""))
         stored = self.store.value_sets() if exists else []
         value_sets = _value_sets_by_url(self.builtin_value_sets, stored, set(by_url))
         maps = self.store.concept_maps() if exists else []
         system_ids = _system_ids(self.store, by_url) if exists else {}
-        return Catalog(generation, by_url, by_id, maps, value_sets, supplements, system_ids)
+        return Catalog(generation, by_url, by_id, maps, value_sets, supplements, system_ids,
+                       stored_systems)
 
     @property
     def generation(self) -> int:
@@ -140,11 +157,17 @@ class Registry:
     # -- code systems -------------------------------------------------------------------------
 
     def code_system_urls(self) -> list[str]:
-        return sorted(self._current().by_url)
+        """The urls of the stored code systems (the built-in ones are in builtin_providers)."""
+        return sorted(self._current().stored)
 
     def providers(self) -> list[Any]:
-        by_url = self._current().by_url
-        return [p for url in sorted(by_url) for p in by_url[url]]
+        """The stored code systems, every version (CodeSystem search lists these)."""
+        stored = self._current().stored
+        return [p for url in sorted(stored) for p in stored[url]]
+
+    def builtin_providers(self) -> list[Any]:
+        """The code systems served without an import (BCP-47, UCUM, ISO 3166…)."""
+        return list(self.builtins)
 
     def canonical_url(self, url: str) -> str:
         """The url a code system is stored at, for any of its spellings: the other spellings
@@ -234,12 +257,14 @@ class Registry:
 
     def all_codes(self) -> dict[str, Any]:
         """Every code of every code system loaded (the default version of each): one value set
-        for "search all medical codes" ($expand with a filter, or paged)."""
+        for "search all medical codes" ($expand with a filter, or paged). The built-in code
+        systems are not in it: a grammar has no list of codes, and ISO country and currency
+        codes are not medical codes."""
         return {
             "resourceType": "ValueSet", "id": "all-codes", "url": ALL_CODES_URL,
             "name": "AllCodes", "title": "All codes of every code system on this server",
             "status": "active", "experimental": False,
-            "compose": {"include": [{"system": url} for url in sorted(self._current().by_url)]},
+            "compose": {"include": [{"system": url} for url in sorted(self._current().stored)]},
         }
 
     # -- concept maps -------------------------------------------------------------------------
@@ -501,3 +526,6 @@ class RequestRegistry:
 
     def providers(self) -> list[Any]:
         return self.base.providers()
+
+    def builtin_providers(self) -> list[Any]:
+        return self.base.builtin_providers()

@@ -49,7 +49,7 @@ def answers(path: Path) -> dict:
                                                  "version": version})
             out[(version, code)] = (r.status_code, r.fhir)
     bundle = client.get("/fhir/CodeSystem").fhir
-    out["counts"] = sorted((e["resource"]["id"], e["resource"]["count"])
+    out["counts"] = sorted((e["resource"]["id"], e["resource"].get("count", -1))
                            for e in bundle.get("entry", []))
     out["map"] = client.get("/fhir/ConceptMap").fhir.get("entry")
     return out

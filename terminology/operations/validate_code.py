@@ -21,6 +21,7 @@ from terminology.model import (
     ValidationResult,
 )
 from terminology.operations.versioning import choose_code_system
+from terminology.provider import ExplainsUnknownCodes
 from terminology.status import deprecated_in_valueset
 from terminology.status import note as status_note
 from terminology.valuesets import (
@@ -264,6 +265,11 @@ class _Validator:
                 out.issues.append(Issue("error", "code-invalid",
                                         f"Unknown code '{coding.code}' in {where}",
                                         "invalid-code", path["code"], "Unknown_Code_in_Version"))
+                why = (provider.explain_unknown(coding.code)
+                       if isinstance(provider, ExplainsUnknownCodes) else None)
+                if why:
+                    out.issues.append(Issue("information", "code-invalid", why, "invalid-code",
+                                            path["code"]))
             if in_vs_mode:
                 out.issues.append(self.not_in_vs(coding, path, system))
             return out

@@ -229,9 +229,9 @@ def metadata() -> Response:
     base = base_url()
     if mode == "terminology":
         reg = registry()
-        providers = reg.providers()
+        providers = reg.providers() + reg.builtin_providers()
         defaults = {}
-        for url in reg.code_system_urls():
+        for url in dict.fromkeys(p.canonical.url for p in providers):
             defaults[url] = reg.resolve(url).canonical.version
         return fhir_response(resources.terminology_capabilities(base, providers, defaults))
     if mode not in ("full", "normative"):
@@ -289,8 +289,11 @@ def _matches(resource: dict[str, Any], args: Any) -> bool:
 
 
 def _with_count(provider: Any) -> dict[str, Any]:
+    """The resource with its concept count (none for a code system defined by a grammar)."""
     resource = dict(provider.resource())
-    resource["count"] = provider.count()
+    count = provider.count()
+    if count >= 0:
+        resource["count"] = count
     return resource
 
 

@@ -1,0 +1,1 @@
+"""UCUM (`http://unitsofmeasure.org`): unit expressions checked by UCUM's grammar and table."""
