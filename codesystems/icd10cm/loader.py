@@ -183,11 +183,12 @@ class _Reader:
         return ImportFailed(f"{self.path.name} line {node.line}: {message}")
 
     def add(self, node: Node, code: str, display: str, parent: str | None,
-            properties: list[Property]) -> None:
+            properties: list[Property], designations: tuple[Designation, ...] = ()) -> None:
         if code in self.seen:
             raise self.fail(node, f"{code} is listed twice (first on line {self.seen[code]})")
         self.seen[code] = node.line
-        self.concepts.append(Concept(code=code, display=display, properties=tuple(properties)))
+        self.concepts.append(Concept(code=code, display=display, properties=tuple(properties),
+                                     designations=designations))
         if parent is not None:
             self.links.append((parent, code))
 
@@ -238,9 +239,10 @@ class _Reader:
         below = node.all("diag")
         billable = not below and seventh is None
         kind = "category" if len(code) == 3 else "code"
+        notes = self.notes(node)
         self.add(node, code, desc, parent, [Property("kind", kind, "code"),
-                                            Property("billable", billable, "boolean"),
-                                            *self.notes(node)])
+                                            Property("billable", billable, "boolean"), *notes],
+                 _inclusions(notes))
         for child in below:
             self.diag(child, code, code, seventh)
         if not below and seventh:
@@ -256,6 +258,12 @@ class _Reader:
                 continue
             self.add(node, dotted(plain), f"{desc}, {text}", code,
                      [Property("kind", "code", "code"), Property("billable", True, "boolean")])
+
+
+def _inclusions(notes: list[Property]) -> tuple[Designation, ...]:
+    """A code's inclusion terms and includes notes, as searchable designations (each once)."""
+    values = dict.fromkeys(str(p.value) for p in notes if p.code in icd.INCLUSION_NOTES)
+    return tuple(Designation(value, "en", icd.INCLUSION) for value in values)
 
 
 def _grouping(kind: str) -> list[Property]:
@@ -275,7 +283,8 @@ def _with_short_descriptions(concepts: list[Concept], order: OrderFile) -> list[
     """The order file's short description of each code, as a designation (when it is not the
     display itself)."""
     short = {dotted(row.code): row.short for row in order.rows}
-    return [dataclasses.replace(c, designations=(Designation(short[c.code], "en", icd.SHORT),))
+    return [dataclasses.replace(c, designations=(Designation(short[c.code], "en", icd.SHORT),
+                                                 *c.designations))
             if short.get(c.code) and short[c.code] != c.display else c for c in concepts]
 
 

@@ -6,12 +6,15 @@ it has run.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from importlib import resources
 
-from terminology.store.search import search_row
+from terminology.store.search import INDEX_INSERT, search_row
 
 SCHEMA_VERSION = "1"
+SEARCH_INDEX_VERSION = "2"  # the layout of concept_search (2: with the stems column)
+_SEARCH_TABLE = re.compile(r"CREATE VIRTUAL TABLE IF NOT EXISTS concept_search USING[^;]*")
 
 
 def create_schema(con: sqlite3.Connection) -> None:
@@ -22,21 +25,24 @@ def create_schema(con: sqlite3.Connection) -> None:
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?), ('generation', '0')",
         (SCHEMA_VERSION,),
     )
-    if con.execute("SELECT 1 FROM meta WHERE key = 'search_index'").fetchone() is None:
-        _index_existing(con)
+    built = con.execute("SELECT value FROM meta WHERE key = 'search_index'").fetchone()
+    if built is None or built[0] != SEARCH_INDEX_VERSION:
+        _index_existing(con, schema, rebuild=built is not None)
 
 
-def _index_existing(con: sqlite3.Connection) -> None:
-    """Build the search index over concepts stored before it existed (once per store)."""
+def _index_existing(con: sqlite3.Connection, schema: str, rebuild: bool) -> None:
+    """Build the search index over concepts stored before it existed, or before its present
+    layout (`rebuild`: version 1 had no `stems` column); once per store and layout."""
     con.execute("BEGIN IMMEDIATE")
     try:
+        if rebuild:
+            con.execute("DROP TABLE concept_search")
+            con.execute(_SEARCH_TABLE.search(schema).group(0))  # type: ignore[union-attr]
         con.execute("INSERT INTO concept_search (concept_search) VALUES ('delete-all')")
         rows = con.execute("SELECT id, code, display, designations FROM concept").fetchall()
-        con.executemany(
-            "INSERT INTO concept_search (rowid, key, display, terms) VALUES (?, ?, ?, ?)",
-            (search_row(*row) for row in rows),
-        )
-        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('search_index', '1')")
+        con.executemany(INDEX_INSERT, (search_row(*row) for row in rows))
+        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('search_index', ?)",
+                    (SEARCH_INDEX_VERSION,))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

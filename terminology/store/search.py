@@ -1,10 +1,11 @@
-"""Text search over the FTS5 index `concept_search`: how typed text becomes a MATCH expression,
-how hits are ranked, how the index row of a concept is built, and the time limit on a search.
+"""Text search over the FTS5 index `concept_search`: the index row of a concept, the SQL that
+finds and counts matches, the typo correction that runs when the words as typed find nothing,
+and the time limit on a search. What a query is and how hits are ranked is
+terminology/textsearch (no SQL there).
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -17,37 +18,33 @@ from terminology import budget
 from terminology.errors import TooCostly
 from terminology.store.connections import Connections
 from terminology.store.records import SearchHit
+from terminology.textsearch.query import Query, parse, search_key, word_expression
+from terminology.textsearch.ranking import concept_key
+from terminology.textsearch.spelling import Vocabulary
+from terminology.textsearch.synonyms import Synonyms
+from terminology.textsearch.words import stems_of
+
+__all__ = ["INDEX_DELETE", "INDEX_INSERT", "SEARCH_SECONDS", "Search", "SearchRow",
+           "search_key", "search_row"]
 
 SEARCH_SECONDS = 2.0  # a text search running longer than this answers too-costly
 TIME_CHECK_STEPS = 20000  # SQLite VM steps between two looks at the clock
-_WORD = re.compile(r"[^\W_]+")
-_NOT_KEY = re.compile(r"[^0-9a-z]")
-# Left out of a search with other words: they narrow nothing and slow the search down.
-STOP_WORDS = frozenset({"a", "an", "and", "at", "by", "for", "in", "of", "on", "or", "the", "to"})
-RERANK_DEPTH = 4  # rows read per result wanted, for re-ranking near-equal scores
-RERANK_TOLERANCE = 0.02  # scores this close (relative to the best) count as equal
+RANKED = 200  # best bm25 matches put in order by the ranking, whatever the page asked for
+BM25 = "bm25(concept_search, 2.0, 10.0, 3.0, 2.0)"  # key, display, terms, stems
+HEADING = '["notSelectable","boolean",true]'  # how a stored heading's property reads
 
-
-def _reranked(rows: list[Any]) -> list[Any]:
-    """bm25 favours short descriptors, so a narrow code with a short name ("Diabetes
-    insipidus") outranks the heading a person means ("Type 2 diabetes mellitus", E11). Among
-    scores within 2% of each other, the broader code (the shorter one) comes first."""
-    if not rows:
-        return rows
-    best = rows[0][2]
-    step = abs(best) * RERANK_TOLERANCE or 1.0
-    return sorted(rows, key=lambda r: (int((r[2] - best) / step), len(r[1]), r[2], r[1]))
-
-
-def search_key(code: str) -> str:
-    """A code folded for search: lower-case letters and digits only (`E11.9` -> `e119`)."""
-    return _NOT_KEY.sub("", code.casefold())
+SearchRow = tuple[int, str, str, str, str]
+INDEX_INSERT = ("INSERT INTO concept_search (rowid, key, display, terms, stems) "
+                "VALUES (?, ?, ?, ?, ?)")
+INDEX_DELETE = ("INSERT INTO concept_search (concept_search, rowid, key, display, terms, stems) "
+                "VALUES ('delete', ?, ?, ?, ?, ?)")
 
 
 def search_row(concept_id: int, code: str, display: str | None,
-               designations: str | bytes) -> tuple[int, str, str, str]:
-    """The concept_search row of a stored concept: key, display, the other designations.
-    Indexing and unindexing both build the row here, so that they always agree."""
+               designations: str | bytes) -> SearchRow:
+    """The concept_search row of a stored concept: key, display, the other designations, the
+    stems of their words. Indexing and unindexing both build the row here, so that they always
+    agree."""
     text = display or ""
     seen = {" ".join(text.casefold().split())}
     terms: list[str] = []
@@ -56,26 +53,8 @@ def search_row(concept_id: int, code: str, display: str | None,
         if folded not in seen:
             seen.add(folded)
             terms.append(value)
-    return concept_id, search_key(code), text, "\n".join(terms)
-
-
-def _match_expression(text: str) -> tuple[str | None, str | None]:
-    """(exact-code expression, word expression) in FTS5 syntax for what a person typed.
-
-    Every word must match, as a word or the start of one, in the code, display or designations;
-    a single typed token is also tried as a code and as the start of codes (`E11.` finds
-    E11.9)."""
-    words = _WORD.findall(text.casefold())
-    if not words:
-        return None, None
-    words = [w for w in words if w not in STOP_WORDS] or words
-    # a word as typed counts twice (itself and as a prefix): "heart" before "heartburn"
-    query = " AND ".join(f'("{w}" OR "{w}"*)' if len(w) > 1 else f'"{w}"' for w in words)
-    key = search_key(text)
-    if key and len(text.split()) == 1:
-        starts = f'(key : "{key}"*) OR ' if len(key) > 1 else ""
-        return f'key : "{key}"', f"{starts}({query})"
-    return None, query
+    joined = "\n".join(terms)
+    return concept_id, search_key(code), text, joined, " ".join(stems_of(f"{text}\n{joined}"))
 
 
 @contextmanager
@@ -95,8 +74,24 @@ def _time_limit(con: sqlite3.Connection, seconds: float, text: str) -> Iterator[
         con.set_progress_handler(None, 0)
 
 
+class _Scope:
+    """The code-system versions a search is limited to, as SQL."""
+
+    def __init__(self, cs_ids: list[int] | None) -> None:
+        self.sql = (f" AND c.cs_id IN ({','.join('?' * len(cs_ids))})"
+                    if cs_ids is not None else "")
+        self.bound: list[Any] = list(cs_ids or [])
+
+
 class Search(Connections):
     """The Store's text search (a part of Store; see terminology/store/__init__.py)."""
+
+    synonyms: Synonyms | None = None  # the app's table (server.py: codesystems/synonyms)
+    _vocabulary: tuple[str, Vocabulary] | None = None  # (generation, its words)
+
+    def use_synonyms(self, synonyms: Synonyms | None) -> None:
+        """Search with this table of abbreviations and lay terms from now on."""
+        self.synonyms = synonyms
 
     def search(
         self,
@@ -106,64 +101,141 @@ class Search(Connections):
         seconds: float = SEARCH_SECONDS,
     ) -> list[SearchHit]:
         """Concepts matching `text`, best first: a typed code first (`E11.9`, `e119`, `64636`),
-        then word-prefix matches of every word, ranked by bm25 (display weighs most).
+        then the concepts that have every word (as a word, its start, another form of it, or
+        a synonym), in the order terminology/textsearch/ranking.py gives. When the words as
+        typed find nothing, a word no code system uses is corrected (`correction`).
 
         `cs_ids` limits the search to those code-system versions. Runs under a time limit:
         a search that takes longer than `seconds` raises TooCostly.
         """
-        exact_query, word_query = _match_expression(text)
-        if word_query is None:
-            return []
+        query = parse(text, self.synonyms)
         ids = list(cs_ids) if cs_ids is not None else None
-        if ids is not None and not ids:
+        if not query.slots or (ids is not None and not ids):
             return []
-        where = f" AND c.cs_id IN ({','.join('?' * len(ids))})" if ids is not None else ""
-        bound: list[Any] = list(ids or [])
-        typed = text.strip()
+        scope = _Scope(ids)
         con = self._reader()
-        hits: list[SearchHit] = []
-        seen: set[tuple[int, str]] = set()
         with _time_limit(con, seconds, text):
-            if exact_query is not None:
-                rows = con.execute(
-                    "SELECT c.cs_id, c.code FROM concept_search s CROSS JOIN concept c "
-                    f"ON c.id = s.rowid WHERE concept_search MATCH ?{where}",
-                    [exact_query, *bound],
-                ).fetchall()
-                rows.sort(key=lambda r: (r[1] != typed, r[1].casefold() != typed.casefold(),
-                                         r[1]))
-                for cs_id, code in rows:
-                    hits.append(SearchHit(cs_id, code, True, float("-inf")))
-                    seen.add((cs_id, code))
-            if limit is not None and len(hits) >= limit:
-                return hits[:limit]
-            page = "" if limit is None else " LIMIT ?"
-            extra = [] if limit is None else [RERANK_DEPTH * limit + len(hits)]
-            rows = con.execute(
-                "SELECT c.cs_id, c.code, bm25(concept_search, 2.0, 10.0, 3.0) AS score "
-                "FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
-                f"WHERE concept_search MATCH ?{where} "
-                f"ORDER BY score, length(c.code), c.code{page}",
-                [word_query, *bound, *extra],
-            ).fetchall()
-        for cs_id, code, score in _reranked(rows):
-            if (cs_id, code) not in seen:
-                hits.append(SearchHit(cs_id, code, False, score))
-        return hits if limit is None else hits[:limit]
+            hits = self._hits(con, query, scope, limit)
+            if not hits:
+                corrected = self._corrected(con, query)
+                if corrected is not None:
+                    hits = self._hits(con, corrected, scope, limit)
+        return hits
+
+    def correction(self, text: str, cs_ids: Iterable[int],
+                   seconds: float = SEARCH_SECONDS) -> str | None:
+        """The text searched instead of `text` (`diabetes` for `diabetis`) when its words as
+        typed match nothing in those versions and a typo was corrected; else None."""
+        query = parse(text, self.synonyms)
+        scope = _Scope(list(cs_ids))
+        expression = query.match_expression()
+        if expression is None or not scope.bound:
+            return None
+        con = self._reader()
+        with _time_limit(con, seconds, text):
+            if self._count(con, query, scope, first_only=True):
+                return None
+            corrected = self._corrected(con, query)
+            if corrected is None or not self._count(con, corrected, scope, first_only=True):
+                return None
+        return corrected.corrected
 
     def count_matches(self, text: str, cs_ids: Iterable[int],
                       seconds: float = SEARCH_SECONDS) -> int:
         """How many concepts `search` would find for `text`, without ranking them."""
-        exact_query, word_query = _match_expression(text)
-        ids = list(cs_ids)
-        if word_query is None or not ids:
+        query = parse(text, self.synonyms)
+        scope = _Scope(list(cs_ids))
+        if not query.slots or not scope.bound:
             return 0
-        query = word_query if exact_query is None else f"({exact_query}) OR ({word_query})"
         con = self._reader()
         with _time_limit(con, seconds, text):
-            row = con.execute(
-                "SELECT count(*) FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
-                f"WHERE concept_search MATCH ? AND c.cs_id IN ({','.join('?' * len(ids))})",
-                [query, *ids],
-            ).fetchone()
-        return int(row[0])
+            count = self._count(con, query, scope)
+            if not count:
+                corrected = self._corrected(con, query)
+                if corrected is not None:
+                    count = self._count(con, corrected, scope)
+        return count
+
+    # -- the statements -----------------------------------------------------------------------
+
+    def _count(self, con: sqlite3.Connection, query: Query, scope: _Scope,
+               first_only: bool = False) -> int:
+        words, code = query.match_expression(), query.code_expression()
+        expression = words if code is None else f"({code}) OR ({words})"
+        what, tail = ("1", " LIMIT 1") if first_only else ("count(*)", "")
+        rows = con.execute(
+            f"SELECT {what} FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
+            f"WHERE concept_search MATCH ?{scope.sql}{tail}",
+            [expression, *scope.bound],
+        ).fetchall()
+        return len(rows) if first_only else int(rows[0][0])
+
+    def _hits(self, con: sqlite3.Connection, query: Query, scope: _Scope,
+              limit: int | None) -> list[SearchHit]:
+        hits: list[SearchHit] = []
+        seen: set[tuple[int, str]] = set()
+        code = query.code_expression()
+        if code is not None:
+            rows = con.execute(
+                "SELECT c.cs_id, c.code FROM concept_search s CROSS JOIN concept c "
+                f"ON c.id = s.rowid WHERE concept_search MATCH ?{scope.sql}",
+                [code, *scope.bound],
+            ).fetchall()
+            typed = query.text.strip()
+            rows.sort(key=lambda r: (r[1] != typed, r[1].casefold() != typed.casefold(), r[1]))
+            for cs_id, found in rows:
+                hits.append(SearchHit(cs_id, found, True, float("-inf")))
+                seen.add((cs_id, found))
+        if limit is not None and len(hits) >= limit:
+            return hits[:limit]
+        matching = (f"FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
+                    f"WHERE concept_search MATCH ?{scope.sql} "
+                    f"ORDER BY score, length(c.code), c.code")
+        bound = [query.match_expression(), *scope.bound]
+        rows = con.execute(
+            f"SELECT c.cs_id, c.code, c.display, c.designations, c.inactive, "
+            f"instr(c.properties, ?) > 0, {BM25} AS score {matching} LIMIT {RANKED}",
+            [HEADING, *bound],
+        ).fetchall()
+        ranked = sorted(rows, key=lambda r: concept_key(
+            query, r[2], [d[3] for d in orjson.loads(r[3])], bool(r[5]), bool(r[4]), r[1],
+            r[6]))
+        for row in ranked:
+            if (row[0], row[1]) not in seen:
+                seen.add((row[0], row[1]))
+                hits.append(SearchHit(row[0], row[1], False, row[6]))
+        if len(rows) == RANKED and (limit is None or len(hits) < limit):
+            more = -1 if limit is None else limit - len(hits) + len(seen)
+            for cs_id, found, score in con.execute(
+                    f"SELECT c.cs_id, c.code, {BM25} AS score {matching} "
+                    f"LIMIT {more} OFFSET {RANKED}", bound):
+                if (cs_id, found) not in seen:
+                    seen.add((cs_id, found))
+                    hits.append(SearchHit(cs_id, found, False, score))
+        return hits if limit is None else hits[:limit]
+
+    def _corrected(self, con: sqlite3.Connection, query: Query) -> Query | None:
+        """`query` with each word that no stored concept uses replaced by its nearest words."""
+        fixes: dict[int, list[str]] = {}
+        for i, slot in enumerate(query.slots):
+            if not slot.correctable:
+                continue
+            word = slot.alternatives[0].words[0]
+            known = con.execute("SELECT 1 FROM concept_search WHERE concept_search MATCH ? "
+                                "LIMIT 1", [word_expression(word, False)]).fetchone()
+            if known is None:
+                nearest = self._words(con).nearest(word)
+                if nearest:
+                    fixes[i] = nearest
+        return query.with_corrections(fixes) if fixes else None
+
+    def _words(self, con: sqlite3.Connection) -> Vocabulary:
+        """The index's words (of displays and designations), read once per store generation."""
+        generation = str(con.execute(
+            "SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+        kept = self._vocabulary
+        if kept is None or kept[0] != generation:
+            rows = con.execute("SELECT term, sum(doc) FROM concept_search_vocab "
+                               "WHERE col IN ('display', 'terms') GROUP BY term").fetchall()
+            kept = self._vocabulary = (generation, Vocabulary(rows))
+        return kept[1]

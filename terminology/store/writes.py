@@ -24,7 +24,7 @@ from terminology.store.records import (
     now,
     version_key,
 )
-from terminology.store.search import search_row
+from terminology.store.search import INDEX_DELETE, INDEX_INSERT, SearchRow, search_row
 
 
 class Writer:
@@ -34,15 +34,12 @@ class Writer:
 
     def __init__(self, con: sqlite3.Connection) -> None:
         self.con = con
-        self._to_index: list[tuple[int, str, str, str]] = []
+        self._to_index: list[SearchRow] = []
 
     def _index_pending(self) -> None:
         """Add the concepts inserted so far to the search index (one batch is much faster)."""
         if self._to_index:
-            self.con.executemany(
-                "INSERT INTO concept_search (rowid, key, display, terms) VALUES (?, ?, ?, ?)",
-                self._to_index,
-            )
+            self.con.executemany(INDEX_INSERT, self._to_index)
             self._to_index = []
 
     def _unindex(self, where: str, params: tuple[Any, ...]) -> None:
@@ -51,11 +48,7 @@ class Writer:
         rows = self.con.execute(
             f"SELECT id, code, display, designations FROM concept WHERE {where}", params
         ).fetchall()
-        self.con.executemany(
-            "INSERT INTO concept_search (concept_search, rowid, key, display, terms) "
-            "VALUES ('delete', ?, ?, ?, ?)",
-            (search_row(*row) for row in rows),
-        )
+        self.con.executemany(INDEX_DELETE, (search_row(*row) for row in rows))
 
     def _claim_id(self, kind: str, url: str, version: str | None, wanted: str | None) -> str:
         """The id under which `url|version` is stored. Ids are unique per resource type: an
