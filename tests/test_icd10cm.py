@@ -111,7 +111,8 @@ def test_order_file_short_descriptions_are_designations(codeset_client):
     assert [(d.value, d.use.code) for d in fracture.designations] == [
         ("Fx unsp part of neck of right femur, init for clos fx", "short")]
     assert parsed.concept("E11.9").designations == ()  # its short description is its display
-    assert parsed.concept("S06").designations == ()
+    assert [(d.value, d.use.code) for d in parsed.concept("S06").designations] == [
+        ("traumatic brain injury", "inclusion")]  # its includes note; no short description
     header = parsed.concept("S72.001")  # a header row of the order file has one too
     assert [d.value for d in header.designations] == ["Fracture of unsp part of neck of right femur"]
     body = lookup(codeset_client, "S72.90XB")
@@ -130,7 +131,8 @@ def test_seventh_characters_the_order_file_does_not_list_are_dropped_and_counted
     alone = loader.read_source(folder)
     assert {c.code for c in alone.concepts} == {c.code for c in parsed.concepts}
     assert "icd10cm-codes-2026.txt does not list" in alone.skipped[0]
-    assert all(c.designations == () for c in alone.concepts)  # short ones come from the order
+    assert not any(d.use.code == "short" for c in alone.concepts  # they come from the order
+                   for d in c.designations)
 
 
 def test_without_order_file_or_code_list_every_seventh_character_is_made(tmp_path):
@@ -190,7 +192,7 @@ def test_the_two_cdc_zips_as_downloaded(tmp_path):
     assert result.exit_code == 0, result.output
     assert "  skipped 2 7th-character combinations that icd10cm-order-2026.txt does not list " \
            "(they do not exist): S06.1X7D, S06.1X7S" in result.output.splitlines()
-    assert "  designations: 19 Short description" in result.output.splitlines()
+    assert "  designations: 3 Inclusion term, 19 Short description" in result.output.splitlines()
 
 
 def test_two_files_for_one_role_are_refused(tmp_path):

@@ -10,11 +10,12 @@ import re
 import sqlite3
 from importlib import resources
 
-from terminology.store.search import INDEX_INSERT, search_row
+from terminology.store.search import add_to_index, index_rows
 
 SCHEMA_VERSION = "1"
-SEARCH_INDEX_VERSION = "2"  # the layout of concept_search (2: with the stems column)
-_SEARCH_TABLE = re.compile(r"CREATE VIRTUAL TABLE IF NOT EXISTS concept_search USING[^;]*")
+SEARCH_INDEX_VERSION = "2"  # the layout of the search index (2: stems column, concept_core)
+_SEARCH_TABLES = re.compile(r"CREATE VIRTUAL TABLE IF NOT EXISTS (concept_search|concept_core) "
+                            r"USING[^;]*")
 
 
 def create_schema(con: sqlite3.Connection) -> None:
@@ -32,15 +33,18 @@ def create_schema(con: sqlite3.Connection) -> None:
 
 def _index_existing(con: sqlite3.Connection, schema: str, rebuild: bool) -> None:
     """Build the search index over concepts stored before it existed, or before its present
-    layout (`rebuild`: version 1 had no `stems` column); once per store and layout."""
+    layout (`rebuild`: version 1 had no stems and no concept_core); once per store and layout."""
     con.execute("BEGIN IMMEDIATE")
     try:
         if rebuild:
-            con.execute("DROP TABLE concept_search")
-            con.execute(_SEARCH_TABLE.search(schema).group(0))  # type: ignore[union-attr]
-        con.execute("INSERT INTO concept_search (concept_search) VALUES ('delete-all')")
+            for table in ("concept_search", "concept_core"):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in _SEARCH_TABLES.finditer(schema):
+                con.execute(statement.group(0))
+        for table in ("concept_search", "concept_core"):
+            con.execute(f"INSERT INTO {table} ({table}) VALUES ('delete-all')")
         rows = con.execute("SELECT id, code, display, designations FROM concept").fetchall()
-        con.executemany(INDEX_INSERT, (search_row(*row) for row in rows))
+        add_to_index(con, [index_rows(*row) for row in rows])
         con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('search_index', ?)",
                     (SEARCH_INDEX_VERSION,))
         con.execute("COMMIT")

@@ -18,33 +18,42 @@ from terminology import budget
 from terminology.errors import TooCostly
 from terminology.store.connections import Connections
 from terminology.store.records import SearchHit
-from terminology.textsearch.query import Query, parse, search_key, word_expression
-from terminology.textsearch.ranking import concept_key
+from terminology.textsearch.query import CORRECTED, Query, parse, search_key
+from terminology.textsearch.ranking import concept_key, core_words, said_alternatives
 from terminology.textsearch.spelling import Vocabulary
 from terminology.textsearch.synonyms import Synonyms
 from terminology.textsearch.words import stems_of
 
-__all__ = ["INDEX_DELETE", "INDEX_INSERT", "SEARCH_SECONDS", "Search", "SearchRow",
-           "search_key", "search_row"]
+__all__ = ["SEARCH_SECONDS", "IndexRows", "Search", "add_to_index", "index_rows",
+           "remove_from_index", "search_key"]
 
 SEARCH_SECONDS = 2.0  # a text search running longer than this answers too-costly
 TIME_CHECK_STEPS = 20000  # SQLite VM steps between two looks at the clock
-RANKED = 200  # best bm25 matches put in order by the ranking, whatever the page asked for
-BM25 = "bm25(concept_search, 2.0, 10.0, 3.0, 2.0)"  # key, display, terms, stems
+RANKED = 200  # candidates of each kind put in order by the ranking, whatever the page asked
 HEADING = '["notSelectable","boolean",true]'  # how a stored heading's property reads
+_CANDIDATE = ("c.cs_id, c.code, c.display, c.designations, c.inactive, "
+              "instr(c.properties, ?) > 0")
+_MATCHING = ("FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
+             "WHERE concept_search MATCH ?")
+_SHORTEST = "ORDER BY length(c.display), length(c.code), c.code"
 
-SearchRow = tuple[int, str, str, str, str]
-INDEX_INSERT = ("INSERT INTO concept_search (rowid, key, display, terms, stems) "
-                "VALUES (?, ?, ?, ?, ?)")
-INDEX_DELETE = ("INSERT INTO concept_search (concept_search, rowid, key, display, terms, stems) "
-                "VALUES ('delete', ?, ?, ?, ?, ?)")
+SearchRow = tuple[int, str, str, str, str]  # rowid, key, display, terms, stems
+CoreRow = tuple[int, str]  # rowid, core
+IndexRows = tuple[SearchRow, CoreRow | None]
+_INSERT = "INSERT INTO concept_search (rowid, key, display, terms, stems) VALUES (?, ?, ?, ?, ?)"
+_DELETE = ("INSERT INTO concept_search (concept_search, rowid, key, display, terms, stems) "
+           "VALUES ('delete', ?, ?, ?, ?, ?)")
+_INSERT_CORE = "INSERT INTO concept_core (rowid, core) VALUES (?, ?)"
+_DELETE_CORE = "INSERT INTO concept_core (concept_core, rowid, core) VALUES ('delete', ?, ?)"
 
 
-def search_row(concept_id: int, code: str, display: str | None,
-               designations: str | bytes) -> SearchRow:
-    """The concept_search row of a stored concept: key, display, the other designations, the
-    stems of their words. Indexing and unindexing both build the row here, so that they always
-    agree."""
+def index_rows(concept_id: int, code: str, display: str | None,
+               designations: str | bytes) -> IndexRows:
+    """What a stored concept puts into the search indexes. concept_search: key, display, the
+    other designations, the stems of their words. concept_core (when it has a short term): the
+    essential words of its short terms (ranking.core_words: "diabetes" for "diabetes NOS"), the
+    first place to look for the concept a person means. Indexing and unindexing both build
+    the rows here, so that they always agree."""
     text = display or ""
     seen = {" ".join(text.casefold().split())}
     terms: list[str] = []
@@ -54,7 +63,22 @@ def search_row(concept_id: int, code: str, display: str | None,
             seen.add(folded)
             terms.append(value)
     joined = "\n".join(terms)
-    return concept_id, search_key(code), text, joined, " ".join(stems_of(f"{text}\n{joined}"))
+    core = "\n".join(dict.fromkeys(" ".join(words) for term in (text, *terms)
+                                   if (words := core_words(term))))
+    row = (concept_id, search_key(code), text, joined, " ".join(stems_of(f"{text}\n{joined}")))
+    return row, ((concept_id, core) if core else None)
+
+
+def add_to_index(con: sqlite3.Connection, rows: list[IndexRows]) -> None:
+    con.executemany(_INSERT, (row for row, _ in rows))
+    con.executemany(_INSERT_CORE, (core for _, core in rows if core is not None))
+
+
+def remove_from_index(con: sqlite3.Connection, rows: Iterable[IndexRows]) -> None:
+    """Unindex concepts (contentless tables: the values must be the ones indexed)."""
+    rows = list(rows)
+    con.executemany(_DELETE, (row for row, _ in rows))
+    con.executemany(_DELETE_CORE, (core for _, core in rows if core is not None))
 
 
 @contextmanager
@@ -112,33 +136,32 @@ class Search(Connections):
         ids = list(cs_ids) if cs_ids is not None else None
         if not query.slots or (ids is not None and not ids):
             return []
-        scope = _Scope(ids)
         con = self._reader()
         with _time_limit(con, seconds, text):
-            hits = self._hits(con, query, scope, limit)
-            if not hits:
-                corrected = self._corrected(con, query)
-                if corrected is not None:
-                    hits = self._hits(con, corrected, scope, limit)
-        return hits
+            return self._hits(con, self._corrected(con, query), _Scope(ids), limit)
 
     def correction(self, text: str, cs_ids: Iterable[int],
                    seconds: float = SEARCH_SECONDS) -> str | None:
-        """The text searched instead of `text` (`diabetes` for `diabetis`) when its words as
-        typed match nothing in those versions and a typo was corrected; else None."""
+        """What the best match says instead of `text` when that is a correction of a typed
+        word no code system uses (`diabetes` for `diabetis`); else None."""
         query = parse(text, self.synonyms)
         scope = _Scope(list(cs_ids))
-        expression = query.match_expression()
-        if expression is None or not scope.bound:
+        if not query.slots or not scope.bound:
             return None
         con = self._reader()
         with _time_limit(con, seconds, text):
-            if self._count(con, query, scope, first_only=True):
-                return None
             corrected = self._corrected(con, query)
-            if corrected is None or not self._count(con, corrected, scope, first_only=True):
+            top = self._hits(con, corrected, scope, 1) if corrected != query else []
+            if not top or top[0].exact:
                 return None
-        return corrected.corrected
+            display, designations = con.execute(
+                "SELECT display, designations FROM concept WHERE cs_id = ? AND code = ?",
+                (top[0].cs_id, top[0].code)).fetchone()
+        texts = [display or "", *(d[3] for d in orjson.loads(designations))]
+        said = said_alternatives(corrected, texts)
+        if not any(alt.kind == CORRECTED for alt in said.values()):
+            return None
+        return corrected.as_said(said)
 
     def count_matches(self, text: str, cs_ids: Iterable[int],
                       seconds: float = SEARCH_SECONDS) -> int:
@@ -149,12 +172,7 @@ class Search(Connections):
             return 0
         con = self._reader()
         with _time_limit(con, seconds, text):
-            count = self._count(con, query, scope)
-            if not count:
-                corrected = self._corrected(con, query)
-                if corrected is not None:
-                    count = self._count(con, corrected, scope)
-        return count
+            return self._count(con, self._corrected(con, query), scope)
 
     # -- the statements -----------------------------------------------------------------------
 
@@ -172,8 +190,12 @@ class Search(Connections):
 
     def _hits(self, con: sqlite3.Connection, query: Query, scope: _Scope,
               limit: int | None) -> list[SearchHit]:
+        """The exact code first; then the candidates put in order by the ranking: the concepts
+        with a short term holding the words (concept_core, best bm25 first) and, when those are
+        fewer than RANKED, the matches with the shortest displays; then every other match,
+        shortest display first. The candidates depend on the data only, never on `limit`, so
+        that pages of one search agree."""
         hits: list[SearchHit] = []
-        seen: set[tuple[int, str]] = set()
         code = query.code_expression()
         if code is not None:
             rows = con.execute(
@@ -183,51 +205,50 @@ class Search(Connections):
             ).fetchall()
             typed = query.text.strip()
             rows.sort(key=lambda r: (r[1] != typed, r[1].casefold() != typed.casefold(), r[1]))
-            for cs_id, found in rows:
-                hits.append(SearchHit(cs_id, found, True, float("-inf")))
-                seen.add((cs_id, found))
+            hits = [SearchHit(cs_id, found, True, float("-inf")) for cs_id, found in rows]
+        seen = {(hit.cs_id, hit.code) for hit in hits}
         if limit is not None and len(hits) >= limit:
             return hits[:limit]
-        matching = (f"FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
-                    f"WHERE concept_search MATCH ?{scope.sql} "
-                    f"ORDER BY score, length(c.code), c.code")
-        bound = [query.match_expression(), *scope.bound]
-        rows = con.execute(
-            f"SELECT c.cs_id, c.code, c.display, c.designations, c.inactive, "
-            f"instr(c.properties, ?) > 0, {BM25} AS score {matching} LIMIT {RANKED}",
-            [HEADING, *bound],
+        candidates = con.execute(
+            f"SELECT {_CANDIDATE} FROM concept_core k CROSS JOIN concept c ON c.id = k.rowid "
+            f"WHERE concept_core MATCH ?{scope.sql} "
+            f"ORDER BY bm25(concept_core), length(c.code), c.code LIMIT {RANKED}",
+            [HEADING, query.words_expression(), *scope.bound],
         ).fetchall()
-        ranked = sorted(rows, key=lambda r: concept_key(
-            query, r[2], [d[3] for d in orjson.loads(r[3])], bool(r[5]), bool(r[4]), r[1],
-            r[6]))
-        for row in ranked:
+        matching = [query.match_expression(), *scope.bound]
+        complete = len(candidates) < RANKED
+        if complete:
+            core = {(r[0], r[1]) for r in candidates}
+            shortest = con.execute(f"SELECT {_CANDIDATE} {_MATCHING}{scope.sql} {_SHORTEST} "
+                                   f"LIMIT {RANKED}", [HEADING, *matching]).fetchall()
+            candidates += [r for r in shortest if (r[0], r[1]) not in core]
+            complete = len(shortest) < RANKED
+        candidates.sort(key=lambda r: concept_key(
+            query, r[2], [d[3] for d in orjson.loads(r[3])], bool(r[5]), bool(r[4]), r[1]))
+        for row in candidates:
             if (row[0], row[1]) not in seen:
                 seen.add((row[0], row[1]))
-                hits.append(SearchHit(row[0], row[1], False, row[6]))
-        if len(rows) == RANKED and (limit is None or len(hits) < limit):
-            more = -1 if limit is None else limit - len(hits) + len(seen)
-            for cs_id, found, score in con.execute(
-                    f"SELECT c.cs_id, c.code, {BM25} AS score {matching} "
-                    f"LIMIT {more} OFFSET {RANKED}", bound):
+                hits.append(SearchHit(row[0], row[1], False, 0.0))
+        if not complete and (limit is None or len(hits) < limit):
+            more = -1 if limit is None else limit + len(seen)
+            for cs_id, found in con.execute(
+                    f"SELECT c.cs_id, c.code {_MATCHING}{scope.sql} {_SHORTEST} LIMIT {more}",
+                    matching):
                 if (cs_id, found) not in seen:
                     seen.add((cs_id, found))
-                    hits.append(SearchHit(cs_id, found, False, score))
+                    hits.append(SearchHit(cs_id, found, False, 0.0))
         return hits if limit is None else hits[:limit]
 
-    def _corrected(self, con: sqlite3.Connection, query: Query) -> Query | None:
-        """`query` with each word that no stored concept uses replaced by its nearest words."""
-        fixes: dict[int, list[str]] = {}
-        for i, slot in enumerate(query.slots):
-            if not slot.correctable:
-                continue
-            word = slot.alternatives[0].words[0]
-            known = con.execute("SELECT 1 FROM concept_search WHERE concept_search MATCH ? "
-                                "LIMIT 1", [word_expression(word, False)]).fetchone()
-            if known is None:
-                nearest = self._words(con).nearest(word)
-                if nearest:
-                    fixes[i] = nearest
-        return query.with_corrections(fixes) if fixes else None
+    def _corrected(self, con: sqlite3.Connection, query: Query) -> Query:
+        """`query` with each word that no stored concept uses searched together with its
+        nearest words (terminology/textsearch/spelling.py)."""
+        typed = [(i, slot.alternatives[0].words[0]) for i, slot in enumerate(query.slots)
+                 if slot.correctable]
+        if not typed:
+            return query
+        vocabulary = self._words(con)
+        fixes = {i: found for i, word in typed if (found := vocabulary.corrections(word))}
+        return query.with_corrections(fixes) if fixes else query
 
     def _words(self, con: sqlite3.Connection) -> Vocabulary:
         """The index's words (of displays and designations), read once per store generation."""

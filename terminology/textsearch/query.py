@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, replace
 
 from terminology.textsearch.synonyms import Synonyms
-from terminology.textsearch.words import STOP_WORDS, WORD, stem
+from terminology.textsearch.words import NEGATIONS, STOP_WORDS, WORD, stem
 
 TYPED, SYNONYM, CORRECTED = "typed", "synonym", "corrected"
 _NOT_KEY = re.compile(r"[^0-9a-z]")
@@ -55,13 +55,22 @@ class Query:
     text: str
     slots: tuple[Slot, ...]
     code_key: str | None  # the text as a code (`e119`), when it is one token
-    corrected: str | None = None  # the text searched instead, when a typo was corrected
+
+    @property
+    def denies(self) -> bool:
+        """Whether the query itself says `non`, `without`, `not` or `no`."""
+        return any(w in NEGATIONS for slot in self.slots for alt in slot.alternatives
+                   for w in alt.words)
+
+    def words_expression(self) -> str:
+        """The FTS5 expression of the concepts that have every slot."""
+        return " AND ".join(_slot_expression(slot) for slot in self.slots)
 
     def match_expression(self) -> str | None:
         """The FTS5 expression every matching concept satisfies (code prefix or all slots)."""
         if not self.slots:
             return None
-        words = " AND ".join(_slot_expression(slot) for slot in self.slots)
+        words = self.words_expression()
         if self.code_key and len(self.code_key) > 1:
             return f'(key : "{self.code_key}"*) OR ({words})'
         return words
@@ -71,14 +80,21 @@ class Query:
         return f'key : "{self.code_key}"' if self.code_key else None
 
     def with_corrections(self, corrections: dict[int, list[str]]) -> Query:
-        """This query with slot i's typed word replaced by corrections[i] (best first)."""
+        """This query with slot i's typed word searched together with corrections[i]."""
         slots = list(self.slots)
-        shown = [slot.typed for slot in slots]
         for i, found in corrections.items():
-            slots[i] = replace(slots[i], alternatives=tuple(
+            slots[i] = replace(slots[i], alternatives=slots[i].alternatives + tuple(
                 Alternative((word,), False, CORRECTED) for word in found))
-            shown[i] = found[0]
-        return replace(self, slots=tuple(slots), corrected=" ".join(shown))
+        return replace(self, slots=tuple(slots))
+
+
+    def as_said(self, chosen: dict[int, Alternative]) -> str:
+        """The text with each typed word for which a correction was `chosen` replaced by it."""
+        shown = []
+        for i, slot in enumerate(self.slots):
+            alt = chosen.get(i)
+            shown.append(" ".join(alt.words) if alt and alt.kind == CORRECTED else slot.typed)
+        return " ".join(shown)
 
 
 def word_expression(word: str, literal: bool) -> str:

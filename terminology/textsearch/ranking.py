@@ -12,7 +12,7 @@ not the small connecting words. So the code a person means when they type a bare
 one whose term is just that condition ("Eczema NOS", "diabetes NOS"), comes first.
 
 Order: terms that say every slot first; headings (chapters, blocks) after codes; then coverage
-(in steps of 5%), then active before inactive, the broader (shorter) code first, and bm25.
+(in steps of 5%), then active before inactive, the broader (shorter) code first.
 """
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ EXACT, STEMMED, PREFIX = 1.0, 0.9, 0.8
 KIND_WEIGHT = {SYNONYM: 0.95, CORRECTED: 1.0}
 DESIGNATION_WEIGHT = 0.97  # a display saying it as well as a designation comes first
 COVERAGE_STEPS = 20
+CORE_WORDS = 3  # a term of at most this many essential words has its core indexed
 _TOKEN = re.compile(r"[^\W_]+|[()\[\],;]")
 _OPEN, _CLOSE = "([", ")]"
 NON_ESSENTIAL_RUNS = (("not", "elsewhere", "classified"), ("not", "otherwise", "specified"))
+_NOT_DENYING = frozenset({"elsewhere", "otherwise", "specified"})  # "not specified" says no less
+NON_ESSENTIAL_WEIGHT = 0.5  # a word said only in parentheses counts half
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,48 +52,57 @@ def analyse(text: str) -> TermWords:
     """Words, stems, which words are essential and which are denied, of one term."""
     words: list[str] = []
     essential: list[bool] = []
-    after_comma: list[bool] = []
+    clauses: list[list[int]] = [[]]  # word positions of each part between commas
     depth = 0
-    comma = False
     for token in _TOKEN.findall(text.casefold()):
         if token in _OPEN:
             depth += 1
         elif token in _CLOSE:
             depth = max(0, depth - 1)
         elif token in ",;":
-            comma = True
-            if words:
-                after_comma[-1] = True  # marks the last word before a comma
+            clauses.append([])
         else:
+            clauses[-1].append(len(words))
             words.append(token)
             essential.append(depth == 0 and token not in CONNECTIVES)
-            after_comma.append(False)
-            if comma and token == "unspecified":
-                essential[-1] = False
-            comma = False
-    n = len(words)
-    for i in range(n):
+    for i in range(len(words)):
         run = next((r for r in NON_ESSENTIAL_RUNS if tuple(words[i:i + len(r)]) == r), None)
-        if run:
-            for j in range(i, i + len(run)):
-                essential[j] = False
-    # ", unspecified organism" at the end (or before a comma): the axis left open
-    for i in range(1, n - 1):
-        if words[i] == "unspecified" and after_comma[i - 1] and (i + 2 == n or after_comma[i + 1]):
-            essential[i + 1] = False
-    denied = tuple(i > 0 and words[i - 1] in NEGATIONS
-                   and not (words[i - 1] == "not" and w in ("elsewhere", "otherwise"))
+        for j in range(i, i + len(run) if run else i):
+            essential[j] = False
+    # a clause after a comma that leaves an axis open: ", unspecified organism",
+    # ", site not specified", ", not specified as acute or chronic"
+    for clause in clauses[1:]:
+        said = [words[i] for i in clause]
+        if said and (said[0] == "unspecified" or _has_run(said, ("not", "specified"))):
+            for i in clause:
+                essential[i] = False
+    denied = tuple(i > 0 and words[i - 1] in NEGATIONS and not (words[i - 1] == "not" and w in _NOT_DENYING)
                    for i, w in enumerate(words))
     return TermWords(tuple(words), tuple(stem(w) for w in words), tuple(essential), denied,
                      max(1, sum(essential)))
 
 
-def _word_positions(word: str, literal: bool, term: TermWords) -> dict[int, float]:
-    """Where `word` is said in `term`, and how well."""
+def core_words(text: str) -> list[str]:
+    """The essential words of a short term (at most CORE_WORDS of them) and their stems, for
+    the index's `core` column: `diabetes NOS` -> diabetes, diabet. [] for a longer term."""
+    term = analyse(text)
+    kept = [w for w, e in zip(term.words, term.essential) if e]
+    if not kept or len(kept) > CORE_WORDS:
+        return []
+    return kept + [s for w, s in zip(term.words, term.stems) if s != w and s not in kept]
+
+
+def _has_run(words: list[str], run: tuple[str, ...]) -> bool:
+    return any(tuple(words[i:i + len(run)]) == run for i in range(len(words)))
+
+
+def _word_positions(word: str, literal: bool, term: TermWords,
+                    denials: bool) -> dict[int, float]:
+    """Where `word` is said in `term`, and how well (`denials`: a denied word is not said)."""
     found: dict[int, float] = {}
     root = stem(word)
     for i, w in enumerate(term.words):
-        if term.denied[i]:
+        if denials and term.denied[i]:
             continue
         if w == word:
             found[i] = EXACT
@@ -103,11 +115,12 @@ def _word_positions(word: str, literal: bool, term: TermWords) -> dict[int, floa
     return found
 
 
-def _alternative_match(alt: Alternative, term: TermWords) -> tuple[float, dict[int, float]]:
+def _alternative_match(alt: Alternative, term: TermWords,
+                       denials: bool) -> tuple[float, dict[int, float]]:
     """(weight, positions) of an alternative in a term; weight 0 when a word is missing."""
     positions: dict[int, float] = {}
     for word in alt.words:
-        found = _word_positions(word, alt.literal, term)
+        found = _word_positions(word, alt.literal, term, denials)
         if not found:
             return 0.0, {}
         for i, w in found.items():
@@ -117,26 +130,51 @@ def _alternative_match(alt: Alternative, term: TermWords) -> tuple[float, dict[i
 
 def term_score(query: Query, term: TermWords) -> tuple[int, float]:
     """(slots the term says, coverage of its essential words)."""
-    said = 0
-    positions: dict[int, float] = {}
-    factor = 1.0
-    for slot in query.slots:
-        best_weight, best = 0.0, {}
-        for alt in slot.alternatives:
-            weight, found = _alternative_match(alt, term)
-            if weight > best_weight:
-                best_weight, best = weight, found
-        if best_weight:
-            said += 1
-            factor = min(factor, best_weight)
-            for i, w in best.items():
-                positions[i] = max(positions.get(i, 0.0), w)
-    coverage = min(1.0, sum(positions.values()) / term.size) * factor
+    said, coverage, _ = _term_match(query, term)
     return said, coverage
 
 
+def said_alternatives(query: Query, texts: list[str]) -> dict[int, Alternative]:
+    """For each slot, the alternative that the concept's best term says (for the top hit of a
+    corrected query: the correction it stands for)."""
+    best: tuple[int, float, dict[int, Alternative]] = (0, 0.0, {})
+    for text in texts:
+        found = _term_match(query, analyse(text))
+        if found[:2] > best[:2]:
+            best = found
+    return best[2]
+
+
+def _term_match(query: Query, term: TermWords) -> tuple[int, float, dict[int, Alternative]]:
+    """(slots said, coverage, the alternative said for each slot): each slot by the
+    alternative that says the most of the term (`systemic lupus erythematosus` rather than
+    `lupus` in "Systemic lupus erythematosus")."""
+    said = 0
+    chosen: dict[int, Alternative] = {}
+    positions: dict[int, float] = {}
+    denials = not query.denies
+    for n, slot in enumerate(query.slots):
+        best_value, best = 0.0, {}
+        for alt in slot.alternatives:
+            weight, found = _alternative_match(alt, term, denials)
+            value = weight * _said(term, found)
+            if value > best_value:
+                best_value, chosen[n] = value, alt
+                best = {i: w * weight for i, w in found.items()}
+        if best_value:
+            said += 1
+            for i, w in best.items():
+                positions[i] = max(positions.get(i, 0.0), w)
+    return said, min(1.0, _said(term, positions) / term.size), chosen
+
+
+def _said(term: TermWords, positions: dict[int, float]) -> float:
+    """How much of the term the matched positions say (a non-essential word counts half)."""
+    return sum(w if term.essential[i] else w * NON_ESSENTIAL_WEIGHT for i, w in positions.items())
+
+
 def concept_key(query: Query, display: str | None, designations: list[str], heading: bool,
-                inactive: bool, code: str, score: float) -> tuple[object, ...]:
+                inactive: bool, code: str) -> tuple[object, ...]:
     """The sort key of a found concept (smaller first)."""
     best = (0, 0.0)
     for i, text in enumerate([display or "", *designations]):
@@ -147,4 +185,4 @@ def concept_key(query: Query, display: str | None, designations: list[str], head
             best = (said, coverage)
     said, coverage = best
     return (said < len(query.slots), heading, -round(coverage * COVERAGE_STEPS), inactive,
-            len(code), score, code)
+            len(code), code)
