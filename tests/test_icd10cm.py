@@ -18,6 +18,7 @@ from codesets import (  # noqa: F401 (the *_fixture names: fixtures)
     ICD,
     ICD_CODES,
     ICD_FOLDER,
+    ICD_INDEX,
     ICD_ORDER,
     ICD_XML,
     codeset_client_fixture,
@@ -66,12 +67,12 @@ def test_sample_gives_chapters_blocks_codes_and_seventh_character_codes():
 def test_the_files_are_picked_by_what_they_are_not_by_their_names_order():
     """The addenda sort after the code list and the order file; the index is XML too."""
     parsed = loader.read_source(ICD_FOLDER)
-    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name]
+    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name, ICD_INDEX.name]
     ignored = dict(line.split(": ", 1) for line in parsed.ignored)
     assert set(ignored) == {"icd10cm-codes-addenda-2026.txt", "icd10cm-order-addenda-2026.txt",
-                            "icd10cm-index-2026.xml", "icd10OrderFiles.pdf", "README.md"}
+                            "icd10cm-neoplasm-2026.xml", "icd10OrderFiles.pdf", "README.md"}
     assert ignored["icd10cm-codes-addenda-2026.txt"].startswith("addenda")
-    assert "index" in ignored["icd10cm-index-2026.xml"]
+    assert "a table of the index" in ignored["icd10cm-neoplasm-2026.xml"]
     assert parsed.warnings == []  # the order file, code list and tabular list agree
 
 
@@ -94,7 +95,7 @@ def test_names_of_other_years_and_spellings(tmp_path):
         for old, new in names.items():
             (folder / old).rename(folder / new)
         parsed = loader.read_source(folder)
-        expected = [names.get(f.name, f.name) for f in (ICD_XML, ICD_ORDER, ICD_CODES)]
+        expected = [names.get(f.name, f.name) for f in (ICD_XML, ICD_ORDER, ICD_CODES, ICD_INDEX)]
         assert parsed.files == expected, names
         assert len(parsed.concepts) == 47 and parsed.warnings == []
         assert not any(name in line for line in parsed.ignored for name in expected)
@@ -110,7 +111,8 @@ def test_order_file_short_descriptions_are_designations(codeset_client):
                                 "encounter for closed fracture")
     assert [(d.value, d.use.code) for d in fracture.designations] == [
         ("Fx unsp part of neck of right femur, init for clos fx", "short")]
-    assert parsed.concept("E11.9").designations == ()  # its short description is its display
+    assert [d.use.code for d in parsed.concept("E11.9").designations] == [
+        "index", "index"]  # its short description is its display; its Alphabetic Index terms
     assert [(d.value, d.use.code) for d in parsed.concept("S06").designations] == [
         ("traumatic brain injury", "inclusion")]  # its includes note; no short description
     header = parsed.concept("S72.001")  # a header row of the order file has one too
@@ -183,7 +185,7 @@ def test_the_two_cdc_zips_as_downloaded(tmp_path):
                 if file.name.startswith(members):
                     zipped.write(file, f"{name.removesuffix('.zip')}/{file.name}")
     parsed = loader.read_source(zips)
-    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name]
+    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name, ICD_INDEX.name]
     assert len(parsed.concepts) == 47 and parsed.skipped and parsed.warnings == []
     assert "code-descriptions-2026/icd10cm-codes-addenda-2026.txt: addenda" in " ".join(
         parsed.ignored)
@@ -192,7 +194,8 @@ def test_the_two_cdc_zips_as_downloaded(tmp_path):
     assert result.exit_code == 0, result.output
     assert "  skipped 2 7th-character combinations that icd10cm-order-2026.txt does not list " \
            "(they do not exist): S06.1X7D, S06.1X7S" in result.output.splitlines()
-    assert "  designations: 3 Inclusion term, 19 Short description" in result.output.splitlines()
+    assert ("  designations: 11 Alphabetic Index term, 3 Inclusion term, 19 Short description"
+            in result.output.splitlines())
 
 
 def test_two_files_for_one_role_are_refused(tmp_path):
@@ -202,7 +205,7 @@ def test_two_files_for_one_role_are_refused(tmp_path):
         loader.read_source(xml.parent)
     # a file given is read, with the files beside it
     parsed = loader.read_source(xml.parent / ICD_ORDER.name)
-    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name]
+    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name, ICD_INDEX.name]
     assert any("another order file" in line for line in parsed.ignored)
 
 
