@@ -9,8 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-
-import server
 from codesets import (  # noqa: F401 (codeset_db_fixture: a fixture)
     ICD,
     ICD_FOLDER,
@@ -19,9 +17,11 @@ from codesets import (  # noqa: F401 (codeset_db_fixture: a fixture)
     codeset_db_fixture,
     copy_of,
 )
+from conftest import FhirClient
+
+import server
 from codesystems.icd10cm import loader
 from codesystems.icd10cm.index import read_index
-from conftest import FhirClient
 from terminology.store import Store
 from terminology.textsearch.query import parse
 from terminology.textsearch.ranking import concept_key
@@ -80,7 +80,7 @@ def test_a_word_no_code_system_uses_is_corrected(client, full_client):
 
 def test_the_page_says_what_it_searched_and_links_the_literal_search(client):
     html = client.raw.get("/search", query_string={"q": "cholra"}).get_data(as_text=True)
-    line = re.search(r'<p class="correction">(.*?)</p>', html, re.S)
+    line = re.search(r'<p class="correction">(.*?)</p>', html, re.DOTALL)
     assert line is not None and "Showing results for <em>cholera</em>" in line.group(1)
     literal = re.search(r'href="([^"]+)">cholra</a>', line.group(1)).group(1)
     assert literal == "/search?q=%22cholra%22"

@@ -181,8 +181,7 @@ def concept_key(query: Query, display: str | None, designations: list[str], head
         said, coverage = term_score(query, analyse(text))
         if i:
             coverage *= DESIGNATION_WEIGHT
-        if (said, coverage) > best:
-            best = (said, coverage)
+        best = max(best, (said, coverage))
     said, coverage = best
     return (said < len(query.slots), heading, -round(coverage * COVERAGE_STEPS), inactive,
             len(code), code)
