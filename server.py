@@ -41,6 +41,7 @@ from codesystems.icd10cm import loader as icd10cm_loader
 from codesystems.icd10pcs import loader as icd10pcs_loader
 from codesystems.mime.provider import MimeTypeProvider
 from codesystems.sources import ParsedCodeSystem, store_code_system, summary
+from codesystems.synonyms import TABLE as SYNONYM_TABLE
 from codesystems.ucum import essence as ucum_essence
 from codesystems.ucum.provider import UcumProvider
 from terminology import clock
@@ -49,6 +50,7 @@ from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.memory import MemoryProvider
 from terminology.registry import Registry
 from terminology.store import Store, default_path
+from terminology.textsearch.synonyms import Synonyms
 from terminology.web import admission, serving, snapshot
 from terminology.web.api import api, fhir_response
 from terminology.web.cache import DEFAULT_ANSWER_BYTES, DEFAULT_BYTES, ResponseCache
@@ -87,6 +89,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     sys.setswitchinterval(float(os.environ.get("TX_SWITCH_INTERVAL", 0.001)))
     store = Store(app.config["DB"])
     store.create()
+    store.use_synonyms(Synonyms.from_tsv(SYNONYM_TABLE))
     app.extensions["store"] = store
     registry = Registry(store, PROVIDERS, value_sets=VALUE_SETS, aliases=hcpcs_definition.ALIASES,
                         builtins=builtin_code_systems(app.config.get("UCUM_ESSENCE")))

@@ -226,6 +226,13 @@ def search_across(providers: list[Any], text: str,
     return [(by_id[hit.cs_id], hit.code) for hit in store.search(text, list(by_id), limit)]
 
 
+def correction_across(providers: list[Any], text: str) -> str | None:
+    """What the search stands for instead of `text` when it corrected a typo (`diabetes` for
+    `diabetis`), over those stored code systems; None when it did not (or cannot tell)."""
+    store = _one_store(providers)
+    return None if store is None else store.correction(text, [p.info.id for p in providers])
+
+
 def count_across(providers: list[Any], text: str) -> int | None:
     """How many codes `search_across` would find, without ranking them (None as there)."""
     store = _one_store(providers)

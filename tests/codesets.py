@@ -24,6 +24,7 @@ ICD_FOLDER = DATA / "icd10cm"
 ICD_XML = ICD_FOLDER / "icd10cm-tabular-2026.xml"
 ICD_ORDER = ICD_FOLDER / "icd10cm-order-2026.txt"
 ICD_CODES = ICD_FOLDER / "icd10cm-codes-2026.txt"
+ICD_INDEX = ICD_FOLDER / "icd10cm-index-2026.xml"  # the Alphabetic Index (our sample)
 PCS_FILE = DATA / "icd10pcs" / "icd10pcs_order_2026.txt"
 HCPCS_FILE = DATA / "hcpcs" / "HCPC2026_JAN_ANWEB.txt"
 HCPCS_2019 = DATA / "hcpcs" / "HCPC2019_CONTR_ANWEB.txt"  # opens with a notice block, latin-1

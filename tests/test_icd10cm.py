@@ -18,6 +18,7 @@ from codesets import (  # noqa: F401 (the *_fixture names: fixtures)
     ICD,
     ICD_CODES,
     ICD_FOLDER,
+    ICD_INDEX,
     ICD_ORDER,
     ICD_XML,
     codeset_client_fixture,
@@ -66,12 +67,12 @@ def test_sample_gives_chapters_blocks_codes_and_seventh_character_codes():
 def test_the_files_are_picked_by_what_they_are_not_by_their_names_order():
     """The addenda sort after the code list and the order file; the index is XML too."""
     parsed = loader.read_source(ICD_FOLDER)
-    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name]
+    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name, ICD_INDEX.name]
     ignored = dict(line.split(": ", 1) for line in parsed.ignored)
     assert set(ignored) == {"icd10cm-codes-addenda-2026.txt", "icd10cm-order-addenda-2026.txt",
-                            "icd10cm-index-2026.xml", "icd10OrderFiles.pdf", "README.md"}
+                            "icd10cm-neoplasm-2026.xml", "icd10OrderFiles.pdf", "README.md"}
     assert ignored["icd10cm-codes-addenda-2026.txt"].startswith("addenda")
-    assert "index" in ignored["icd10cm-index-2026.xml"]
+    assert "a table of the index" in ignored["icd10cm-neoplasm-2026.xml"]
     assert parsed.warnings == []  # the order file, code list and tabular list agree
 
 
@@ -94,7 +95,7 @@ def test_names_of_other_years_and_spellings(tmp_path):
         for old, new in names.items():
             (folder / old).rename(folder / new)
         parsed = loader.read_source(folder)
-        expected = [names.get(f.name, f.name) for f in (ICD_XML, ICD_ORDER, ICD_CODES)]
+        expected = [names.get(f.name, f.name) for f in (ICD_XML, ICD_ORDER, ICD_CODES, ICD_INDEX)]
         assert parsed.files == expected, names
         assert len(parsed.concepts) == 47 and parsed.warnings == []
         assert not any(name in line for line in parsed.ignored for name in expected)
@@ -110,8 +111,10 @@ def test_order_file_short_descriptions_are_designations(codeset_client):
                                 "encounter for closed fracture")
     assert [(d.value, d.use.code) for d in fracture.designations] == [
         ("Fx unsp part of neck of right femur, init for clos fx", "short")]
-    assert parsed.concept("E11.9").designations == ()  # its short description is its display
-    assert parsed.concept("S06").designations == ()
+    assert [d.use.code for d in parsed.concept("E11.9").designations] == [
+        "index", "index"]  # its short description is its display; its Alphabetic Index terms
+    assert [(d.value, d.use.code) for d in parsed.concept("S06").designations] == [
+        ("traumatic brain injury", "inclusion")]  # its includes note; no short description
     header = parsed.concept("S72.001")  # a header row of the order file has one too
     assert [d.value for d in header.designations] == ["Fracture of unsp part of neck of right femur"]
     body = lookup(codeset_client, "S72.90XB")
@@ -130,7 +133,8 @@ def test_seventh_characters_the_order_file_does_not_list_are_dropped_and_counted
     alone = loader.read_source(folder)
     assert {c.code for c in alone.concepts} == {c.code for c in parsed.concepts}
     assert "icd10cm-codes-2026.txt does not list" in alone.skipped[0]
-    assert all(c.designations == () for c in alone.concepts)  # short ones come from the order
+    assert not any(d.use.code == "short" for c in alone.concepts  # they come from the order
+                   for d in c.designations)
 
 
 def test_without_order_file_or_code_list_every_seventh_character_is_made(tmp_path):
@@ -181,7 +185,7 @@ def test_the_two_cdc_zips_as_downloaded(tmp_path):
                 if file.name.startswith(members):
                     zipped.write(file, f"{name.removesuffix('.zip')}/{file.name}")
     parsed = loader.read_source(zips)
-    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name]
+    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name, ICD_INDEX.name]
     assert len(parsed.concepts) == 47 and parsed.skipped and parsed.warnings == []
     assert "code-descriptions-2026/icd10cm-codes-addenda-2026.txt: addenda" in " ".join(
         parsed.ignored)
@@ -190,7 +194,8 @@ def test_the_two_cdc_zips_as_downloaded(tmp_path):
     assert result.exit_code == 0, result.output
     assert "  skipped 2 7th-character combinations that icd10cm-order-2026.txt does not list " \
            "(they do not exist): S06.1X7D, S06.1X7S" in result.output.splitlines()
-    assert "  designations: 19 Short description" in result.output.splitlines()
+    assert ("  designations: 11 Alphabetic Index term, 3 Inclusion term, 19 Short description"
+            in result.output.splitlines())
 
 
 def test_two_files_for_one_role_are_refused(tmp_path):
@@ -200,7 +205,7 @@ def test_two_files_for_one_role_are_refused(tmp_path):
         loader.read_source(xml.parent)
     # a file given is read, with the files beside it
     parsed = loader.read_source(xml.parent / ICD_ORDER.name)
-    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name]
+    assert parsed.files == [ICD_XML.name, ICD_ORDER.name, ICD_CODES.name, ICD_INDEX.name]
     assert any("another order file" in line for line in parsed.ignored)
 
 
@@ -402,8 +407,8 @@ def test_full_icd10cm_from_the_package(tmp_path):
     assert store.search("e119", [info.id], 3)[0].code == "E11.9"
     found = [hit.code for hit in store.search("diabetes", [info.id], 20)]
     assert len(found) == 20
-    # near-equal scores: the broader categories before the narrow codes with short names
-    assert found[:3] == ["E10", "E11", "E13"] and found.index("E11") < found.index("E23.2")
+    # the category whose own term is the word ("diabetes NOS", an includes note of E11) first
+    assert found[:2] == ["E11", "E10"] and found.index("E11") < found.index("E23.2")
     assert [hit.code for hit in store.search("fracture femur", [info.id], 3)][0] == "S72"
     con = sqlite3.connect(store.path)
     assert con.execute("SELECT count(*) FROM concept_link").fetchone()[0] == 98_505 - 22

@@ -18,6 +18,11 @@ URL = "http://hl7.org/fhir/sid/icd-10-cm"
 OID = "2.16.840.1.113883.6.90"
 PROVIDER_KEY = "icd10cm"
 SHORT = Coding(system=URL, code="short", display="Short description")
+# Other names of a code, searchable: the tabular list's inclusion terms (and the includes notes
+# of categories and codes), and the Alphabetic Index's terms that lead to the code.
+INCLUSION = Coding(system=URL, code="inclusion", display="Inclusion term")
+INDEX_TERM = Coding(system=URL, code="index", display="Alphabetic Index term")
+INCLUSION_NOTES = ("inclusionTerm", "includes")  # the notes of a code that name it
 
 NOTE_KINDS = (
     ("includes", "Includes: what the chapter, block or code covers"),

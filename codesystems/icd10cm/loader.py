@@ -22,6 +22,7 @@ from pathlib import Path
 
 from codesystems import order_file
 from codesystems.icd10cm import definition as icd
+from codesystems.icd10cm.index import IndexTerms, read_index
 from codesystems.icd10cm.release import Release, find_release
 from codesystems.order_file import OrderFile
 from codesystems.sources import (
@@ -183,11 +184,12 @@ class _Reader:
         return ImportFailed(f"{self.path.name} line {node.line}: {message}")
 
     def add(self, node: Node, code: str, display: str, parent: str | None,
-            properties: list[Property]) -> None:
+            properties: list[Property], designations: tuple[Designation, ...] = ()) -> None:
         if code in self.seen:
             raise self.fail(node, f"{code} is listed twice (first on line {self.seen[code]})")
         self.seen[code] = node.line
-        self.concepts.append(Concept(code=code, display=display, properties=tuple(properties)))
+        self.concepts.append(Concept(code=code, display=display, properties=tuple(properties),
+                                     designations=designations))
         if parent is not None:
             self.links.append((parent, code))
 
@@ -238,9 +240,10 @@ class _Reader:
         below = node.all("diag")
         billable = not below and seventh is None
         kind = "category" if len(code) == 3 else "code"
+        notes = self.notes(node)
         self.add(node, code, desc, parent, [Property("kind", kind, "code"),
-                                            Property("billable", billable, "boolean"),
-                                            *self.notes(node)])
+                                            Property("billable", billable, "boolean"), *notes],
+                 _inclusions(notes))
         for child in below:
             self.diag(child, code, code, seventh)
         if not below and seventh:
@@ -256,6 +259,12 @@ class _Reader:
                 continue
             self.add(node, dotted(plain), f"{desc}, {text}", code,
                      [Property("kind", "code", "code"), Property("billable", True, "boolean")])
+
+
+def _inclusions(notes: list[Property]) -> tuple[Designation, ...]:
+    """A code's inclusion terms and includes notes, as searchable designations (each once)."""
+    values = dict.fromkeys(str(p.value) for p in notes if p.code in icd.INCLUSION_NOTES)
+    return tuple(Designation(value, "en", icd.INCLUSION) for value in values)
 
 
 def _grouping(kind: str) -> list[Property]:
@@ -275,7 +284,8 @@ def _with_short_descriptions(concepts: list[Concept], order: OrderFile) -> list[
     """The order file's short description of each code, as a designation (when it is not the
     display itself)."""
     short = {dotted(row.code): row.short for row in order.rows}
-    return [dataclasses.replace(c, designations=(Designation(short[c.code], "en", icd.SHORT),))
+    return [dataclasses.replace(c, designations=(Designation(short[c.code], "en", icd.SHORT),
+                                                 *c.designations))
             if short.get(c.code) and short[c.code] != c.display else c for c in concepts]
 
 
@@ -305,10 +315,27 @@ def _disagreements(concepts: list[Concept], order: OrderFile | None,
     return out
 
 
+def _with_index_terms(concepts: list[Concept], index: IndexTerms) -> list[Concept]:
+    """Each code's Alphabetic Index terms as designations (use `index`), after its own."""
+    out = []
+    for c in concepts:
+        terms = index.terms.get(c.code)
+        if terms:
+            have = {" ".join(v.casefold().split()) for v in
+                    [c.display or "", *(d.value for d in c.designations)]}
+            extra = tuple(Designation(t, "en", icd.INDEX_TERM) for t in terms
+                          if " ".join(t.casefold().split()) not in have)
+            c = dataclasses.replace(c, designations=c.designations + extra)
+        out.append(c)
+    return out
+
+
 def read_tabular(xml_path: Path, code_list_path: Path | None = None,
-                 version: str | None = None, order_path: Path | None = None) -> ParsedCodeSystem:
+                 version: str | None = None, order_path: Path | None = None,
+                 index_paths: list[Path] | None = None) -> ParsedCodeSystem:
     """Parse the tabular XML, with the order file (short descriptions; which 7th-character codes
-    exist) and the code list (which do, when there is no order file), when given."""
+    exist), the code list (which do, when there is no order file) and the Alphabetic Index
+    (index terms as designations), when given."""
     xml_path = Path(xml_path)
     order = read_order(Path(order_path)) if order_path else None
     code_list = read_code_list(Path(code_list_path)) if code_list_path else None
@@ -330,6 +357,9 @@ def read_tabular(xml_path: Path, code_list_path: Path | None = None,
     for chapter in chapters:
         reader.chapter(chapter)
     concepts = _with_short_descriptions(reader.concepts, order) if order else reader.concepts
+    indexes = [read_index(path, {c.code for c in concepts}) for path in index_paths or []]
+    for index in indexes:
+        concepts = _with_index_terms(concepts, index)
     kinds = [_kind(c) for c in concepts]
     chapters_n, blocks_n = kinds.count("chapter"), kinds.count("block")
     codes_n, billable_n = len(concepts) - chapters_n - blocks_n, sum(map(_billable, concepts))
@@ -342,7 +372,8 @@ def read_tabular(xml_path: Path, code_list_path: Path | None = None,
         use = "checked against the tabular list" if order else "which 7th-character codes exist"
         read.append(f"{code_list.name}: code list, {len(code_list.codes):,} codes, "
                     f"{code_list.encoding}: {use}")
-    skipped = []
+    read += [index.read for index in indexes]
+    skipped = [line for index in indexes for line in index.skipped]
     if reader.dropped:
         skipped.append(f"{len(reader.dropped):,} 7th-character combinations that {listing} does "
                        f"not list (they do not exist): {_examples(reader.dropped)}")
@@ -360,7 +391,8 @@ def read_tabular(xml_path: Path, code_list_path: Path | None = None,
         links=reader.links,
         provider=icd.PROVIDER_KEY,
         effective_date=effective,
-        files=[xml_path.name] + [f.name for f in (order, code_list) if f is not None],
+        files=[xml_path.name] + [f.name for f in (order, code_list) if f is not None]
+        + [index.name for index in indexes],
         warnings=warnings,
         indexed_properties=INDEXED,
         read=read,
@@ -415,9 +447,12 @@ def read_source(path: Path | list[Path] | None = None,
 
 def _read_release(release: Release, version: str | None, paths: list[Path]) -> ParsedCodeSystem:
     if release.tabular is not None:
-        parsed = read_tabular(release.tabular, release.code_list, version, release.order)
+        parsed = read_tabular(release.tabular, release.code_list, version, release.order,
+                              release.indexes)
     elif release.order is not None:
         parsed = read_order_only(release.order, version or release.year)
+        release.ignored += [f"{path.name}: an index, read only with the tabular list"
+                            for path in release.indexes]
         if release.code_list is not None:
             release.ignored.append(f"{release.code_list.name}: code list, not needed with the "
                                    "order file when there is no tabular list")

@@ -7,9 +7,11 @@ differently from year to year (`icd10cm_order_2026.txt`, `icd10cm-order-2026.txt
 `<ICD10CM.tabular>`), the order file (every code, fixed width) and the code list (the billable
 codes, `icd10cm_codes_YYYY.txt`, or the simple-icd-10-cm package's list). A name tells them apart
 (`tabular`, `order`, `codes` / `code-list`); a file whose name does not is told by its content
-(its XML root, the shape of its first line). Addenda (the changes since the previous release),
-the index, the drug and neoplasm tables, PDFs and files of another year are not read; the summary
-names each with the reason.
+(its XML root, the shape of its first line). The Alphabetic Index (`<ICD10CM.index>`: the
+index to diseases and injuries, and the external cause index) is read too when it is there: its
+terms become searchable designations. Addenda (the changes since the previous release), the drug
+and neoplasm tables (also `<ICD10CM.index>`, but of `<cell>`s), PDFs and files of another year
+are not read; the summary names each with the reason.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from codesystems.order_file import is_order_line
 from codesystems.sources import ADDENDA, files_in, first_line, head, not_read, year_in_name
 from terminology.errors import ImportFailed
 
-TABULAR, ORDER, CODE_LIST = "tabular list", "order file", "code list"
+TABULAR, ORDER, CODE_LIST, INDEX = "tabular list", "order file", "code list", "index"
+TABLE_MARK = re.compile(rb"<(indexHeading|cell)\b")  # the neoplasm and drug tables
 XML_ROOT = re.compile(rb"<(?![?!])([A-Za-z_][\w.:-]*)")
 XML_VERSION = re.compile(rb"<version>\s*([0-9]{4})\s*</version>")
 CHANGE_LINE = re.compile(r"^\s*(Add|Delete|Revise)\b")
@@ -44,6 +47,7 @@ class Release:
     order: Path | None
     code_list: Path | None
     year: str | None  # of the files chosen: the tabular list's <version>, or the names' year
+    indexes: list[Path] = field(default_factory=list)  # the Alphabetic Index (and E-index)
     ignored: list[str] = field(default_factory=list)  # "NAME: why it is not read"
 
 
@@ -62,7 +66,10 @@ def what_is(path: Path) -> Found | str:
         if "tabular" in name or (root and root.group(1) == b"ICD10CM.tabular"):
             return Found(path, TABULAR, year)
         if root and root.group(1) == b"ICD10CM.index":
-            return "an index of the tabular list (<ICD10CM.index>), not imported"
+            if TABLE_MARK.search(start):
+                return ("a table of the index (neoplasms, or drugs and chemicals: <cell>s of "
+                        "codes), not read")
+            return Found(path, INDEX, year)
         tag = root.group(1).decode(errors="replace") if root else "none"
         return f"XML, not the tabular list (its root element is <{tag}>)"
     if suffix != ".txt":
@@ -132,4 +139,9 @@ def find_release(paths: list[Path], version: str | None = None) -> Release:
         ignored += [f"{label[f.path]}: a {kind} for {f.year}, not {year}"
                     for f in of_kind if f not in same_year]
         chosen[kind] = _only(same_year, kind, label)
-    return Release(tabular, chosen[ORDER], chosen[CODE_LIST], year, sorted(ignored))
+    indexes = [f for f in found if f.kind == INDEX]
+    ignored += [f"{label[f.path]}: an index for {f.year}, not {year}"
+                for f in indexes if year is not None and f.year not in (None, year)]
+    kept = sorted(f.path for f in indexes if year is None or f.year in (None, year))
+    return Release(tabular, chosen[ORDER], chosen[CODE_LIST], year, indexes=kept,
+                   ignored=sorted(ignored))

@@ -8,7 +8,7 @@ from typing import Any
 from terminology import budget, languages, status, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
 from terminology.model import Canonical, Designation, ExpandRequest
-from terminology.provider import count_across, search_across
+from terminology.provider import correction_across, count_across, search_across
 from terminology.valuesets import (
     Entry,
     Evaluator,
@@ -36,6 +36,7 @@ class ExpandResult:
     unclosed: bool = False
     show_versions: bool = False  # a system included at several versions: say which
     status_warnings: list[tuple[str, str]] = field(default_factory=list)  # (warning-x, url|v)
+    correction: str | None = None  # the filter searched instead, when a typo was corrected
 
 
 def find_valueset(registry: Any, request: Any) -> dict[str, Any]:
@@ -201,13 +202,8 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str,
     the best matches first, without listing every member of a large code system. Returns the
     expansion (entries up to `window` when every match is a member) and the total; None when
     some code system cannot search (then the whole expansion is filtered instead)."""
-    evaluator.check_references(valueset)  # a cycle is a 400 before _systems_of follows it
-    systems = _systems_of(evaluator, valueset)
-    if not systems:
-        return None
-    providers = [evaluator.provider(system, version, "ValueSet.compose.include")
-                 for system, version in dict.fromkeys(systems)]
-    if not all(hasattr(p, "search") for p in providers):
+    providers = _searchable(evaluator, valueset)
+    if providers is None:
         return None
     expansion = Expansion(entries=[])
     expansion.used_systems = list(dict.fromkeys(str(p.canonical) for p in providers))
@@ -237,6 +233,23 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str,
             expansion.entries.append(entry)
             total += 1
     return expansion, total
+
+
+def _searchable(evaluator: Evaluator, valueset: dict[str, Any]) -> list[Any] | None:
+    """The providers of the code systems a value set draws on, when every one can search."""
+    evaluator.check_references(valueset)  # a cycle is a 400 before _systems_of follows it
+    systems = _systems_of(evaluator, valueset)
+    if not systems:
+        return None
+    providers = [evaluator.provider(system, version, "ValueSet.compose.include")
+                 for system, version in dict.fromkeys(systems)]
+    return providers if all(hasattr(p, "search") for p in providers) else None
+
+
+def _correction(evaluator: Evaluator, valueset: dict[str, Any], text: str) -> str | None:
+    """The filter searched instead of `text` when a typo in it was corrected."""
+    providers = _searchable(evaluator, valueset)
+    return correction_across(providers, text) if providers else None
 
 
 def _ranked_hits(providers: list[Any], text: str,
@@ -334,6 +347,8 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
         providers=providers,
         show_versions=evaluator.policy(valueset).several,
         status_warnings=_status_warnings(valueset, expansion, used_providers),
+        correction=(_correction(evaluator, valueset, request.filter)
+                    if searched is not None else None),
     )
 
 

@@ -6,15 +6,19 @@ it has run.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from importlib import resources
 
 import orjson
 
-from terminology.store.search import search_row
+from terminology.store.search import add_to_index, index_rows
 from terminology.store.writes import Writer
 
 SCHEMA_VERSION = "1"
+SEARCH_INDEX_VERSION = "2"  # the layout of the search index (2: stems column, concept_core)
+_SEARCH_TABLES = re.compile(r"CREATE VIRTUAL TABLE IF NOT EXISTS (concept_search|concept_core) "
+                            r"USING[^;]*")
 
 
 def create_schema(con: sqlite3.Connection) -> None:
@@ -26,8 +30,9 @@ def create_schema(con: sqlite3.Connection) -> None:
         (SCHEMA_VERSION,),
     )
     _add_concept_columns(con)
-    if con.execute("SELECT 1 FROM meta WHERE key = 'search_index'").fetchone() is None:
-        _index_existing(con)
+    built = con.execute("SELECT value FROM meta WHERE key = 'search_index'").fetchone()
+    if built is None or built[0] != SEARCH_INDEX_VERSION:
+        _index_existing(con, schema, rebuild=built is not None)
     if con.execute("SELECT 1 FROM code_system WHERE provider = 'memory' LIMIT 1").fetchone():
         _store_memory_code_systems(con)
 
@@ -59,17 +64,22 @@ def _store_memory_code_systems(con: sqlite3.Connection) -> None:
         raise
 
 
-def _index_existing(con: sqlite3.Connection) -> None:
-    """Build the search index over concepts stored before it existed (once per store)."""
+def _index_existing(con: sqlite3.Connection, schema: str, rebuild: bool) -> None:
+    """Build the search index over concepts stored before it existed, or before its present
+    layout (`rebuild`: version 1 had no stems and no concept_core); once per store and layout."""
     con.execute("BEGIN IMMEDIATE")
     try:
-        con.execute("INSERT INTO concept_search (concept_search) VALUES ('delete-all')")
+        if rebuild:
+            for table in ("concept_search", "concept_core"):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in _SEARCH_TABLES.finditer(schema):
+                con.execute(statement.group(0))
+        for table in ("concept_search", "concept_core"):
+            con.execute(f"INSERT INTO {table} ({table}) VALUES ('delete-all')")
         rows = con.execute("SELECT id, code, display, designations FROM concept").fetchall()
-        con.executemany(
-            "INSERT INTO concept_search (rowid, key, display, terms) VALUES (?, ?, ?, ?)",
-            (search_row(*row) for row in rows),
-        )
-        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('search_index', '1')")
+        add_to_index(con, [index_rows(*row) for row in rows])
+        con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('search_index', ?)",
+                    (SEARCH_INDEX_VERSION,))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -108,14 +108,26 @@ CREATE TABLE IF NOT EXISTS concept_link (
 CREATE INDEX IF NOT EXISTS concept_link_by_parent ON concept_link (cs_id, parent, child);
 
 -- Text search over every stored concept (rowid = concept.id): `key`, the code folded to letters
--- and digits (E11.9 -> e119), the display, and the designations that differ from it. The index
--- keeps no copy of the text (contentless), so the Writer indexes each concept it inserts and
--- unindexes each one before deleting it (Writer._unindex): concepts are deleted nowhere else.
+-- and digits (E11.9 -> e119), the display, the designations that differ from it, and `stems`:
+-- the Snowball stems of their words where a stem differs from its word (diabetic -> diabet), so
+-- that word forms find each other. concept_core holds, for the concepts that have short terms
+-- (at most 3 essential words: "diabetes NOS", "Pneumonia, unspecified organism"), those words
+-- and their stems: a small index where a search looks first for the concept a person means
+-- (terminology/textsearch/ranking.py). The indexes keep no copy of the text (contentless), so
+-- the Writer indexes each concept it inserts and unindexes each one before deleting it
+-- (Writer._unindex): concepts are deleted nowhere else. concept_search_vocab lists the words
+-- of concept_search per column, with how many concepts use each (for correcting typos).
 CREATE VIRTUAL TABLE IF NOT EXISTS concept_search USING fts5 (
-    key, display, terms,
+    key, display, terms, stems,
     content = '',
     tokenize = 'unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS concept_core USING fts5 (
+    core,
+    content = '',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS concept_search_vocab USING fts5vocab (concept_search, 'col');
 
 -- CMS claim edits (codesystems/cms): medically unlikely edits (MUE) and procedure-to-procedure
 -- (PTP) edits. One cms_edit_table row per imported table; its rows go with it.

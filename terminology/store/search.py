@@ -1,10 +1,11 @@
-"""Text search over the FTS5 index `concept_search`: how typed text becomes a MATCH expression,
-how hits are ranked, how the index row of a concept is built, and the time limit on a search.
+"""Text search over the FTS5 index `concept_search`: the index row of a concept, the SQL that
+finds and counts matches, the typo correction that runs when the words as typed find nothing,
+and the time limit on a search. What a query is and how hits are ranked is
+terminology/textsearch (no SQL there).
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -17,38 +18,42 @@ from terminology import budget
 from terminology.errors import TooCostly
 from terminology.store.connections import Connections
 from terminology.store.records import SearchHit
+from terminology.textsearch.query import CORRECTED, Query, parse, search_key
+from terminology.textsearch.ranking import concept_key, core_words, said_alternatives
+from terminology.textsearch.spelling import Vocabulary
+from terminology.textsearch.synonyms import Synonyms
+from terminology.textsearch.words import stems_of
+
+__all__ = ["SEARCH_SECONDS", "IndexRows", "Search", "add_to_index", "index_rows",
+           "remove_from_index", "search_key"]
 
 SEARCH_SECONDS = 2.0  # a text search running longer than this answers too-costly
 TIME_CHECK_STEPS = 20000  # SQLite VM steps between two looks at the clock
-_WORD = re.compile(r"[^\W_]+")
-_NOT_KEY = re.compile(r"[^0-9a-z]")
-# Left out of a search with other words: they narrow nothing and slow the search down.
-STOP_WORDS = frozenset({"a", "an", "and", "at", "by", "for", "in", "of", "on", "or", "the", "to"})
-RERANK_DEPTH = 4  # rows read per result wanted, for re-ranking near-equal scores
-RERANK_TOLERANCE = 0.02  # scores this close (relative to the best) count as equal
+RANKED = 200  # candidates of each kind put in order by the ranking, whatever the page asked
+HEADING = '["notSelectable","boolean",true]'  # how a stored heading's property reads
+_CANDIDATE = ("c.cs_id, c.code, c.display, c.designations, c.inactive, "
+              "instr(c.properties, ?) > 0, c.id")
+_MATCHING = ("FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
+             "WHERE concept_search MATCH ?")
+_SHORTEST = "ORDER BY length(c.display), length(c.code), c.id"
+
+SearchRow = tuple[int, str, str, str, str]  # rowid, key, display, terms, stems
+CoreRow = tuple[int, str]  # rowid, core
+IndexRows = tuple[SearchRow, CoreRow | None]
+_INSERT = "INSERT INTO concept_search (rowid, key, display, terms, stems) VALUES (?, ?, ?, ?, ?)"
+_DELETE = ("INSERT INTO concept_search (concept_search, rowid, key, display, terms, stems) "
+           "VALUES ('delete', ?, ?, ?, ?, ?)")
+_INSERT_CORE = "INSERT INTO concept_core (rowid, core) VALUES (?, ?)"
+_DELETE_CORE = "INSERT INTO concept_core (concept_core, rowid, core) VALUES ('delete', ?, ?)"
 
 
-def _reranked(rows: list[Any]) -> list[Any]:
-    """bm25 favours short descriptors, so a narrow code with a short name ("Diabetes
-    insipidus") outranks the heading a person means ("Type 2 diabetes mellitus", E11). Among
-    scores within 2% of each other, the broader code (the shorter one) comes first; among
-    equals, the code system's own order (the order it was imported in: `r[3]` is the row id)."""
-    if not rows:
-        return rows
-    best = rows[0][2]
-    step = abs(best) * RERANK_TOLERANCE or 1.0
-    return sorted(rows, key=lambda r: (int((r[2] - best) / step), len(r[1]), r[2], r[3]))
-
-
-def search_key(code: str) -> str:
-    """A code folded for search: lower-case letters and digits only (`E11.9` -> `e119`)."""
-    return _NOT_KEY.sub("", code.casefold())
-
-
-def search_row(concept_id: int, code: str, display: str | None,
-               designations: str | bytes) -> tuple[int, str, str, str]:
-    """The concept_search row of a stored concept: key, display, the other designations.
-    Indexing and unindexing both build the row here, so that they always agree."""
+def index_rows(concept_id: int, code: str, display: str | None,
+               designations: str | bytes) -> IndexRows:
+    """What a stored concept puts into the search indexes. concept_search: key, display, the
+    other designations, the stems of their words. concept_core (when it has a short term): the
+    essential words of its short terms (ranking.core_words: "diabetes" for "diabetes NOS"), the
+    first place to look for the concept a person means. Indexing and unindexing both build
+    the rows here, so that they always agree."""
     text = display or ""
     seen = {" ".join(text.casefold().split())}
     terms: list[str] = []
@@ -58,26 +63,23 @@ def search_row(concept_id: int, code: str, display: str | None,
         if folded not in seen:
             seen.add(folded)
             terms.append(value)
-    return concept_id, search_key(code), text, "\n".join(terms)
+    joined = "\n".join(terms)
+    core = "\n".join(dict.fromkeys(" ".join(words) for term in (text, *terms)
+                                   if (words := core_words(term))))
+    row = (concept_id, search_key(code), text, joined, " ".join(stems_of(f"{text}\n{joined}")))
+    return row, ((concept_id, core) if core else None)
 
 
-def _match_expression(text: str) -> tuple[str | None, str | None]:
-    """(exact-code expression, word expression) in FTS5 syntax for what a person typed.
+def add_to_index(con: sqlite3.Connection, rows: list[IndexRows]) -> None:
+    con.executemany(_INSERT, (row for row, _ in rows))
+    con.executemany(_INSERT_CORE, (core for _, core in rows if core is not None))
 
-    Every word must match, as a word or the start of one, in the code, display or designations;
-    a single typed token is also tried as a code and as the start of codes (`E11.` finds
-    E11.9)."""
-    words = _WORD.findall(text.casefold())
-    if not words:
-        return None, None
-    words = [w for w in words if w not in STOP_WORDS] or words
-    # a word as typed counts twice (itself and as a prefix): "heart" before "heartburn"
-    query = " AND ".join(f'("{w}" OR "{w}"*)' if len(w) > 1 else f'"{w}"' for w in words)
-    key = search_key(text)
-    if key and len(text.split()) == 1:
-        starts = f'(key : "{key}"*) OR ' if len(key) > 1 else ""
-        return f'key : "{key}"', f"{starts}({query})"
-    return None, query
+
+def remove_from_index(con: sqlite3.Connection, rows: Iterable[IndexRows]) -> None:
+    """Unindex concepts (contentless tables: the values must be the ones indexed)."""
+    rows = list(rows)
+    con.executemany(_DELETE, (row for row, _ in rows))
+    con.executemany(_DELETE_CORE, (core for _, core in rows if core is not None))
 
 
 @contextmanager
@@ -97,8 +99,24 @@ def _time_limit(con: sqlite3.Connection, seconds: float, text: str) -> Iterator[
         con.set_progress_handler(None, 0)
 
 
+class _Scope:
+    """The code-system versions a search is limited to, as SQL."""
+
+    def __init__(self, cs_ids: list[int] | None) -> None:
+        self.sql = (f" AND c.cs_id IN ({','.join('?' * len(cs_ids))})"
+                    if cs_ids is not None else "")
+        self.bound: list[Any] = list(cs_ids or [])
+
+
 class Search(Connections):
     """The Store's text search (a part of Store; see terminology/store/__init__.py)."""
+
+    synonyms: Synonyms | None = None  # the app's table (server.py: codesystems/synonyms)
+    _vocabulary: tuple[str, Vocabulary] | None = None  # (generation, its words)
+
+    def use_synonyms(self, synonyms: Synonyms | None) -> None:
+        """Search with this table of abbreviations and lay terms from now on."""
+        self.synonyms = synonyms
 
     def search(
         self,
@@ -108,64 +126,138 @@ class Search(Connections):
         seconds: float = SEARCH_SECONDS,
     ) -> list[SearchHit]:
         """Concepts matching `text`, best first: a typed code first (`E11.9`, `e119`, `64636`),
-        then word-prefix matches of every word, ranked by bm25 (display weighs most).
+        then the concepts that have every word (as a word, its start, another form of it, or
+        a synonym), in the order terminology/textsearch/ranking.py gives. When the words as
+        typed find nothing, a word no code system uses is corrected (`correction`).
 
         `cs_ids` limits the search to those code-system versions. Runs under a time limit:
         a search that takes longer than `seconds` raises TooCostly.
         """
-        exact_query, word_query = _match_expression(text)
-        if word_query is None:
-            return []
+        query = parse(text, self.synonyms)
         ids = list(cs_ids) if cs_ids is not None else None
-        if ids is not None and not ids:
+        if not query.slots or (ids is not None and not ids):
             return []
-        where = f" AND c.cs_id IN ({','.join('?' * len(ids))})" if ids is not None else ""
-        bound: list[Any] = list(ids or [])
-        typed = text.strip()
         con = self._reader()
-        hits: list[SearchHit] = []
-        seen: set[tuple[int, str]] = set()
         with _time_limit(con, seconds, text):
-            if exact_query is not None:
-                rows = con.execute(
-                    "SELECT c.cs_id, c.code FROM concept_search s CROSS JOIN concept c "
-                    f"ON c.id = s.rowid WHERE concept_search MATCH ?{where}",
-                    [exact_query, *bound],
-                ).fetchall()
-                rows.sort(key=lambda r: (r[1] != typed, r[1].casefold() != typed.casefold(),
-                                         r[1]))
-                for cs_id, code in rows:
-                    hits.append(SearchHit(cs_id, code, True, float("-inf")))
-                    seen.add((cs_id, code))
-            if limit is not None and len(hits) >= limit:
-                return hits[:limit]
-            page = "" if limit is None else " LIMIT ?"
-            extra = [] if limit is None else [RERANK_DEPTH * limit + len(hits)]
-            rows = con.execute(
-                "SELECT c.cs_id, c.code, bm25(concept_search, 2.0, 10.0, 3.0) AS score, c.id "
-                "FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
-                f"WHERE concept_search MATCH ?{where} "
-                f"ORDER BY score, length(c.code), c.id{page}",
-                [word_query, *bound, *extra],
-            ).fetchall()
-        for cs_id, code, score, _ in _reranked(rows):
-            if (cs_id, code) not in seen:
-                hits.append(SearchHit(cs_id, code, False, score))
-        return hits if limit is None else hits[:limit]
+            return self._hits(con, self._corrected(con, query), _Scope(ids), limit)
+
+    def correction(self, text: str, cs_ids: Iterable[int],
+                   seconds: float = SEARCH_SECONDS) -> str | None:
+        """What the best match says instead of `text` when that is a correction of a typed
+        word no code system uses (`diabetes` for `diabetis`); else None."""
+        query = parse(text, self.synonyms)
+        scope = _Scope(list(cs_ids))
+        if not query.slots or not scope.bound:
+            return None
+        con = self._reader()
+        with _time_limit(con, seconds, text):
+            corrected = self._corrected(con, query)
+            top = self._hits(con, corrected, scope, 1) if corrected != query else []
+            if not top or top[0].exact:
+                return None
+            display, designations = con.execute(
+                "SELECT display, designations FROM concept WHERE cs_id = ? AND code = ?",
+                (top[0].cs_id, top[0].code)).fetchone()
+        texts = [display or "", *(d[3] for d in orjson.loads(designations))]
+        said = said_alternatives(corrected, texts)
+        if not any(alt.kind == CORRECTED for alt in said.values()):
+            return None
+        return corrected.as_said(said)
 
     def count_matches(self, text: str, cs_ids: Iterable[int],
                       seconds: float = SEARCH_SECONDS) -> int:
         """How many concepts `search` would find for `text`, without ranking them."""
-        exact_query, word_query = _match_expression(text)
-        ids = list(cs_ids)
-        if word_query is None or not ids:
+        query = parse(text, self.synonyms)
+        scope = _Scope(list(cs_ids))
+        if not query.slots or not scope.bound:
             return 0
-        query = word_query if exact_query is None else f"({exact_query}) OR ({word_query})"
         con = self._reader()
         with _time_limit(con, seconds, text):
-            row = con.execute(
-                "SELECT count(*) FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
-                f"WHERE concept_search MATCH ? AND c.cs_id IN ({','.join('?' * len(ids))})",
-                [query, *ids],
-            ).fetchone()
-        return int(row[0])
+            return self._count(con, self._corrected(con, query), scope)
+
+    # -- the statements -----------------------------------------------------------------------
+
+    def _count(self, con: sqlite3.Connection, query: Query, scope: _Scope,
+               first_only: bool = False) -> int:
+        words, code = query.match_expression(), query.code_expression()
+        expression = words if code is None else f"({code}) OR ({words})"
+        what, tail = ("1", " LIMIT 1") if first_only else ("count(*)", "")
+        rows = con.execute(
+            f"SELECT {what} FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
+            f"WHERE concept_search MATCH ?{scope.sql}{tail}",
+            [expression, *scope.bound],
+        ).fetchall()
+        return len(rows) if first_only else int(rows[0][0])
+
+    def _hits(self, con: sqlite3.Connection, query: Query, scope: _Scope,
+              limit: int | None) -> list[SearchHit]:
+        """The exact code first; then the candidates put in order by the ranking: the concepts
+        with a short term holding the words (concept_core, best bm25 first) and, when those are
+        fewer than RANKED, the matches with the shortest displays; then every other match,
+        shortest display first. The candidates depend on the data only, never on `limit`, so
+        that pages of one search agree."""
+        hits: list[SearchHit] = []
+        code = query.code_expression()
+        if code is not None:
+            rows = con.execute(
+                "SELECT c.cs_id, c.code FROM concept_search s CROSS JOIN concept c "
+                f"ON c.id = s.rowid WHERE concept_search MATCH ?{scope.sql}",
+                [code, *scope.bound],
+            ).fetchall()
+            typed = query.text.strip()
+            rows.sort(key=lambda r: (r[1] != typed, r[1].casefold() != typed.casefold(), r[1]))
+            hits = [SearchHit(cs_id, found, True, float("-inf")) for cs_id, found in rows]
+        seen = {(hit.cs_id, hit.code) for hit in hits}
+        if limit is not None and len(hits) >= limit:
+            return hits[:limit]
+        candidates = con.execute(
+            f"SELECT {_CANDIDATE} FROM concept_core k CROSS JOIN concept c ON c.id = k.rowid "
+            f"WHERE concept_core MATCH ?{scope.sql} "
+            f"ORDER BY bm25(concept_core), length(c.code), c.id LIMIT {RANKED}",
+            [HEADING, query.words_expression(), *scope.bound],
+        ).fetchall()
+        matching = [query.match_expression(), *scope.bound]
+        complete = len(candidates) < RANKED
+        if complete:
+            core = {(r[0], r[1]) for r in candidates}
+            shortest = con.execute(f"SELECT {_CANDIDATE} {_MATCHING}{scope.sql} {_SHORTEST} "
+                                   f"LIMIT {RANKED}", [HEADING, *matching]).fetchall()
+            candidates += [r for r in shortest if (r[0], r[1]) not in core]
+            complete = len(shortest) < RANKED
+        candidates.sort(key=lambda r: concept_key(
+            query, r[2], [d[3] for d in orjson.loads(r[3])], bool(r[5]), bool(r[4]), r[1], r[6]))
+        for row in candidates:
+            if (row[0], row[1]) not in seen:
+                seen.add((row[0], row[1]))
+                hits.append(SearchHit(row[0], row[1], False, 0.0))
+        if not complete and (limit is None or len(hits) < limit):
+            more = -1 if limit is None else limit + len(seen)
+            for cs_id, found in con.execute(
+                    f"SELECT c.cs_id, c.code {_MATCHING}{scope.sql} {_SHORTEST} LIMIT {more}",
+                    matching):
+                if (cs_id, found) not in seen:
+                    seen.add((cs_id, found))
+                    hits.append(SearchHit(cs_id, found, False, 0.0))
+        return hits if limit is None else hits[:limit]
+
+    def _corrected(self, con: sqlite3.Connection, query: Query) -> Query:
+        """`query` with each word that no stored concept uses searched together with its
+        nearest words (terminology/textsearch/spelling.py)."""
+        typed = [(i, slot.alternatives[0].words[0]) for i, slot in enumerate(query.slots)
+                 if slot.correctable]
+        if not typed:
+            return query
+        vocabulary = self._words(con)
+        fixes = {i: found for i, word in typed if (found := vocabulary.corrections(word))}
+        return query.with_corrections(fixes) if fixes else query
+
+    def _words(self, con: sqlite3.Connection) -> Vocabulary:
+        """The index's words (of displays and designations), read once per store generation."""
+        generation = str(con.execute(
+            "SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+        kept = self._vocabulary
+        if kept is None or kept[0] != generation:
+            rows = con.execute("SELECT term, sum(doc) FROM concept_search_vocab "
+                               "WHERE col IN ('display', 'terms') GROUP BY term").fetchall()
+            kept = self._vocabulary = (generation, Vocabulary(rows))
+        return kept[1]

@@ -25,7 +25,7 @@ from terminology.store.records import (
     now,
     version_key,
 )
-from terminology.store.search import search_row
+from terminology.store.search import IndexRows, add_to_index, index_rows, remove_from_index
 
 
 class Writer:
@@ -35,15 +35,12 @@ class Writer:
 
     def __init__(self, con: sqlite3.Connection) -> None:
         self.con = con
-        self._to_index: list[tuple[int, str, str, str]] = []
+        self._to_index: list[IndexRows] = []
 
     def _index_pending(self) -> None:
         """Add the concepts inserted so far to the search index (one batch is much faster)."""
         if self._to_index:
-            self.con.executemany(
-                "INSERT INTO concept_search (rowid, key, display, terms) VALUES (?, ?, ?, ?)",
-                self._to_index,
-            )
+            add_to_index(self.con, self._to_index)
             self._to_index = []
 
     def _unindex(self, where: str, params: tuple[Any, ...]) -> None:
@@ -52,11 +49,7 @@ class Writer:
         rows = self.con.execute(
             f"SELECT id, code, display, designations FROM concept WHERE {where}", params
         ).fetchall()
-        self.con.executemany(
-            "INSERT INTO concept_search (concept_search, rowid, key, display, terms) "
-            "VALUES ('delete', ?, ?, ?, ?)",
-            (search_row(*row) for row in rows),
-        )
+        remove_from_index(self.con, (index_rows(*row) for row in rows))
 
     def _claim_id(self, kind: str, url: str, version: str | None, wanted: str | None) -> str:
         """The id under which `url|version` is stored. Ids are unique per resource type: an
@@ -196,7 +189,7 @@ class Writer:
             self.con.executemany(
                 "INSERT INTO concept_property (concept_id, code, value) VALUES (?, ?, ?)", rows
             )
-        self._to_index.append(search_row(concept_id, c.code, c.display, designations))
+        self._to_index.append(index_rows(concept_id, c.code, c.display, designations))
         if len(self._to_index) >= self.SEARCH_BATCH:
             self._index_pending()
 

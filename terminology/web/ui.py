@@ -85,7 +85,8 @@ def search() -> Response | str:
     if results and only and page > results.pages:
         return _error(404, f"There are {results.pages} pages of results, not {page}.", q=text)
     return render_template("search.html", q=text, results=results, only=only,
-                           per_system=searching.PER_SYSTEM)
+                           per_system=searching.PER_SYSTEM,
+                           literal=" ".join(f'"{w}"' for w in text.replace('"', " ").split()))
 
 
 @ui.route("/browse/<key>")

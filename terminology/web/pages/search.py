@@ -37,6 +37,7 @@ class Group:
     total: int | None = 0
     offset: int = 0
     error: str | None = None
+    correction: str | None = None  # the text searched instead, when a typo was corrected
 
     @property
     def last(self) -> int:
@@ -56,6 +57,11 @@ class Results:
     @property
     def total(self) -> int:
         return sum(g.total or 0 for g in self.counts)
+
+    @property
+    def correction(self) -> str | None:
+        """What the search stood for, when it corrected a typo (`diabetes` for `diabetis`)."""
+        return next((g.correction for g in self.groups if g.correction and g.hits), None)
 
     def page_links(self) -> list[int | None]:
         return page_links(self.page, self.pages)
@@ -118,7 +124,7 @@ def _search(system: System, text: str, count: int, offset: int = 0) -> Group:
     except TerminologyError as exc:
         group.error, group.total = exc.message, None
         return group
-    group.total = result.total
+    group.total, group.correction = result.total, result.correction
     words = query_words(text)
     typed = fold(text)
     sources = set(used)

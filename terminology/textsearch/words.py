@@ -1,0 +1,47 @@
+"""Words as search sees them: case-folded letter/digit runs, their Snowball (Porter 2) stems,
+and the small words that carry no meaning of their own in a code's description."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import snowballstemmer  # type: ignore[import-untyped]
+
+WORD = re.compile(r"[^\W_]+")
+# Left out of a search with other words: they narrow nothing and slow the search down.
+STOP_WORDS = frozenset({"a", "an", "and", "at", "by", "for", "in", "of", "on", "or", "the", "to"})
+# Words that tie the words of a description together without adding to what it names.
+CONNECTIVES = STOP_WORDS | {"with", "due", "as", "from", "nos", "nec", "unspecified"}
+# A word right after one of these is denied, not stated ("non-diabetic", "without pneumonia").
+NEGATIONS = frozenset({"non", "without", "not", "no"})
+MIN_STEMMED = 4  # shorter words are kept as they are: their stems mislead ("was" -> "wa")
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    """The case-folded words of `text` (`Non-diabetic` -> non, diabetic)."""
+    return WORD.findall(text.casefold())
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """The Snowball English stem of a folded word (diabetic, diabetes -> diabet); words with
+    digits and short words are their own stem."""
+    if len(word) < MIN_STEMMED or not word.isalpha():
+        return word
+    return str(_stemmer.stemWord(word))
+
+
+def stems_of(text: str) -> list[str]:
+    """The stems of the words of `text` that differ from the word itself, once each, in order:
+    what the index's `stems` column holds (a word that is its own stem is found as itself)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for word in words(text):
+        s = stem(word)
+        if s != word and s not in seen:
+            seen.add(s)
+            out.append(s)
+    return out
