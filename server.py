@@ -71,6 +71,15 @@ def builtin_code_systems(ucum_path: str | None = None) -> list[Any]:
             MemoryProvider(iso3166.code_system()), MemoryProvider(iso4217.code_system())]
 
 
+def built_in_versions() -> dict[str, list[str]]:
+    """The versions of the built-in code systems, for import summaries (a value set over UCUM
+    includes a code system the server holds)."""
+    out: dict[str, list[str]] = {}
+    for provider in builtin_code_systems():
+        out.setdefault(provider.canonical.url, []).append(provider.canonical.version or "")
+    return out
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The WSGI app over the store at config['DB'] (default: TX_DB or the user data folder)."""
     app = Flask(__name__)
@@ -383,7 +392,7 @@ def import_fhir(paths: tuple[Path, ...], db: str | None) -> None:
     Bundles, packages (.tgz or unpacked)."""
     store = _store(db)
     try:
-        report = fhir_loader.import_paths(store, list(paths))
+        report = fhir_loader.import_paths(store, list(paths), built_in_versions())
     except TerminologyError as exc:
         raise click.ClickException(f"import failed, nothing changed: {exc.message}") from None
     click.echo("\n".join(report.lines()))
@@ -396,7 +405,8 @@ def import_packages(store: Store, refs: list[fhir_packages.PackageRef], follow: 
     source = fhir_packages.PackageSource(registries or None,
                                          say=lambda line: click.echo(line, err=True))
     resolution = fhir_packages.resolve(source, refs, follow, held=store.packages())
-    return fhir_loader.import_packages(store, resolution.packages, resolution.not_imported)
+    return fhir_loader.import_packages(store, resolution.packages, resolution.not_imported,
+                                       built_in_versions())
 
 
 @import_group.command(name="package")

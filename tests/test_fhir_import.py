@@ -447,3 +447,21 @@ def test_concept_map_reads_back_as_imported(fhir_client):
 def test_unknown_concept_map_read_is_404(fhir_client):
     r = fhir_client.get("/fhir/ConceptMap/no-such-map")
     assert r.status_code == 404
+
+
+def test_the_summary_counts_built_in_code_systems_as_held(tmp_path):
+    """A value set over UCUM includes a code system the server serves without an import."""
+    import server
+    from codesystems.fhir_json import loader as fhir_loader
+    from terminology.store import Store
+
+    valueset = {"resourceType": "ValueSet", "id": "units", "url": "http://example.org/vs/units",
+                "status": "active", "compose": {"include": [
+                    {"system": "http://unitsofmeasure.org", "concept": [{"code": "mg"}]},
+                    {"system": "http://example.org/not-loaded"}]}}
+    path = tmp_path / "units.json"
+    path.write_text(json.dumps(valueset))
+    store = Store(tmp_path / "tx.db")
+    store.create()
+    report = fhir_loader.import_paths(store, [path], server.built_in_versions())
+    assert set(report.unknown_systems) == {"http://example.org/not-loaded"}

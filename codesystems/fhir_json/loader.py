@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import tarfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,11 +295,13 @@ def _version_held(pinned: str, held: list[str]) -> bool:
         for v in held)
 
 
-def report_pins(tx: Writer, value_sets: PinsOf, report: ImportReport) -> None:
+def report_pins(tx: Writer, value_sets: PinsOf, report: ImportReport,
+                built_in: Mapping[str, list[str]] | None = None) -> None:
     """Count the value sets that pin a code-system version the store does not hold, and
     those that include a code system it holds at no version (as the store is after the
-    import, inside its transaction)."""
-    held: dict[str, list[str]] = {}
+    import, inside its transaction). `built_in`: the versions of the code systems the
+    server serves without an import (UCUM, BCP-47…), held too."""
+    held: dict[str, list[str]] = {url: list(v) for url, v in (built_in or {}).items()}
     for label, pins in value_sets:
         unheld, unknown = False, False
         for system, version in pins:
@@ -336,14 +338,15 @@ def store_all(tx: Writer, found: Iterable[tuple[str, dict[str, Any]]], report: I
             value_sets.append((resource.get("id") or resource["url"], _pins(resource)))
 
 
-def import_paths(store: Store, paths: list[Path]) -> ImportReport:
+def import_paths(store: Store, paths: list[Path],
+                 built_in: Mapping[str, list[str]] | None = None) -> ImportReport:
     """Check and store everything in one transaction (nothing changes if any resource is
     invalid). Returns what was stored, by kind, and the rest of the summary."""
     report = ImportReport()
     with store.transaction() as tx:
         value_sets: PinsOf = []
         store_all(tx, read_paths(paths, report), report, value_sets)
-        report_pins(tx, value_sets, report)
+        report_pins(tx, value_sets, report, built_in)
         if not any(report.counts.values()):
             raise ImportFailed("no CodeSystem, ValueSet, ConceptMap or NamingSystem found in "
                                + ", ".join(str(p) for p in paths))
@@ -351,8 +354,8 @@ def import_paths(store: Store, paths: list[Path]) -> ImportReport:
     return report
 
 
-def import_packages(store: Store, packages: list[Package],
-                    not_imported: list[str]) -> ImportReport:
+def import_packages(store: Store, packages: list[Package], not_imported: list[str],
+                    built_in: Mapping[str, list[str]] | None = None) -> ImportReport:
     """Store the terminology resources of unpacked packages (dependencies
     first) in one transaction, and record each package; `not_imported` says which
     dependencies were left out and why."""
@@ -365,6 +368,6 @@ def import_packages(store: Store, packages: list[Package],
             gave = ", ".join(f"{report.counts[k] - before[k]:,} {k}" for k in KINDS)
             report.read.append(f"{package} (from {package.source}, {package.folder}): {gave}")
             tx.record_package(package.name, package.version, [gave])
-        report_pins(tx, value_sets, report)
+        report_pins(tx, value_sets, report, built_in)
     report.notes += [f"not imported: {why}" for why in not_imported]
     return report
