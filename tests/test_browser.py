@@ -151,9 +151,9 @@ def test_search_click_and_read_the_code_page(server_url: str, browser: object,
 
 def test_search_paging_reaches_every_match(server_url: str, browser: object,
                                            tmp_path: Path) -> None:
-    """A plain search over the full ICD-10-CM: words marked, counts per system, and the pages
-    of one system together hold every match it counts. (The typo search of issue 11, "Showing
-    results for", is asserted here once the search correction is merged.)"""
+    """A search with a typo over the full ICD-10-CM says what it searched for instead; then a
+    plain search: words marked, counts per system, and the pages of one system together hold
+    every match it counts."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -161,6 +161,17 @@ def test_search_paging_reaches_every_match(server_url: str, browser: object,
     driver = browser
     wait = WebDriverWait(driver, 15)  # type: ignore[arg-type]
     shots = _shots(tmp_path)
+    driver.get(f"{server_url}/")  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "input#q").send_keys("diabetis")  # type: ignore[attr-defined]
+    driver.find_element(By.CSS_SELECTOR, "form.search button").click()  # type: ignore[attr-defined]
+    wait.until(ec.title_contains("diabetis"))
+    correction = driver.find_element(By.CSS_SELECTOR, "p.correction")  # type: ignore[attr-defined]
+    assert "Showing results for diabetes" in correction.text
+    assert "E11" in driver.find_element(By.CSS_SELECTOR, "#in-icd10cm").text  # type: ignore[attr-defined]
+    _screenshot(driver, shots / "search-typo.png")
+    literal = correction.find_element(By.TAG_NAME, "a")
+    assert literal.text == "diabetis"
+
     driver.get(f"{server_url}/")  # type: ignore[attr-defined]
     driver.find_element(By.CSS_SELECTOR, "input#q").send_keys("diabetes")  # type: ignore[attr-defined]
     driver.find_element(By.CSS_SELECTOR, "form.search button").click()  # type: ignore[attr-defined]
