@@ -90,7 +90,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["TRUSTED_PROXIES"] = tuple(
         p.strip() for p in os.environ.get("TX_TRUSTED_PROXIES", "").split(",") if p.strip())
     app.config["TIME_BUDGET"] = float(os.environ.get("TX_TIME_BUDGET", 10))  # seconds a request
-    app.config["HEAVY_SLOTS"] = int(os.environ.get("TX_HEAVY_SLOTS", 2))  # < threads per worker
+    app.config["HEAVY_SLOTS"] = int(os.environ.get("TX_HEAVY_SLOTS", 1))  # < threads per worker
     app.config.update(config or {})
     clock.zone()  # an unknown TX_TIMEZONE stops the start, rather than every request
     # a thread waiting for the interpreter gets it within 1 ms, not Python's default 5 ms: a
@@ -275,7 +275,7 @@ def main() -> None:
               help="granian (default), gunicorn's gthread workers, or Flask's dev server")
 @click.option("--workers", default=1, show_default=True, type=int, help="worker processes")
 @click.option("--threads", default=8, show_default=True, type=int,
-              help="threads per worker that run requests (a quarter may do expensive work)")
+              help="threads per worker that run requests (one in eight may do expensive work)")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="one line per request on stderr")
 @click.option("--dev", is_flag=True, help="the same as --server dev")
@@ -299,7 +299,7 @@ def serve(host: str, port: int, db: str | None, server_kind: str, workers: int, 
     first_start(store)
     ensure_packages(store, list(packages))
     os.environ["TX_DB"] = str(store.path)  # the workers' create_app() opens this store
-    os.environ.setdefault("TX_HEAVY_SLOTS", str(max(1, threads // 4)))  # the rest kept cheap
+    os.environ.setdefault("TX_HEAVY_SLOTS", str(max(1, threads // 8)))  # the rest kept cheap
     click.echo(f"Serving FHIR R4 at http://{host}:{port}/fhir from {store.path}", err=True)
     settings = serving.Settings(host, port, workers, threads, access_log)
     if dev or server_kind == "dev":
