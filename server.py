@@ -48,7 +48,7 @@ from terminology import clock
 from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.memory import MemoryProvider
-from terminology.registry import Registry
+from terminology.registry import StoreRegistry
 from terminology.store import Store, default_path
 from terminology.textsearch.synonyms import Synonyms
 from terminology.web import admission, serving, snapshot
@@ -100,8 +100,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     store.create()
     store.use_synonyms(Synonyms.from_tsv(SYNONYM_TABLE))
     app.extensions["store"] = store
-    registry = Registry(store, PROVIDERS, value_sets=VALUE_SETS, aliases=hcpcs_definition.ALIASES,
-                        builtins=builtin_code_systems(app.config.get("UCUM_ESSENCE")))
+    registry = StoreRegistry(store, PROVIDERS, value_sets=VALUE_SETS,
+                             aliases=hcpcs_definition.ALIASES,
+                             builtins=builtin_code_systems(app.config.get("UCUM_ESSENCE")))
     app.extensions["registry"] = registry
     snapshot.install(app, registry)  # each request reads one store generation
     admission.install(app, app.config["HEAVY_SLOTS"], app.config["TIME_BUDGET"])

@@ -9,7 +9,7 @@ of retired/inactive makes it inactive.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from terminology.concepts import (  # designation_of and the extension helpers: valuesets.py
@@ -26,24 +26,26 @@ __all__ = ["MemoryProvider", "designation_of", "extension_properties", "kept_ext
 
 
 class MemoryProvider:
-    """A provider over one CodeSystem resource (plus any supplements applied to it)."""
+    """A provider over one CodeSystem resource (plus any supplements applied to it): the
+    CodeSystemProvider protocol with the Hierarchy, Supplementable and AsLoaded capabilities."""
 
-    def __init__(self, resource: dict[str, Any], supplements: list[dict[str, Any]] = ()) -> None:
+    def __init__(self, resource: dict[str, Any],
+                 supplements: Sequence[dict[str, Any]] = ()) -> None:
         self.source_resource = resource
         self._resource = {k: v for k, v in resource.items() if k != "concept"}
         self.canonical = Canonical(resource.get("url", ""), resource.get("version"))
-        self.name = resource.get("name") or resource.get("title") or self.canonical.url
-        self.title = resource.get("title")
-        self.content = resource.get("content", "complete")
+        self.name: str = resource.get("name") or resource.get("title") or self.canonical.url
+        self.title: str | None = resource.get("title")
+        self.content: str = resource.get("content", "complete")
         self.case_sensitive = bool(resource.get("caseSensitive", False))
-        self.copyright = resource.get("copyright")
-        self.resource_id = resource.get("id")
-        self.effective_date = None
-        self.language = resource.get("language")
+        self.copyright: str | None = resource.get("copyright")
+        self.resource_id: str | None = resource.get("id")
+        self.effective_date: str | None = None
+        self.language: str | None = resource.get("language")
         self.status = resource.get("status")
-        self.supplements = [s.get("url", "") for s in supplements]
-        self.property_defs = {p.get("code"): p for p in resource.get("property", [])
-                              if isinstance(p, dict)}
+        self.property_defs: dict[str, dict[str, Any]] = {
+            p["code"]: p for p in resource.get("property", [])
+            if isinstance(p, dict) and isinstance(p.get("code"), str)}
         tree = concept_tree(resource)
         self._concepts: dict[str, Concept] = tree.concepts
         self._order: list[str] = list(tree.concepts)
@@ -64,9 +66,8 @@ class MemoryProvider:
         language, label = supplement.get("language"), str(Canonical.of(supplement))
         for item in supplement_items(supplement):
             code = item.get("code")
-            concept = self._concepts.get(code) if isinstance(code, str) else None
-            if concept is not None:
-                self._concepts[code] = supplemented(concept, item, label, language)
+            if isinstance(code, str) and code in self._concepts:
+                self._concepts[code] = supplemented(self._concepts[code], item, label, language)
         for p in supplement.get("property", []):
             self.property_defs.setdefault(p.get("code"), p)
 

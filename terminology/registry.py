@@ -1,8 +1,14 @@
-"""Registry: resolves a canonical (url, url|version, wildcard `2025.x`, or a date) to a provider.
+"""The Registry protocol and its two layers: StoreRegistry, over the store, and RequestRegistry,
+one request's `tx-resource` resources over it.
 
-Its catalog (providers, value sets, maps) is built once per store generation, so a server keeps
-serving while `txserver import` adds a year; a request is pinned to one generation from start to
-end (`Registry.snapshot`), so it never mixes data from before and after an import.
+A registry resolves a canonical (url, url|version, wildcard `2025.x`, or a date) to a provider,
+and finds value sets, supplements and concept maps. Operations take any `Registry`; a layer
+(RegistryLayer) hands what it does not hold itself to the registry below it.
+
+StoreRegistry's catalog (providers, value sets, maps) is built once per store generation, so a
+server keeps serving while `txserver import` adds a year; a request is pinned to one
+generation from start to end (`StoreRegistry.snapshot`), so it never mixes data from before
+and after an import.
 
 Built-in providers (code systems defined by a grammar or shipped with the server: BCP-47, UCUM,
 ISO 3166…) are served beside the stored ones; a stored stub of the same system (`content =
@@ -17,16 +23,82 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from terminology import clock
 from terminology.errors import NotFound
 from terminology.memory import MemoryProvider
 from terminology.model import Canonical
-from terminology.provider import CodeSystemProvider, SqlProvider
+from terminology.provider import CodeSystemProvider
 from terminology.store import CodeSystemInfo, ConceptMapInfo, Store, version_key
+from terminology.store.provider import SqlProvider, one_store
 
-ProviderFactory = Callable[[Store, CodeSystemInfo], Any]
+ProviderFactory = Callable[[Store, CodeSystemInfo], CodeSystemProvider]
+Hit = tuple[CodeSystemProvider, str]  # a code found by text search, and its code system
+
+
+class Registry(Protocol):
+    """What operations ask of the code systems, value sets and maps a request can see."""
+
+    @property
+    def store(self) -> Store: ...  # the store below every layer (the CMS edit tables)
+
+    @property
+    def generation(self) -> int:
+        """The store generation this request reads: what every cached answer is keyed by."""
+
+    # -- code systems
+    def resolve(self, url: str, version: str | None = None,
+                on_date: str | None = None) -> CodeSystemProvider:
+        """The provider for `url` at `version` (exact or `x` wildcard), else the version in
+        force on `on_date`. Raises NotFound (UNKNOWN_CODESYSTEM[_VERSION])."""
+
+    def knows(self, url: str) -> bool: ...
+
+    def versions(self, url: str) -> list[str]: ...
+
+    def canonical_url(self, url: str) -> str:
+        """The url a code system is served at, for any of its spellings."""
+
+    def by_id(self, resource_id: str) -> CodeSystemProvider | None: ...
+
+    def providers(self) -> list[CodeSystemProvider]:
+        """Every stored code-system version, by url (CodeSystem search lists these)."""
+
+    def builtin_providers(self) -> list[CodeSystemProvider]:
+        """The code systems served without an import (BCP-47, UCUM, ISO 3166…)."""
+
+    def code_system_urls(self) -> list[str]:
+        """The urls of the stored code systems."""
+
+    def search_across(self, providers: Sequence[CodeSystemProvider], text: str,
+                      limit: int | None) -> list[Hit] | None:
+        """(provider, code) best first across several stored code systems in one ranked
+        search; None when some provider is not a stored one (each must be searched alone)."""
+
+    def count_across(self, providers: Sequence[CodeSystemProvider], text: str) -> int | None:
+        """How many codes `search_across` would find, without ranking them (None as there)."""
+
+    def correction_across(self, providers: Sequence[CodeSystemProvider],
+                          text: str) -> str | None:
+        """What the search stands for instead of `text` when it corrected a typo (`diabetes`
+        for `diabetis`), over those stored code systems; None when it did not (or cannot
+        tell)."""
+
+    # -- supplements
+    def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None: ...
+
+    def supplement_resources(self) -> list[dict[str, Any]]: ...
+
+    # -- value sets
+    def value_set(self, url: str, version: str | None = None) -> dict[str, Any] | None: ...
+
+    def value_sets(self) -> list[dict[str, Any]]: ...
+
+    # -- concept maps
+    def concept_maps(self) -> list[ConceptMapInfo]: ...
+
+    def concept_map_resources(self) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +107,22 @@ class Catalog:
     (each holding the row ids of its version), value sets, supplements and concept maps."""
 
     generation: int
-    by_url: dict[str, list[Any]]
-    by_id: dict[str, Any]
+    by_url: dict[str, list[CodeSystemProvider]]
+    by_id: dict[str, CodeSystemProvider]
     maps: list[ConceptMapInfo]
     value_sets: dict[str, list[dict[str, Any]]]
     supplements: dict[str, list[dict[str, Any]]]
     system_ids: dict[str, str]  # another unique id of a code system (urn:oid:...) -> its url
-    stored: dict[str, list[Any]]  # by_url without the systems a built-in provider serves
+    stored: dict[str, list[CodeSystemProvider]]  # by_url without the built-in providers
 
 
-class Registry:
+class _Pin(threading.local):
+    """The catalog this thread's request is pinned to, if any."""
+
+    catalog: Catalog | None = None
+
+
+class StoreRegistry:
     """The stored code systems, value sets and maps, at one store generation per request.
 
     `snapshot()` pins the calling thread (one request) to the generation committed when it
@@ -70,7 +148,7 @@ class Registry:
         self.builtin_value_sets = list(value_sets or [])
         self._lock = threading.Lock()
         self._catalogs: OrderedDict[int, Catalog] = OrderedDict()
-        self._pinned = threading.local()
+        self._pinned = _Pin()
         self.refresh()
 
     # -- loading ------------------------------------------------------------------------------
@@ -79,7 +157,7 @@ class Registry:
     def snapshot(self) -> Iterator[int]:
         """Pin this thread to the store generation committed now (see the class docstring);
         yields it. Nested snapshots share the outer one."""
-        pinned: Catalog | None = getattr(self._pinned, "catalog", None)
+        pinned = self._pinned.catalog
         if pinned is not None:
             yield pinned.generation
             return
@@ -102,7 +180,7 @@ class Registry:
 
     def _current(self) -> Catalog:
         """The pinned catalog of this thread's request, else that of the newest generation."""
-        pinned: Catalog | None = getattr(self._pinned, "catalog", None)
+        pinned = self._pinned.catalog
         if pinned is not None:
             return pinned
         if not self.store.path.exists():
@@ -121,8 +199,8 @@ class Registry:
             return found
 
     def _build(self, generation: int, exists: bool = True) -> Catalog:
-        by_url: dict[str, list[Any]] = {}
-        by_id: dict[str, Any] = {}
+        by_url: dict[str, list[CodeSystemProvider]] = {}
+        by_id: dict[str, CodeSystemProvider] = {}
         supplements: dict[str, list[dict[str, Any]]] = {}
         for info in self.store.code_systems() if exists else []:
             if info.provider == "supplement":
@@ -160,12 +238,12 @@ class Registry:
         """The urls of the stored code systems (the built-in ones are in builtin_providers)."""
         return sorted(self._current().stored)
 
-    def providers(self) -> list[Any]:
+    def providers(self) -> list[CodeSystemProvider]:
         """The stored code systems, every version (CodeSystem search lists these)."""
         stored = self._current().stored
         return [p for url in sorted(stored) for p in stored[url]]
 
-    def builtin_providers(self) -> list[Any]:
+    def builtin_providers(self) -> list[CodeSystemProvider]:
         """The code systems served without an import (BCP-47, UCUM, ISO 3166…)."""
         return list(self.builtins)
 
@@ -187,10 +265,11 @@ class Registry:
     def knows(self, url: str) -> bool:
         return self.canonical_url(url) in self._current().by_url
 
-    def by_id(self, resource_id: str) -> Any | None:
+    def by_id(self, resource_id: str) -> CodeSystemProvider | None:
         return self._current().by_id.get(resource_id)
 
-    def resolve(self, url: str, version: str | None = None, on_date: str | None = None) -> Any:
+    def resolve(self, url: str, version: str | None = None,
+                on_date: str | None = None) -> CodeSystemProvider:
         """The provider for `url` at `version` (exact or `x` wildcard) or in force on `on_date`.
 
         Raises NotFound (`UNKNOWN_CODESYSTEM` / `UNKNOWN_CODESYSTEM_VERSION`).
@@ -219,14 +298,30 @@ class Registry:
         return _default_version(providers, on_date)
 
     def search(self, text: str, limit: int | None = 20,
-               urls: Iterable[str] | None = None) -> list[tuple[Any, str]]:
+               urls: Iterable[str] | None = None) -> list[Hit]:
         """(provider, code) of the stored code systems, each at its default version, matching
         `text`, best first across all of them (one ranked search; see Store.search)."""
         by_url = self._current().by_url
         chosen = [self.resolve(url) for url in (urls if urls is not None else by_url)]
-        by_id = {p.info.id: p for p in chosen if isinstance(p, SqlProvider)}
-        return [(by_id[hit.cs_id], hit.code)
-                for hit in self.store.search(text, list(by_id), limit)]
+        return self.search_across([p for p in chosen if isinstance(p, SqlProvider)],
+                                  text, limit) or []
+
+    def search_across(self, providers: Sequence[CodeSystemProvider], text: str,
+                      limit: int | None) -> list[Hit] | None:
+        store = one_store(providers)
+        if store is None:
+            return None
+        by_id = {p.info.id: p for p in providers if isinstance(p, SqlProvider)}
+        return [(by_id[hit.cs_id], hit.code) for hit in store.search(text, list(by_id), limit)]
+
+    def count_across(self, providers: Sequence[CodeSystemProvider], text: str) -> int | None:
+        store = one_store(providers)
+        return None if store is None else store.count_matches(text, _stored_ids(providers))
+
+    def correction_across(self, providers: Sequence[CodeSystemProvider],
+                          text: str) -> str | None:
+        store = one_store(providers)
+        return None if store is None else store.correction(text, _stored_ids(providers))
 
     def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None:
         """A stored supplement (`txserver import fhir`), newest version unless one is named."""
@@ -238,9 +333,6 @@ class Registry:
     def supplement_resources(self) -> list[dict[str, Any]]:
         supplements = self._current().supplements
         return [s for url in sorted(supplements) for s in supplements[url]]
-
-    def default_version(self, url: str) -> str | None:
-        return self.resolve(url).canonical.version
 
     # -- value sets ---------------------------------------------------------------------------
 
@@ -277,6 +369,11 @@ class Registry:
         return [concept_map_resource(self.store, info) for info in self.concept_maps()]
 
 
+def _stored_ids(providers: Sequence[CodeSystemProvider]) -> list[int]:
+    """The store's row ids of the code-system versions (of the stored ones among them)."""
+    return [p.info.id for p in providers if isinstance(p, SqlProvider)]
+
+
 URI_IDENTIFIER = "urn:ietf:rfc:3986"
 
 
@@ -289,7 +386,7 @@ def _unique_id(kind: str, value: str) -> str:
     return value
 
 
-def _system_ids(store: Store, by_url: dict[str, list[Any]]) -> dict[str, str]:
+def _system_ids(store: Store, by_url: dict[str, list[CodeSystemProvider]]) -> dict[str, str]:
     """Other unique ids of the stored code systems -> their urls: each `codesystem`
     NamingSystem's ids name its preferred uri (else its first), and a CodeSystem's
     `identifier` (urn:ietf:rfc:3986 values: urn:oid:...) names its own url. Only ids of a code
@@ -336,7 +433,8 @@ def _value_sets_by_url(builtin: list[dict[str, Any]], stored: list[dict[str, Any
     return by_url
 
 
-def _match_version(providers: list[Any], version: str) -> Any | None:
+def _match_version(providers: Sequence[CodeSystemProvider],
+                   version: str) -> CodeSystemProvider | None:
     """The provider whose version is `version`, or the newest one matching a wildcard pattern.
 
     `1.x`, `1.0.x`, `1.x.x`, `2025.*`: each `x`/`*` segment matches any one segment of the
@@ -363,16 +461,16 @@ def _match_version(providers: list[Any], version: str) -> Any | None:
     return matches[-1] if matches else None
 
 
-def _default_version(providers: list[Any], on_date: str | None) -> Any:
+def _default_version(providers: Sequence[CodeSystemProvider],
+                     on_date: str | None) -> CodeSystemProvider:
     """The newest version already in force on `on_date` (default today), else the newest.
 
     A year of CPT is published months before it takes effect: on 2026-11-25 a server holding
     2026 and 2027 answers with 2026 unless the request asks for 2027 or a 2027 date.
     """
     day = (on_date or clock.today())[:10]
-    in_force = [p for p in providers if getattr(p, "effective_date", None) in (None, "")
-                or p.effective_date <= day]
-    dated = [p for p in in_force if getattr(p, "effective_date", None)]
+    in_force = [p for p in providers if not p.effective_date or p.effective_date <= day]
+    dated = [p for p in in_force if p.effective_date]
     if dated:
         return dated[-1]
     if on_date and not in_force:
@@ -435,12 +533,80 @@ def _pick_value_set(candidates: list[dict[str, Any]], version: str | None) -> di
     return None
 
 
-class RequestRegistry:
+class RegistryLayer:
+    """A registry over another one: everything it does not hold itself, it hands down."""
+
+    def __init__(self, base: Registry) -> None:
+        self.base = base
+
+    @property
+    def store(self) -> Store:
+        return self.base.store
+
+    @property
+    def generation(self) -> int:
+        return self.base.generation
+
+    def resolve(self, url: str, version: str | None = None,
+                on_date: str | None = None) -> CodeSystemProvider:
+        return self.base.resolve(url, version, on_date)
+
+    def knows(self, url: str) -> bool:
+        return self.base.knows(url)
+
+    def versions(self, url: str) -> list[str]:
+        return self.base.versions(url)
+
+    def canonical_url(self, url: str) -> str:
+        return self.base.canonical_url(url)
+
+    def by_id(self, resource_id: str) -> CodeSystemProvider | None:
+        return self.base.by_id(resource_id)
+
+    def providers(self) -> list[CodeSystemProvider]:
+        return self.base.providers()
+
+    def builtin_providers(self) -> list[CodeSystemProvider]:
+        return self.base.builtin_providers()
+
+    def code_system_urls(self) -> list[str]:
+        return self.base.code_system_urls()
+
+    def search_across(self, providers: Sequence[CodeSystemProvider], text: str,
+                      limit: int | None) -> list[Hit] | None:
+        return self.base.search_across(providers, text, limit)
+
+    def count_across(self, providers: Sequence[CodeSystemProvider], text: str) -> int | None:
+        return self.base.count_across(providers, text)
+
+    def correction_across(self, providers: Sequence[CodeSystemProvider],
+                          text: str) -> str | None:
+        return self.base.correction_across(providers, text)
+
+    def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None:
+        return self.base.supplement(url, version)
+
+    def supplement_resources(self) -> list[dict[str, Any]]:
+        return self.base.supplement_resources()
+
+    def value_set(self, url: str, version: str | None = None) -> dict[str, Any] | None:
+        return self.base.value_set(url, version)
+
+    def value_sets(self) -> list[dict[str, Any]]:
+        return self.base.value_sets()
+
+    def concept_maps(self) -> list[ConceptMapInfo]:
+        return self.base.concept_maps()
+
+    def concept_map_resources(self) -> list[dict[str, Any]]:
+        return self.base.concept_map_resources()
+
+
+class RequestRegistry(RegistryLayer):
     """The registry as one request sees it: its `tx-resource` resources shadow the stored ones."""
 
     def __init__(self, base: Registry, resources: list[dict[str, Any]]) -> None:
-        self.base = base
-        self.store = base.store
+        super().__init__(base)
         self._code_systems: dict[str, list[MemoryProvider]] = {}
         self._value_sets: dict[str, list[dict[str, Any]]] = {}
         self._concept_maps: list[dict[str, Any]] = []
@@ -463,7 +629,8 @@ class RequestRegistry:
         for listed in self._value_sets.values():
             listed.sort(key=lambda v: version_key(v.get("version") or ""))
 
-    def resolve(self, url: str, version: str | None = None, on_date: str | None = None) -> Any:
+    def resolve(self, url: str, version: str | None = None,
+                on_date: str | None = None) -> CodeSystemProvider:
         local = self._code_systems.get(url)
         if not local:
             return self.base.resolve(url, version, on_date)
@@ -499,11 +666,15 @@ class RequestRegistry:
                     return s
         return self.base.supplement(url, version)
 
+    def supplement_resources(self) -> list[dict[str, Any]]:
+        local = [s for listed in self.supplements.values() for s in listed]
+        return local + self.base.supplement_resources()
+
     def versions(self, url: str) -> list[str]:
         local = [p.canonical.version or "" for p in self._code_systems.get(url, [])]
         return local + (self.base.versions(url) if self.base.knows(url) else [])
 
-    def by_id(self, resource_id: str) -> Any | None:
+    def by_id(self, resource_id: str) -> CodeSystemProvider | None:
         for providers in self._code_systems.values():
             for p in providers:
                 if p.resource_id == resource_id:
@@ -514,18 +685,9 @@ class RequestRegistry:
         local = _pick_value_set(self._value_sets.get(url, []), version)
         return local if local is not None else self.base.value_set(url, version)
 
-    def concept_maps(self) -> list[Any]:
-        return self.base.concept_maps()
-
     def concept_map_resources(self) -> list[dict[str, Any]]:
         return self._concept_maps + self.base.concept_map_resources()
 
     def value_sets(self) -> list[dict[str, Any]]:
         local = [vs for listed in self._value_sets.values() for vs in listed]
         return local + self.base.value_sets()
-
-    def providers(self) -> list[Any]:
-        return self.base.providers()
-
-    def builtin_providers(self) -> list[Any]:
-        return self.base.builtin_providers()

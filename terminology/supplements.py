@@ -11,6 +11,8 @@ from typing import Any
 
 from terminology.errors import NotFound
 from terminology.model import Canonical
+from terminology.provider import CodeSystemProvider, Supplementable
+from terminology.registry import Registry, RegistryLayer
 
 VALUESET_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
 
@@ -23,36 +25,41 @@ def referenced_by(valueset: dict[str, Any] | None) -> list[str]:
             if e.get("url") == VALUESET_SUPPLEMENT and e.get("valueCanonical")]
 
 
-class SupplementedRegistry:
-    """A registry whose providers carry the given supplements (everything else delegated)."""
+class SupplementedRegistry(RegistryLayer):
+    """A registry whose providers carry the given supplements (everything else handed down).
+    Each provider is supplemented once per request, however often it is resolved."""
 
-    def __init__(self, base: Any, supplements: list[dict[str, Any]]) -> None:
-        self.base = base
+    def __init__(self, base: Registry, supplements: list[dict[str, Any]]) -> None:
+        super().__init__(base)
         self.by_target: dict[str, list[dict[str, Any]]] = {}
         for s in supplements:
             target = Canonical.parse(s.get("supplements", "")).url
             self.by_target.setdefault(target, []).append(s)
+        # ids of a provider resolved and its supplements -> (that provider, kept alive; its
+        # supplemented copy)
+        self._seen: dict[tuple[int, int], tuple[CodeSystemProvider, CodeSystemProvider]] = {}
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.base, name)
-
-    def resolve(self, url: str, version: str | None = None, on_date: str | None = None) -> Any:
+    def resolve(self, url: str, version: str | None = None,
+                on_date: str | None = None) -> CodeSystemProvider:
         provider = self.base.resolve(url, version, on_date)
         extra = self.by_target.get(provider.canonical.url) or self.by_target.get(url)
-        if extra and hasattr(provider, "with_supplements"):
-            return provider.with_supplements(extra)
-        return provider
+        if not extra or not isinstance(provider, Supplementable):
+            return provider
+        key = (id(provider), id(extra))
+        kept = self._seen.get(key)
+        if kept is None or kept[0] is not provider:
+            kept = self._seen[key] = (provider, provider.with_supplements(extra))
+        return kept[1]
 
 
-def apply(registry: Any, urls: list[str]) -> tuple[Any, list[str]]:
+def apply(registry: Registry, urls: list[str]) -> tuple[Registry, list[str]]:
     """The registry with the supplements `urls` applied, and their `url|version` labels."""
     if not urls:
         return registry, []
     found = []
     for url in urls:
         canonical = Canonical.parse(url)
-        finder = getattr(registry, "supplement", None)
-        resource = finder(canonical.url, canonical.version) if finder else None
+        resource = registry.supplement(canonical.url, canonical.version)
         if resource is None:
             raise NotFound(f"Required supplement not found: {url}", tx_issue_type="not-found",
                            message_id="VALUESET_SUPPLEMENT_MISSING")

@@ -21,7 +21,7 @@ from terminology.errors import (
 from terminology.filters import predicate
 from terminology.memory import designation_of, extension_properties, kept_extensions
 from terminology.model import Canonical, Concept, Designation
-from terminology.provider import SqlProvider
+from terminology.store.provider import SqlProvider
 from terminology.status import STANDARDS_STATUS
 from terminology.store import version_key
 

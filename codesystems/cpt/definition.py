@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from terminology.model import BrowseGroup, CodeSetPages
+from terminology.model import BrowseGroup, CodeSetPages, Filter
 
 URL = "http://www.ama-assn.org/go/cpt"
 OID = "2.16.840.1.113883.6.12"
@@ -84,6 +84,15 @@ PROPERTIES: list[dict[str, Any]] = [
      "type": "string"},
     {"code": "copyright", "description": "The AMA copyright statement", "type": "string"},
 ]
+
+# What CPT declares to the engine (terminology.provider's capabilities, through CptProvider):
+# modifier expressions (`99213:25`) are codes too, and no expansion can list them: an include
+# of CPT is closed only by a filter that keeps expressions out (no modifiers on the codes, or
+# the modifier codes themselves). (property, op, value in lower case).
+CLOSING_FILTERS: frozenset[Filter] = frozenset({("modified", "=", "false"),
+                                                 ("modifier", "=", "true")})
+EXPAND_LIMIT = 1000  # the most CPT codes listed in one expansion (the AMA agreement)
+LENIENT_WHITESPACE = True  # any AMA descriptor matches a display ignoring runs of white space
 
 FILTERS: list[dict[str, Any]] = [
     {"code": "modifier", "operator": ["="], "value": "true or false"},

@@ -7,6 +7,8 @@ and each kind of modifier only on the codes it applies to.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -15,8 +17,9 @@ from codesystems.cpt import definition as cpt
 import terminology.clock as clock
 from terminology.errors import InvalidCode, NotSupported
 from terminology.model import Concept, Property
-from terminology.provider import SqlProvider
-from terminology.store import CodeSystemInfo, Store
+from terminology.provider import Predicate
+from terminology.store import CodeSystemInfo, MapElement, Store
+from terminology.store.provider import SqlProvider
 
 EXCLUSIVE_GROUPS = (
     frozenset({"25", "57", "59"}),
@@ -47,9 +50,13 @@ def _flag(concept: Concept, name: str) -> bool:
 
 
 class CptProvider(SqlProvider):
-    lenient_whitespace = True  # any AMA descriptor matches ignoring runs of white space
-    expand_limit = 1000  # the most CPT codes listed in one expansion (AMA agreement)
-    compositional = True  # modifier expressions are codes too, but cannot be listed
+    """CPT as stored, with the capabilities of terminology.provider that CPT's definition
+    declares: Expressions (modifier expressions and their closing filters), SpecialFilters,
+    ExpansionLimit, LenientWhitespace and DatedFacts."""
+
+    lenient_whitespace = cpt.LENIENT_WHITESPACE
+    expand_limit = cpt.EXPAND_LIMIT
+    closing_filters = cpt.CLOSING_FILTERS
 
     def __init__(self, store: Store, info: CodeSystemInfo) -> None:
         super().__init__(store, info)
@@ -59,20 +66,20 @@ class CptProvider(SqlProvider):
     # the facts that depend on the date of service (DatedFacts): see `dated_facts`
     dated_properties = frozenset({"primary-code", "mue", "mue-indicator", "mue-rationale"})
 
-    def locate(self, code: str) -> Concept | None:
+    def _located(self, code: str) -> Concept | None:
         """The code or expression with its facts as of today (clock.today())."""
         day = clock.today()
         if ":" in code:
             return self._expression(code, day)
         return self._enriched(code, day)
 
-    def iter_concepts(self) -> Any:
+    def _listed(self) -> Iterator[Concept]:
         """Every stored code, with its add-on facts and status as $lookup gives them."""
         day = clock.today()
-        for concept in super().iter_concepts():
+        for concept in super()._listed():
             yield self._enriched(concept.code, day) or concept
 
-    def special_filter(self, prop: str, op: str, value: str) -> Any:
+    def special_filter(self, prop: str, op: str, value: str) -> Predicate | None:
         """CPT's own filters: `modified`, `modifier` (expressions are not modifiers), and
         `code in` ranges such as `20100-69990,92920`. Others fall back to the generic ones."""
         flag = value.strip().lower() == "true"
@@ -121,9 +128,9 @@ class CptProvider(SqlProvider):
         extra += self.dated_facts(code, day)
         if self.copyright:
             extra.append(Property("copyright", self.copyright, "string"))
-        return _with(concept, properties=concept.properties + tuple(extra))
+        return replace(concept, properties=concept.properties + tuple(extra))
 
-    def _addon_edits(self, code: str) -> list[Any]:
+    def _addon_edits(self, code: str) -> list[MapElement]:
         """The CMS add-on edits of `code` (as an add-on), of any date."""
         return self.store.map_targets(cpt.ADDON_MAP_URL, cpt.URL, code)
 
@@ -264,8 +271,3 @@ def _ranges(value: str) -> list[tuple[str, str]]:
             out.append((low.strip(), (high or low).strip()))
     return out
 
-
-def _with(concept: Concept, **changes: object) -> Concept:
-    from dataclasses import replace
-
-    return replace(concept, **changes)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from terminology import budget, languages, status, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
 from terminology.model import Canonical, Designation, ExpandRequest
-from terminology.provider import correction_across, count_across, search_across
+from terminology.provider import (
+    CodeSystemProvider,
+    ExpansionLimit,
+    Expressions,
+    TextSearch,
+)
+from terminology.registry import Hit, Registry
 from terminology.valuesets import (
     Entry,
     Evaluator,
@@ -31,7 +38,7 @@ class ExpandResult:
     request: ExpandRequest
     property_defs: dict[str, dict[str, Any]] = field(default_factory=dict)
     nest: bool = False
-    providers: dict[str, Any] = field(default_factory=dict)
+    providers: dict[str, CodeSystemProvider] = field(default_factory=dict)
     used_supplements: list[str] = field(default_factory=list)
     unclosed: bool = False
     show_versions: bool = False  # a system included at several versions: say which
@@ -39,7 +46,23 @@ class ExpandResult:
     correction: str | None = None  # the filter searched instead, when a typo was corrected
 
 
-def find_valueset(registry: Any, request: Any) -> dict[str, Any]:
+class ValueSetChoice(Protocol):
+    """How a request names its value set (an ExpandRequest, or a $validate-code's)."""
+
+    @property
+    def valueset(self) -> dict[str, Any] | None: ...
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def valueset_version(self) -> str | None: ...
+
+    @property
+    def instance_id(self) -> str | None: ...
+
+
+def find_valueset(registry: Registry, request: ValueSetChoice) -> dict[str, Any]:
     """The value set a request names: inline, by url (and version), or by id."""
     if request.valueset is not None:
         if not isinstance(request.valueset, dict) or request.valueset.get(
@@ -57,14 +80,9 @@ def find_valueset(registry: Any, request: Any) -> dict[str, Any]:
                            tx_issue_type="not-found", message_id="Unable_to_resolve_value_Set_")
         return found
     if request.instance_id:
-        for vs in registry.value_sets() if hasattr(registry, "value_sets") else []:
+        for vs in registry.value_sets():  # a request's own first, then the stored ones
             if vs.get("id") == request.instance_id:
                 return vs
-        base = getattr(registry, "base", None)
-        if base is not None:
-            for vs in base.value_sets():
-                if vs.get("id") == request.instance_id:
-                    return vs
         raise NotFound(f"ValueSet/{request.instance_id} is not known on this server")
     raise InvalidRequest("A value set is required: give url or valueSet", expression="url")
 
@@ -102,10 +120,11 @@ def _designation_wanted(d: Designation, filters: tuple[str, ...]) -> bool:
     return False
 
 
-def _localise(entry: Entry, provider: Any, request: ExpandRequest) -> Entry:
+def _localise(entry: Entry, provider: CodeSystemProvider | None,
+              request: ExpandRequest) -> Entry:
     """The entry's display in the requested language, and the designations to show."""
     concept = entry.concept
-    cs_language = getattr(provider, "language", None)
+    cs_language = provider.language if provider is not None else None
     candidates = [Designation(entry.display or concept.display or "", cs_language)]
     candidates += list(concept.designations) + list(entry.designations)
     wanted = languages.parse(request.display_language)
@@ -129,36 +148,34 @@ def _localise(entry: Entry, provider: Any, request: ExpandRequest) -> Entry:
     return replace(entry, display=chosen.value if chosen else None, designations=designations)
 
 
-def _check_size(valueset: dict[str, Any], request: ExpandRequest, expansion: Any, total: int,
-                registry: Any) -> None:
+def _check_size(valueset: dict[str, Any], request: ExpandRequest, expansion: Expansion,
+                total: int, registry: Registry) -> None:
     """An unpaged expansion larger than the limit (the request's, or a code system's own, such
     as CPT's 1,000 agreed with the AMA) is refused as too costly."""
     limit = request.limit
     for canonical in expansion.used_systems:
         url, _, version = canonical.partition("|")
         try:
-            own = getattr(registry.resolve(url, version or None), "expand_limit", None)
+            provider = registry.resolve(url, version or None)
         except NotFound:
-            own = None
-        if own:
-            limit = min(limit, own)
+            continue
+        if isinstance(provider, ExpansionLimit) and provider.expand_limit:
+            limit = min(limit, provider.expand_limit)
     if total > limit and (request.count is None or request.count > limit):
         raise TooCostly(f"The value set '{Canonical.of(valueset)}' expansion has too many codes to produce "
                         f"(>{limit})", message_id="VALUESET_TOO_COSTLY")
 
 
-CLOSING_FILTERS = {("modified", "=", "false"), ("modifier", "=", "true")}
-
-
-def _unclosed(valueset: dict[str, Any], providers: dict[str, Any]) -> bool:
-    """True when a compositional code system (CPT) could add members no listing can hold."""
+def _unclosed(valueset: dict[str, Any], providers: dict[str, CodeSystemProvider]) -> bool:
+    """True when a code system with expressions (CPT) could add members no listing can hold:
+    an include of it lists no concepts and none of its filters is one of its closing ones."""
     for include in (valueset.get("compose") or {}).get("include", []):
         provider = providers.get(include.get("system", ""))
-        if not getattr(provider, "compositional", False) or include.get("concept"):
+        if not isinstance(provider, Expressions) or include.get("concept"):
             continue
-        filters = {(f.get("property"), f.get("op"), str(f.get("value")).lower())
+        filters = {(str(f.get("property")), str(f.get("op")), str(f.get("value")).lower())
                    for f in include.get("filter", [])}
-        if not filters & CLOSING_FILTERS:
+        if not filters & provider.closing_filters:
             return True
     return False
 
@@ -166,10 +183,11 @@ def _unclosed(valueset: dict[str, Any], providers: dict[str, Any]) -> bool:
 SEARCH_CANDIDATES = 5000  # matches looked at per code system for one text filter
 
 
-def _systems_of(evaluator: Evaluator, valueset: dict[str, Any]) -> list[tuple[str, Any]] | None:
+def _systems_of(evaluator: Evaluator,
+                valueset: dict[str, Any]) -> list[tuple[str, str | None]] | None:
     """(system, stated version) of every include, through nested value sets; None when a rule
     lists no system (so only a full expansion can tell the members)."""
-    found: list[tuple[str, Any]] = []
+    found: list[tuple[str, str | None]] = []
     for part in ("include",):
         for index, rule in enumerate((valueset.get("compose") or {}).get(part, [])):
             if rule.get("system"):
@@ -197,7 +215,7 @@ def _whole_systems(valueset: dict[str, Any]) -> bool:
 
 
 def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str,
-                  window: int | None) -> tuple[Any, int] | None:
+                  window: int | None) -> tuple[Expansion, int] | None:
     """A text-filtered expansion from the code systems' ranked search, keeping the members:
     the best matches first, without listing every member of a large code system. Returns the
     expansion (entries up to `window` when every match is a member) and the total; None when
@@ -205,19 +223,20 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str,
     providers = _searchable(evaluator, valueset)
     if providers is None:
         return None
+    registry = evaluator.registry
     expansion = Expansion(entries=[])
     expansion.used_systems = list(dict.fromkeys(str(p.canonical) for p in providers))
     whole = _whole_systems(valueset) and not evaluator.active_only
     if whole and window is not None:  # every match is a member: rank one page, count the rest
-        total = count_across(providers, text)
-        hits = search_across(providers, text, window)
+        total = registry.count_across(providers, text)
+        hits = registry.search_across(providers, text, window)
         if total is not None and hits is not None:
             for provider, code in hits:
                 entry = evaluator.member(valueset, provider.canonical.url, code)
                 if entry is not None:
                     expansion.entries.append(entry)
             return expansion, max(total, len(expansion.entries))
-    hits = _ranked_hits(providers, text, SEARCH_CANDIDATES)
+    hits = _ranked_hits(registry, providers, text, SEARCH_CANDIDATES)
     if hits is None:  # too many matches to test one by one: list the members, keep the matches
         return _matching_members(evaluator, valueset, providers, text)
     seen: set[tuple[str, str]] = set()
@@ -235,7 +254,8 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str,
     return expansion, total
 
 
-def _searchable(evaluator: Evaluator, valueset: dict[str, Any]) -> list[Any] | None:
+def _searchable(evaluator: Evaluator,
+                valueset: dict[str, Any]) -> list[CodeSystemProvider] | None:
     """The providers of the code systems a value set draws on, when every one can search."""
     evaluator.check_references(valueset)  # a cycle is a 400 before _systems_of follows it
     systems = _systems_of(evaluator, valueset)
@@ -243,40 +263,43 @@ def _searchable(evaluator: Evaluator, valueset: dict[str, Any]) -> list[Any] | N
         return None
     providers = [evaluator.provider(system, version, "ValueSet.compose.include")
                  for system, version in dict.fromkeys(systems)]
-    return providers if all(hasattr(p, "search") for p in providers) else None
+    return providers if all(isinstance(p, TextSearch) for p in providers) else None
 
 
 def _correction(evaluator: Evaluator, valueset: dict[str, Any], text: str) -> str | None:
     """The filter searched instead of `text` when a typo in it was corrected."""
     providers = _searchable(evaluator, valueset)
-    return correction_across(providers, text) if providers else None
+    return evaluator.registry.correction_across(providers, text) if providers else None
 
 
-def _ranked_hits(providers: list[Any], text: str,
-                 cap: int | None) -> list[tuple[Any, str]] | None:
+def _ranked_hits(registry: Registry, providers: Sequence[CodeSystemProvider], text: str,
+                 cap: int | None) -> list[Hit] | None:
     """Every (provider, code) matching `text`, best first; None when there are more than
     `cap` (a capped list would make a short expansion look complete)."""
     limit = None if cap is None else cap + 1
-    hits = search_across(providers, text, limit)
+    hits = registry.search_across(providers, text, limit)
     if hits is None:
-        hits = [(p, code) for p in providers for code in p.search(text, limit)]
+        hits = [(p, code) for p in providers if isinstance(p, TextSearch)
+                for code in p.search(text, limit)]
     return hits if cap is None or len(hits) <= cap else None
 
 
-def _matching_members(evaluator: Evaluator, valueset: dict[str, Any], providers: list[Any],
+def _matching_members(evaluator: Evaluator, valueset: dict[str, Any],
+                      providers: Sequence[CodeSystemProvider],
                       text: str) -> tuple[Expansion, int]:
     """The members that match `text`, in search order, from the whole member list: for a
     broad word over a narrower value set (`fracture` within S72)."""
     members = evaluator.expand(valueset, keep=evaluator.count_limit)
     rank: dict[tuple[str, str], int] = {}
-    for index, (provider, code) in enumerate(_ranked_hits(providers, text, None) or []):
+    hits = _ranked_hits(evaluator.registry, providers, text, None) or []
+    for index, (provider, code) in enumerate(hits):
         rank.setdefault((provider.canonical.url, code), index)
     members.entries = sorted((e for e in members.entries if e.key in rank),
                              key=lambda e: rank[e.key])
     return members, len(members.entries)
 
 
-def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
+def expand(registry: Registry, request: ExpandRequest) -> ExpandResult:
     valueset = find_valueset(registry, request)
     request = _with_valueset_defaults(valueset, request)
     languages.check(request.display_language)
@@ -326,7 +349,7 @@ def expand(registry: Any, request: ExpandRequest) -> ExpandResult:
     providers = {p.canonical.url: p for p in used_providers}
     property_defs: dict[str, dict[str, Any]] = {}
     for provider in used_providers:
-        for code, definition in (getattr(provider, "property_defs", None) or {}).items():
+        for code, definition in provider.property_defs.items():
             property_defs.setdefault(code, definition)
     page = [_localise(e, providers.get(e.system), request) for e in page]
     return ExpandResult(
@@ -365,7 +388,7 @@ def _imports(valueset: dict[str, Any]) -> bool:
     return any(rule.get("valueSet") for rule in (valueset.get("compose") or {}).get("include", []))
 
 
-def _used_providers(expansion: Expansion, registry: Any) -> list[Any]:
+def _used_providers(expansion: Expansion, registry: Registry) -> list[CodeSystemProvider]:
     """The code-system versions the expansion drew on (each still resolvable one)."""
     found = []
     for canonical in expansion.used_systems:
@@ -378,7 +401,7 @@ def _used_providers(expansion: Expansion, registry: Any) -> list[Any]:
 
 
 def _status_warnings(valueset: dict[str, Any], expansion: Expansion,
-                     providers: list[Any]) -> list[tuple[str, str]]:
+                     providers: list[CodeSystemProvider]) -> list[tuple[str, str]]:
     """warning-<status> parameters for the value set and what its expansion drew on."""
     notes = [status.note(valueset, "ValueSet", None)]
     notes += [status.note(p.resource(), "CodeSystem", valueset, p.canonical) for p in providers]

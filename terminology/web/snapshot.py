@@ -1,8 +1,8 @@
 """Every request reads one store generation from start to end.
 
 Before a request runs, its thread is pinned to the generation committed at that moment
-(`Registry.snapshot`: a read transaction on the store and that generation's providers); the
-pin is released when the request ends. An import committing meanwhile is seen by the next
+(`StoreRegistry.snapshot`: a read transaction on the store and that generation's providers);
+the pin is released when the request ends. An import committing meanwhile is seen by the next
 request, never by half of this one, and the answer cache keys answers by that generation.
 """
 
@@ -12,12 +12,12 @@ from contextlib import ExitStack
 
 from flask import Flask, g
 
-from terminology.registry import Registry
+from terminology.registry import StoreRegistry
 
 _STACK = "tx_snapshot"
 
 
-def install(app: Flask, registry: Registry) -> None:
+def install(app: Flask, registry: StoreRegistry) -> None:
     @app.before_request
     def pin_generation() -> None:
         stack = ExitStack()

@@ -1,0 +1,164 @@
+"""SqlProvider: the provider over one imported code-system version (terminology.provider's
+CodeSystemProvider, with the Hierarchy, TextSearch, Supplementable and AsLoaded capabilities).
+
+The hierarchy (`parents`, `children`, `subsumes`, `descendants`) comes from the stored links,
+ranked text search (`search`) from the store's FTS5 index. Specialisations under codesystems/
+(CPT's modifier expressions and dated add-on facts) override `_located` and `_listed`, the
+concepts as stored; supplements are applied on top of those, in `locate` and `iter_concepts`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from typing import Any
+
+from terminology.concepts import supplement_items, supplemented
+from terminology.model import Canonical, Concept
+from terminology.store import CodeSystemInfo, Store
+
+SupplementItem = tuple[dict[str, Any], str, str | None]  # (concept item, url|version, language)
+
+
+class SqlProvider:
+    """A provider over one stored code-system version. Concepts are cached per provider."""
+
+    CACHE_SIZE = 8192
+
+    def __init__(self, store: Store, info: CodeSystemInfo) -> None:
+        self.store = store
+        self.info = info
+        self.canonical = Canonical(info.url, info.version)
+        self.name = info.name or info.title or info.url
+        self.title = info.title
+        self.case_sensitive = info.case_sensitive
+        self.content = info.content
+        self.copyright: str | None = info.resource.get("copyright")
+        self.resource_id: str | None = info.resource_id
+        self.effective_date = info.effective_date
+        self.language: str | None = info.resource.get("language")
+        self._cached = lru_cache(maxsize=self.CACHE_SIZE)(self._load)
+        self.property_defs: dict[str, dict[str, Any]] = {
+            p["code"]: p for p in info.resource.get("property", [])
+            if isinstance(p, dict) and p.get("code")
+        }
+        self._parents = lru_cache(maxsize=self.CACHE_SIZE)(self._load_parents)
+        self._children = lru_cache(maxsize=self.CACHE_SIZE)(self._load_children)
+        self._below = lru_cache(maxsize=64)(self._load_below)
+        self._hierarchical: bool | None = None
+        self._supplement_items: dict[str, list[SupplementItem]] = {}
+
+    def _load(self, code: str) -> Concept | None:
+        concept = self.store.concept(self.info.id, code)
+        if concept is None and not self.case_sensitive:
+            concept = self.store.concept_nocase(self.info.id, code)
+        return concept
+
+    # -- the provider protocol ----------------------------------------------------------------
+
+    def locate(self, code: str) -> Concept | None:
+        return self._supplemented(self._located(code))
+
+    def count(self) -> int:
+        return self.info.count
+
+    def resource(self) -> dict[str, Any]:
+        return self.info.resource
+
+    def iter_concepts(self) -> Iterator[Concept]:
+        if not self._supplement_items:
+            yield from self._listed()
+            return
+        for concept in self._listed():
+            yield self._supplemented(concept) or concept
+
+    def concepts_as_loaded(self) -> list[dict[str, Any]] | None:
+        """A loaded FHIR CodeSystem's concepts as they came (see AsLoaded)."""
+        return self.store.concepts_as_loaded(self.info.id)
+
+    def _located(self, code: str) -> Concept | None:
+        """The concept as the code system holds it (before supplements)."""
+        return self._cached(code)
+
+    def _listed(self) -> Iterator[Concept]:
+        """Every concept as the code system holds it (before supplements)."""
+        return self.store.iter_concepts(self.info.id)
+
+    # -- hierarchy ----------------------------------------------------------------------------
+
+    @property
+    def hierarchical(self) -> bool:
+        """Whether this version has parent/child links at all (CPT has none)."""
+        if self._hierarchical is None:
+            self._hierarchical = self.store.has_links(self.info.id)
+        return self._hierarchical
+
+    def _load_parents(self, code: str) -> tuple[str, ...]:
+        return tuple(self.store.parents(self.info.id, code))
+
+    def _load_children(self, code: str) -> tuple[str, ...]:
+        return tuple(self.store.children(self.info.id, code))
+
+    def _load_below(self, code: str) -> frozenset[str]:
+        return frozenset(self.store.descendants(self.info.id, code))
+
+    def parents(self, code: str) -> list[str]:
+        return list(self._parents(code)) if self.hierarchical else []
+
+    def children(self, code: str) -> list[str]:
+        return list(self._children(code)) if self.hierarchical else []
+
+    def descendants(self, code: str) -> list[str]:
+        """Every code below `code`, in the code system's order."""
+        return self.store.descendants(self.info.id, code) if self.hierarchical else []
+
+    def subsumes(self, ancestor: str, code: str) -> bool:
+        """True if `code` is `ancestor` or below it. The codes below `ancestor` are read once
+        and kept, so an is-a filter testing every concept against one code stays cheap."""
+        if ancestor == code:
+            return True
+        return self.hierarchical and code in self._below(ancestor)
+
+    # -- text search --------------------------------------------------------------------------
+
+    def search(self, text: str, limit: int | None = 20) -> list[str]:
+        """Codes matching `text`, best first: the code typed exactly, then ranked word matches."""
+        return [hit.code for hit in self.store.search(text, [self.info.id], limit)]
+
+    # -- supplements --------------------------------------------------------------------------
+
+    def with_supplements(self, supplements: list[dict[str, Any]]) -> SqlProvider:
+        """This code system as seen with the supplements' designations and properties: a
+        shallow copy of the same class (so every capability stays), sharing the caches of
+        stored concepts, which supplements never change."""
+        seen = copy.copy(self)
+        seen.property_defs = dict(self.property_defs)
+        seen._supplement_items = {code: list(items)
+                                  for code, items in self._supplement_items.items()}
+        for s in supplements:
+            label, language = str(Canonical.of(s)), s.get("language")
+            for item in supplement_items(s):
+                if isinstance(item.get("code"), str):
+                    seen._supplement_items.setdefault(item["code"], []).append(
+                        (item, label, language))
+            for p in s.get("property", []):
+                seen.property_defs.setdefault(p.get("code"), p)
+        return seen
+
+    def _supplemented(self, concept: Concept | None) -> Concept | None:
+        if concept is None or concept.expression or not self._supplement_items:
+            return concept
+        for item, label, language in self._supplement_items.get(concept.code, ()):
+            concept = supplemented(concept, item, label, language)
+        return concept
+
+
+def one_store(providers: Sequence[object]) -> Store | None:
+    """The store all these providers read, if they are all stored code systems of one store
+    (then one ranked search covers them all)."""
+    stored = [p for p in providers if isinstance(p, SqlProvider)]
+    if not providers or len(stored) != len(providers):
+        return None
+    store = stored[0].store
+    return store if all(p.store is store for p in stored) else None
