@@ -2,8 +2,9 @@
 
 Every operator of FHIR R4/R5 (`=`, `is-a`, `descendent-of`, `is-not-a`, `regex`, `in`,
 `not-in`, `generalizes`, `child-of`, `descendent-leaf`, `exists`) on the hierarchy (`concept`,
-`code`) or on a property. A provider may offer its own filters by defining
-`special_filter(property, op, value)` returning a predicate, or None to fall back to these.
+`code`) or on a property. A provider with SpecialFilters may answer a filter itself
+(`special_filter(property, op, value)`), or None to fall back to these; the hierarchy filters
+use its Hierarchy, and without one a code subsumes only itself.
 """
 
 from __future__ import annotations
@@ -15,14 +16,9 @@ import re2
 
 from terminology.errors import InvalidRequest
 from terminology.model import Concept
+from terminology.provider import CodeSystemProvider, Hierarchy, Predicate, SpecialFilters
 
-Predicate = Callable[[Concept], bool]
 HIERARCHY = {"concept", "code"}
-
-
-def _hierarchy(provider: Any, name: str, *args: str) -> Any:
-    method = getattr(provider, name, None)
-    return method(*args) if method else None
 
 
 def _values(value: str) -> set[str]:
@@ -57,13 +53,24 @@ def compile_regex(value: str, where: str) -> Any:
                              f"{exc}", tx_issue_type="vs-invalid", expression=where) from None
 
 
-def predicate(provider: Any, prop: str, op: str, value: str, where: str) -> Predicate:
-    special = getattr(provider, "special_filter", None)
-    if special is not None:
-        found = special(prop, op, value)
+def _itself(ancestor: str, code: str) -> bool:
+    return ancestor == code
+
+
+def _no_children(code: str) -> list[str]:
+    return []
+
+
+def predicate(provider: CodeSystemProvider, prop: str, op: str, value: str,
+              where: str) -> Predicate:
+    if isinstance(provider, SpecialFilters):
+        found = provider.special_filter(prop, op, value)
         if found is not None:
             return found
-    subsumes = getattr(provider, "subsumes", None) or (lambda a, b: a == b)
+    subsumes: Callable[[str, str], bool] = _itself
+    children: Callable[[str], list[str]] = _no_children
+    if isinstance(provider, Hierarchy):
+        subsumes, children = provider.subsumes, provider.children
     if prop in HIERARCHY:
         if op == "is-a":
             return lambda c: subsumes(value, c.code)
@@ -74,11 +81,11 @@ def predicate(provider: Any, prop: str, op: str, value: str, where: str) -> Pred
         if op == "generalizes":
             return lambda c: subsumes(c.code, value)
         if op == "child-of":
-            children = set(_hierarchy(provider, "children", value) or ())
-            return lambda c: c.code in children
+            below = set(children(value))
+            return lambda c: c.code in below
         if op == "descendent-leaf":
             return lambda c: (c.code != value and subsumes(value, c.code)
-                              and not _hierarchy(provider, "children", c.code))
+                              and not children(c.code))
         if op == "=":
             return lambda c: c.code == value
         if op == "in":

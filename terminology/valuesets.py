@@ -6,11 +6,12 @@ the request (`system-version`, `force-system-version`, `check-system-version`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from terminology import budget
+from terminology.concepts import designation_of, extension_properties, kept_extensions
 from terminology.errors import (
     InvalidCode,
     InvalidRequest,
@@ -19,11 +20,12 @@ from terminology.errors import (
     TooCostly,
 )
 from terminology.filters import predicate
-from terminology.memory import designation_of, extension_properties, kept_extensions
 from terminology.model import Canonical, Concept, Designation
-from terminology.store.provider import SqlProvider
+from terminology.provider import CodeSystemProvider, Predicate
+from terminology.registry import Registry
 from terminology.status import STANDARDS_STATUS
 from terminology.store import version_key
+from terminology.store.provider import SqlProvider
 
 
 @dataclass(slots=True)
@@ -114,7 +116,7 @@ class VersionRules:
         return all(p in wild or p == actual[i] for i, p in enumerate(parts))
 
     @staticmethod
-    def order(version: str) -> Any:
+    def order(version: str) -> tuple[Any, ...]:
         """A sort key putting versions in release order (`1.9.0` before `1.10.0`)."""
         return version_key(version)
 
@@ -223,7 +225,7 @@ class Evaluator:
 
     def __init__(
         self,
-        registry: Any,
+        registry: Registry,
         *,
         versions: VersionRules | None = None,
         on_date: str | None = None,
@@ -244,10 +246,12 @@ class Evaluator:
         self._stack: list[str] = []
         self._containers: list[dict[str, Any]] = []
         self.valueset_versions: dict[str, str] = {}  # default-valueset-version
+        # the tests of one rule's filters on one provider, built once per request
+        self._tests: dict[tuple[int, int, str], tuple[object, object, list[Predicate]]] = {}
 
     # -- code systems -------------------------------------------------------------------------
 
-    def provider(self, system: str, version: str | None, where: str) -> Any:
+    def provider(self, system: str, version: str | None, where: str) -> CodeSystemProvider:
         """The code system an include for `system` (stating `version`) is expanded from.
 
         Request version rules apply; a version that cannot be found, or one that breaks a
@@ -395,8 +399,8 @@ class Evaluator:
         if reference.startswith("#"):
             for container in reversed(self._containers):
                 for resource in container.get("contained", []):
-                    if resource.get("id") == reference[1:] and resource.get(
-                            "resourceType") == "ValueSet":
+                    if (isinstance(resource, dict) and resource.get("id") == reference[1:]
+                            and resource.get("resourceType") == "ValueSet"):
                         return resource
         canonical = Canonical.parse(reference)
         version = canonical.version or self.valueset_versions.get(canonical.url)
@@ -413,7 +417,8 @@ class Evaluator:
                 message_id="Unable_to_resolve_value_Set_", expression=where)
         return found
 
-    def _from_system(self, provider: Any, rule: dict[str, Any], where: str) -> Iterable[Entry]:
+    def _from_system(self, provider: CodeSystemProvider, rule: dict[str, Any],
+                     where: str) -> Iterable[Entry]:
         system, version = provider.canonical.url, provider.canonical.version
         concepts = rule.get("concept")
         if concepts:
@@ -433,7 +438,7 @@ class Evaluator:
                 if _within_budget() and all(t(c) for t in tests))
 
     @staticmethod
-    def _candidates(provider: Any, rule: dict[str, Any]) -> Any:
+    def _candidates(provider: CodeSystemProvider, rule: dict[str, Any]) -> Iterator[Concept]:
         """The concepts worth testing: for an is-a (or descendent-of) filter on a stored code
         system, the code and what is below it, read from the hierarchy table, rather than
         every concept of ICD-10-CM; otherwise every concept."""
@@ -446,7 +451,14 @@ class Evaluator:
                     return (c for c in map(provider.locate, codes) if c is not None)
         return provider.iter_concepts()
 
-    def _filters(self, provider: Any, rule: dict[str, Any], where: str) -> list[Any]:
+    def _filters(self, provider: CodeSystemProvider, rule: dict[str, Any],
+                 where: str) -> list[Predicate]:
+        """The tests of the rule's filters (built once per request: a membership test per
+        search match would otherwise build them again for each)."""
+        key = (id(provider), id(rule), where)
+        kept = self._tests.get(key)
+        if kept is not None and kept[0] is provider and kept[1] is rule:
+            return kept[2]
         tests = []
         for index, f in enumerate(rule.get("filter", [])):
             at = f"{where}.filter[{index}]"
@@ -458,6 +470,7 @@ class Evaluator:
                     tx_issue_type="vs-invalid", expression=at,
                     message_id="UNABLE_TO_HANDLE_SYSTEM_FILTER_WITH_NO_VALUE")
             tests.append(predicate(provider, str(prop), str(op), str(value), at))
+        self._tests[key] = (provider, rule, tests)
         return tests
 
     # -- membership ---------------------------------------------------------------------------
@@ -518,7 +531,7 @@ class Evaluator:
             entry = entry or nested
         return entry
 
-    def _system_member(self, provider: Any, rule: dict[str, Any], where: str,
+    def _system_member(self, provider: CodeSystemProvider, rule: dict[str, Any], where: str,
                        code: str) -> Entry | None:
         url, version = provider.canonical.url, provider.canonical.version
         listed = rule.get("concept")
@@ -608,7 +621,7 @@ def _with_compose_extensions(concept: Concept, item: dict[str, Any]) -> Concept:
                    extensions=concept.extensions + carried)
 
 
-def _locate(provider: Any, code: str) -> Concept | None:
+def _locate(provider: CodeSystemProvider, code: str) -> Concept | None:
     try:
         return provider.locate(code)
     except InvalidCode:
@@ -621,8 +634,9 @@ EXT_FILTER_OP = "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.
 def filter_op(f: dict[str, Any]) -> str | None:
     """The filter's op; R4 carries the R5-only ops (child-of, descendent-leaf) in an extension."""
     if f.get("op"):
-        return f["op"]
+        return str(f["op"])
     for ext in (f.get("_op") or {}).get("extension", []):
         if ext.get("url") == EXT_FILTER_OP:
-            return ext.get("valueCode")
+            code = ext.get("valueCode")
+            return code if isinstance(code, str) else None
     return None

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from terminology.errors import InvalidRequest, NotFound
+from terminology.provider import CodeSystemProvider
 from terminology.registry import Registry
 
 
@@ -16,7 +15,7 @@ def provider_for(
     on_date: str | None,
     instance_id: str | None,
     system_param: str = "system",
-) -> Any:
+) -> CodeSystemProvider:
     """The provider for an instance-level call (`CodeSystem/{id}/$op`) or a type-level one."""
     if instance_id is not None:
         provider = registry.by_id(instance_id)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from terminology import languages, supplements
 from terminology.errors import InvalidCode, NotFound
 from terminology.model import Concept, Designation, LookupRequest, LookupResult, Property
 from terminology.operations.common import provider_for
-from terminology.provider import DatedFacts, facts_on
+from terminology.provider import CodeSystemProvider, DatedFacts, Hierarchy, facts_on
 from terminology.registry import Registry
 
 
@@ -46,8 +45,7 @@ def lookup(registry: Registry, request: LookupRequest) -> LookupResult:
     concept = _with_display_designation(provider, concept)
     if request.display_language:
         languages.check(request.display_language)
-        shown = languages.display_for(concept, getattr(provider, "language", None),
-                                      request.display_language)
+        shown = languages.display_for(concept, provider.language, request.display_language)
         concept = replace(concept, display=shown)
     return LookupResult(
         name=provider.name,
@@ -60,20 +58,18 @@ def lookup(registry: Registry, request: LookupRequest) -> LookupResult:
     )
 
 
-def _with_hierarchy(provider: Any, concept: Concept) -> Concept:
+def _with_hierarchy(provider: CodeSystemProvider, concept: Concept) -> Concept:
     """Add `parent` and `child` properties from a hierarchical code system."""
-    parents = getattr(provider, "parents", None)
-    children = getattr(provider, "children", None)
-    if parents is None or children is None or concept.expression:
+    if not isinstance(provider, Hierarchy) or concept.expression:
         return concept
-    extra = tuple(Property("parent", code, "code") for code in parents(concept.code))
-    extra += tuple(Property("child", code, "code") for code in children(concept.code))
+    extra = tuple(Property("parent", code, "code") for code in provider.parents(concept.code))
+    extra += tuple(Property("child", code, "code") for code in provider.children(concept.code))
     return replace(concept, properties=concept.properties + extra) if extra else concept
 
 
-def _with_display_designation(provider: Any, concept: Concept) -> Concept:
+def _with_display_designation(provider: CodeSystemProvider, concept: Concept) -> Concept:
     """The display as a designation in the code system's language, unless one already is."""
-    language = getattr(provider, "language", None)
+    language = provider.language
     if not language or not concept.display or any(
             d.value == concept.display for d in concept.designations):
         return concept

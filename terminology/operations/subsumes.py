@@ -8,11 +8,12 @@ parameter that carried it (codeA/codeB or codingA/codingB).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from terminology.errors import InvalidRequest, NotFound
-from terminology.model import Coding
+from terminology.model import Canonical, Coding
 from terminology.operations.common import provider_for
+from terminology.provider import Hierarchy
+from terminology.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class SubsumesRequest:
     names: tuple[str, str] = ("codeA", "codeB")  # the parameters that carried A and B
 
 
-def subsumes(registry: Any, request: SubsumesRequest) -> str:
+def subsumes(registry: Registry, request: SubsumesRequest) -> str:
     """`equivalent`, `subsumes` (A subsumes B), `subsumed-by` or `not-subsumed`."""
     systems = {c.system for c in (request.code_a, request.code_b) if c.system}
     if request.system:
@@ -45,17 +46,16 @@ def subsumes(registry: Any, request: SubsumesRequest) -> str:
     a, b = concepts
     if a == b:
         return "equivalent"
-    test = getattr(provider, "subsumes", None)
-    if test is None:
+    if not isinstance(provider, Hierarchy):
         return "not-subsumed"
-    if test(a, b):
+    if provider.subsumes(a, b):
         return "subsumes"
-    if test(b, a):
+    if provider.subsumes(b, a):
         return "subsumed-by"
     return "not-subsumed"
 
 
-def _unknown_code(code: str | None, canonical: Any, parameter: str) -> NotFound:
+def _unknown_code(code: str | None, canonical: Canonical, parameter: str) -> NotFound:
     where = f"'{canonical.url}'"
     if canonical.version:
         where += f" version '{canonical.version}'"

@@ -7,7 +7,7 @@ message texts are tx.fhir.org's; the `message` is the sorted error and warning t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from terminology import languages, supplements
@@ -20,12 +20,15 @@ from terminology.model import (
     ValidateRequest,
     ValidationResult,
 )
+from terminology.operations.outcome import CodingOutcome
 from terminology.operations.versioning import choose_code_system
-from terminology.provider import ExplainsUnknownCodes
+from terminology.provider import CodeSystemProvider, ExplainsUnknownCodes, LenientWhitespace
+from terminology.registry import Registry
 from terminology.status import deprecated_in_valueset
 from terminology.status import note as status_note
 from terminology.valuesets import (
     Evaluator,
+    Expansion,
     VersionRules,
     default_valueset_versions,
     valueset_default,
@@ -35,27 +38,6 @@ from terminology.valuesets import (
 def normalise_display(text: str) -> str:
     """Displays compare case-insensitively, with runs of white space as one space."""
     return " ".join(text.split()).casefold()
-
-
-@dataclass
-class _Outcome:
-    """The verdict on one Coding."""
-
-    valid: bool = False
-    issues: list[Issue] = field(default_factory=list)
-    system: str | None = None
-    code: str | None = None
-    version: str | None = None
-    display: str | None = None
-    inactive: bool = False
-    unknown_system: str | None = None
-    x_unknown_system: str | None = None
-    valueset_error: bool = False
-    status: str | None = None
-    normalized_code: str | None = None
-    include_matched: bool = False  # in the value set's include (or its version is unknown)
-    # what the issues so far are about, (message id, canonical): each is reported once
-    reported: set[tuple[str | None, str]] = field(default_factory=set)
 
 
 def _paths(request: ValidateRequest, index: int) -> dict[str, str]:
@@ -93,8 +75,14 @@ def vs_label(valueset: dict[str, Any]) -> str:
     return str(Canonical.of(valueset)) if valueset.get("url") else "(unidentified)"
 
 
+def _where(provider: CodeSystemProvider) -> str:
+    """`the CodeSystem 'url' version 'v'`, as messages name the code system checked against."""
+    url, version = provider.canonical.url, provider.canonical.version
+    return f"the CodeSystem '{url}'" + (f" version '{version}'" if version else "")
+
+
 class _Validator:
-    def __init__(self, registry: Any, request: ValidateRequest,
+    def __init__(self, registry: Registry, request: ValidateRequest,
                  valueset: dict[str, Any] | None) -> None:
         self.registry = registry
         self.request = request
@@ -111,10 +99,10 @@ class _Validator:
         )
         self.evaluator.valueset_versions = default_valueset_versions(
             request.default_valueset_versions)
-        self._expansion: Any = None
+        self._expansion: Expansion | None = None
         self.status_issues: list[Issue] = []  # about the code systems checked against
 
-    def note_status(self, provider: Any) -> None:
+    def note_status(self, provider: CodeSystemProvider) -> None:
         """An information issue when a code system checked against is draft, deprecated..."""
         found = status_note(provider.resource(), "CodeSystem", self.valueset,
                             provider.canonical)
@@ -123,7 +111,7 @@ class _Validator:
 
     # -- value set helpers --------------------------------------------------------------------
 
-    def expansion(self) -> Any:
+    def expansion(self) -> Expansion:
         if self._expansion is None:
             self._expansion = self.evaluator.expand(self.valueset or {})
         return self._expansion
@@ -131,7 +119,7 @@ class _Validator:
     def include_version(self, system: str) -> str | None:
         for include in (self.valueset or {}).get("compose", {}).get("include", []):
             if include.get("system") == system and include.get("version"):
-                return include["version"]
+                return str(include["version"])
         return None
 
     def includes_system(self, system: str) -> bool:
@@ -154,10 +142,10 @@ class _Validator:
 
     # -- one coding ---------------------------------------------------------------------------
 
-    def check(self, coding: Coding, index: int) -> _Outcome:
+    def check(self, coding: Coding, index: int) -> CodingOutcome:
         request = self.request
         path = _paths(request, index)
-        out = _Outcome(code=coding.code)
+        out = CodingOutcome(code=coding.code)
         if not coding.code:
             out.issues.append(_missing_code(coding, path))
             return out
@@ -177,9 +165,10 @@ class _Validator:
             out.issues.append(_no_system(path))
             return out
         out.system = system
-        return self._check_in_system(coding, system, path, out)
+        return self._check_in_system(coding, system or "", path, out)  # "": the instance's
 
-    def _infer_system(self, coding: Coding, path: dict[str, str], out: _Outcome) -> str | None:
+    def _infer_system(self, coding: Coding, path: dict[str, str],
+                      out: CodingOutcome) -> str | None:
         systems = []
         try:
             for entry in self.expansion().entries:
@@ -202,16 +191,49 @@ class _Validator:
         return None
 
     def _check_in_system(self, coding: Coding, system: str, path: dict[str, str],
-                         out: _Outcome) -> _Outcome:
-        request = self.request
-        in_vs_mode = request.against_valueset
+                         out: CodingOutcome) -> CodingOutcome:
+        """The coding checked against `system`, step by step: the system itself, the code
+        system version chosen, the code in it, the concept, its membership, its display."""
+        if self._system_refused(coding, system, path, out):
+            return out
+        provider = choose_code_system(self, coding, system, path, out)
+        if provider is None:
+            if out.unknown_system is None and any(
+                    i.message_id == "UNKNOWN_CODESYSTEM" for i in out.issues):
+                out.x_unknown_system = system  # not in the value set's systems either
+            return out
+        out.system, out.version = provider.canonical.url, provider.canonical.version
+        self.note_status(provider)
+        concept = self._find_code(coding, provider, system, path, out)
+        if concept is None:
+            return out
+        valid = self._check_concept(coding, concept, provider, path, out)
+        if self.request.against_valueset and self.valueset is not None:
+            member = self._check_membership(coding, concept, provider, system, path, out)
+            if member is None:
+                return out  # the value set could not be evaluated
+            valid = valid and member
+        display_issue = None if self.request.membership_only else self._check_display(
+            coding, concept, provider, path)
+        if display_issue is not None:
+            out.issues.append(display_issue)
+            if display_issue.severity == "error":
+                valid = False
+        out.valid = valid
+        return out
+
+    def _system_refused(self, coding: Coding, system: str, path: dict[str, str],
+                        out: CodingOutcome) -> bool:
+        """Issues about `system` itself; True when it cannot be a code system at all (a
+        supplement, a value set), so nothing more is checked."""
         supplement = self.registry.supplement(system) if system else None
         if supplement is not None and not self.registry.knows(system):
             out.issues.append(Issue(
                 "error", "invalid",
-                f"CodeSystem {Canonical.of(supplement)} is a supplement, so can't be used as a value in "
-                "Coding.system", "invalid-data", path["system"], "CODESYSTEM_CS_NO_SUPPLEMENT"))
-            return out
+                f"CodeSystem {Canonical.of(supplement)} is a supplement, so can't be used as a "
+                "value in Coding.system", "invalid-data", path["system"],
+                "CODESYSTEM_CS_NO_SUPPLEMENT"))
+            return True
         if system and ":" not in system:
             out.issues.append(Issue(
                 "error", "invalid",
@@ -223,65 +245,66 @@ class _Validator:
                 "error", "invalid",
                 f"The Coding references a value set, not a code system ('{system}')",
                 "invalid-data", path["system"], "Terminology_TX_System_ValueSet2"))
-            if request.against_valueset:
+            if self.request.against_valueset:
                 out.issues.append(self.not_in_vs(coding, path, system))
-            return out
-        provider = choose_code_system(self, coding, system, path, out)
-        if provider is None:
-            if out.unknown_system is None and any(
-                    i.message_id == "UNKNOWN_CODESYSTEM" for i in out.issues):
-                out.x_unknown_system = system  # not in the value set's systems either
-            return out
-        url, version = provider.canonical.url, provider.canonical.version
-        out.system, out.version = url, version
-        self.note_status(provider)
-        where = f"the CodeSystem '{url}'" + (f" version '{version}'" if version else "")
+            return True
+        return False
+
+    def _find_code(self, coding: Coding, provider: CodeSystemProvider, system: str,
+                   path: dict[str, str], out: CodingOutcome) -> Concept | None:
+        """The coding's concept in the code system; None with the reason in `out` (an invalid
+        expression, a code unknown to it, or a code system that lists no codes)."""
+        code, where = coding.code or "", _where(provider)
         try:
-            concept = provider.locate(coding.code)
+            concept = provider.locate(code)
         except InvalidCode as exc:
             out.issues.append(Issue(
                 "error", "code-invalid",
-                f"The code '{coding.code}' is not valid in {where}: {exc.message}",
+                f"The code '{code}' is not valid in {where}: {exc.message}",
                 "invalid-code", path["code"], "Invalid_Code_Expression"))
-            return out
-        if concept is None and provider.content in ("fragment", "example"):
+            return None
+        if concept is not None:
+            return concept
+        if provider.content in ("fragment", "example"):
             label = "a fragment" if provider.content == "fragment" else "an example"
             out.issues.append(Issue(
                 "warning", "code-invalid",
-                f"Unknown Code '{coding.code}' in {where} - note that the code system is "
+                f"Unknown Code '{code}' in {where} - note that the code system is "
                 f"labeled as {label}, so the code may be valid in some other fragment",
                 "invalid-code", path["code"], "UNKNOWN_CODE_IN_FRAGMENT"))
             out.valid = True
-            return out
-        if concept is None and provider.content == "not-present":
+        elif provider.content == "not-present":
             out.issues.append(Issue(
                 "error", "not-found",
                 f"The definition of {where} does not include its codes (content = "
-                f"not-present), so the code '{coding.code}' cannot be checked",
+                f"not-present), so the code '{code}' cannot be checked",
                 "not-found", path["system"], "CODESYSTEM_CONTENT_NOT_PRESENT"))
-            return out
-        if concept is None:
-            if not request.membership_only:
+        else:
+            if not self.request.membership_only:
                 out.issues.append(Issue("error", "code-invalid",
-                                        f"Unknown code '{coding.code}' in {where}",
+                                        f"Unknown code '{code}' in {where}",
                                         "invalid-code", path["code"], "Unknown_Code_in_Version"))
-                why = (provider.explain_unknown(coding.code)
+                why = (provider.explain_unknown(code)
                        if isinstance(provider, ExplainsUnknownCodes) else None)
                 if why:
                     out.issues.append(Issue("information", "code-invalid", why, "invalid-code",
                                             path["code"]))
-            if in_vs_mode:
+            if self.request.against_valueset:
                 out.issues.append(self.not_in_vs(coding, path, system))
-            return out
+        return None
+
+    def _check_concept(self, coding: Coding, concept: Concept, provider: CodeSystemProvider,
+                       path: dict[str, str], out: CodingOutcome) -> bool:
+        """What the concept itself says of the coding: its case, display, status (deleted,
+        deprecated, inactive) and whether it may be used (abstract). True if still valid."""
         out.code, out.inactive = coding.code, concept.inactive
         if concept.code != coding.code and not concept.expression:
             out.normalized_code = concept.code
-            label = Canonical(url, version)
             out.issues.append(Issue(
                 "information", "business-rule",
                 f"The code '{coding.code}' differs from the correct code '{concept.code}' by "
-                f"case. Although the code system '{label}' is case insensitive, implementers "
-                "are strongly encouraged to use the correct case anyway",
+                f"case. Although the code system '{provider.canonical}' is case insensitive, "
+                "implementers are strongly encouraged to use the correct case anyway",
                 "code-rule", path["code"], "CODE_CASE_DIFFERENCE"))
         out.display = self.preferred_display(concept, provider)
         valid = not any(i.severity == "error" for i in out.issues)
@@ -289,17 +312,18 @@ class _Validator:
             valid = False
             out.issues.append(Issue(
                 "error", "business-rule",
-                f"The code '{concept.code}' was deleted from {where} on {concept.withdrawn}, "
-                "and is not valid for use in that version",
+                f"The code '{concept.code}' was deleted from {_where(provider)} on "
+                f"{concept.withdrawn}, and is not valid for use in that version",
                 "code-rule", path["code"], "Code_Deleted_In_Version"))
         status = next((p.value for p in concept.properties if p.code == "status"), None)
         if isinstance(status, str) and (concept.inactive or status == "deprecated"):
             out.status = status
-        if concept.abstract and not request.allow_abstract:
+        if concept.abstract and not self.request.allow_abstract:
             valid = False
             out.issues.append(Issue(
                 "error", "business-rule",
-                f"Code '{url}#{concept.code}' is abstract, and not allowed in this context",
+                f"Code '{provider.canonical.url}#{concept.code}' is abstract, and not allowed "
+                "in this context",
                 "code-rule", path["code"], "ABSTRACT_CODE_NOT_ALLOWED"))
         if out.status == "deprecated":
             out.issues.append(Issue(
@@ -313,50 +337,50 @@ class _Validator:
                 "warning", "business-rule",
                 f"The concept '{concept.code}' has a status of {phrase} and its use should be "
                 "reviewed", "code-comment", path["coding"], "INACTIVE_CONCEPT_FOUND"))
-        if in_vs_mode and self.valueset is not None:
-            try:
-                member = self.evaluator.member(self.valueset, url, concept.code, version)
-            except NotFound as exc:
-                out.issues.append(Issue("error", "not-found", exc.message, "not-found", None,
-                                        exc.message_id))
-                out.valid = False
-                out.valueset_error = True
-                return out
-            out.include_matched = member is not None
-            if member is None:
-                valid = False
-                if concept.inactive and (request.active_only or (
-                        self.valueset.get("compose") or {}).get("inactive") is False):
-                    out.issues.append(Issue(
-                        "error", "business-rule",
-                        f"The concept '{concept.code}' is valid but is not active",
-                        "code-rule", path["code"], "STATUS_CODE_WARNING_CODE"))
-                out.issues.append(self.not_in_vs(coding, path, system))
-            elif concept.abstract and not request.allow_abstract:
-                out.issues.append(self.not_in_vs(coding, path, system))
-            elif deprecated_in_valueset(member.extensions):
-                out.issues.append(Issue(
-                    "warning", "business-rule",
-                    f"The presence of the concept '{concept.code}' in the system '{url}' in the "
-                    f"value set {vs_label(self.valueset)} is marked with a status of deprecated "
-                    "and its use should be reviewed",
-                    "code-comment", path["code"], "CONCEPT_DEPRECATED_IN_VALUESET"))
-        display_issue = None if request.membership_only else self._check_display(
-            coding, concept, provider, path)
-        if display_issue is not None:
-            out.issues.append(display_issue)
-            if display_issue.severity == "error":
-                valid = False
-        out.valid = valid
-        return out
+        return valid
 
-    def _check_display(self, coding: Coding, concept: Concept, provider: Any,
+    def _check_membership(self, coding: Coding, concept: Concept,
+                          provider: CodeSystemProvider, system: str, path: dict[str, str],
+                          out: CodingOutcome) -> bool | None:
+        """Whether the concept is in the value set (with the issues saying why not); None
+        when the value set itself cannot be evaluated (then the outcome is final)."""
+        assert self.valueset is not None
+        url, version = provider.canonical.url, provider.canonical.version
+        try:
+            member = self.evaluator.member(self.valueset, url, concept.code, version)
+        except NotFound as exc:
+            out.issues.append(Issue("error", "not-found", exc.message, "not-found", None,
+                                    exc.message_id))
+            out.valid = False
+            out.valueset_error = True
+            return None
+        out.include_matched = member is not None
+        if member is None:
+            if concept.inactive and (self.request.active_only or (
+                    self.valueset.get("compose") or {}).get("inactive") is False):
+                out.issues.append(Issue(
+                    "error", "business-rule",
+                    f"The concept '{concept.code}' is valid but is not active",
+                    "code-rule", path["code"], "STATUS_CODE_WARNING_CODE"))
+            out.issues.append(self.not_in_vs(coding, path, system))
+            return False
+        if concept.abstract and not self.request.allow_abstract:
+            out.issues.append(self.not_in_vs(coding, path, system))
+        elif deprecated_in_valueset(member.extensions):
+            out.issues.append(Issue(
+                "warning", "business-rule",
+                f"The presence of the concept '{concept.code}' in the system '{url}' in the "
+                f"value set {vs_label(self.valueset)} is marked with a status of deprecated "
+                "and its use should be reviewed",
+                "code-comment", path["code"], "CONCEPT_DEPRECATED_IN_VALUESET"))
+        return True
+
+    def _check_display(self, coding: Coding, concept: Concept, provider: CodeSystemProvider,
                        path: dict[str, str]) -> Issue | None:
         if not coding.display:
             return None
-        lenient_ws = getattr(provider, "lenient_whitespace", False)
-        default_language = getattr(provider, "language", None)
-        every = _display_choices(concept, default_language)
+        lenient_ws = _lenient_whitespace(provider)
+        every = _display_choices(concept, provider.language)
         wanted_languages = languages.parse(self.request.display_language)
         choices = [c for c in every if c[1] is None or languages.matches(c[1], wanted_languages)]
         where = f"{provider.canonical.url}#{concept.code}"
@@ -398,15 +422,19 @@ class _Validator:
                 f"'{self.request.display_language or '--'}')")
         return Issue(severity, "invalid", text, "invalid-display", path["display"], message_id)
 
-    def display_fits(self, concept: Concept, provider: Any, display: str) -> bool:
+    def display_fits(self, concept: Concept, provider: CodeSystemProvider,
+                     display: str) -> bool:
         """Is `display` one of the concept's right displays (in the requested languages)?"""
-        choices = _display_choices(concept, getattr(provider, "language", None))
-        return _display_in(display, choices, getattr(provider, "lenient_whitespace", False))
+        choices = _display_choices(concept, provider.language)
+        return _display_in(display, choices, _lenient_whitespace(provider))
 
-    def preferred_display(self, concept: Concept, provider: Any) -> str | None:
+    def preferred_display(self, concept: Concept, provider: CodeSystemProvider) -> str | None:
         """The concept's display in the first requested language that has one."""
-        return languages.display_for(concept, getattr(provider, "language", None),
-                                     self.request.display_language)
+        return languages.display_for(concept, provider.language, self.request.display_language)
+
+
+def _lenient_whitespace(provider: CodeSystemProvider) -> bool:
+    return isinstance(provider, LenientWhitespace) and provider.lenient_whitespace
 
 
 def _retired_display(display: str, concept: Concept, path: dict[str, str]) -> Issue | None:
@@ -470,7 +498,7 @@ def _message(issues: list[Issue], valid: bool) -> str | None:
     return "; ".join(texts) or None
 
 
-def validate_code(registry: Any, request: ValidateRequest,
+def validate_code(registry: Registry, request: ValidateRequest,
                   valueset: dict[str, Any] | None = None) -> ValidationResult:
     if request.instance_id is not None and registry.by_id(request.instance_id) is None:
         raise NotFound(f"CodeSystem/{request.instance_id} is not known on this server",
@@ -485,7 +513,7 @@ def validate_code(registry: Any, request: ValidateRequest,
     validator = _Validator(registry, request, valueset)
     outcomes = [validator.check(c, i) for i, c in enumerate(request.codings)]
     good = next((o for o in outcomes if o.valid), None)  # the first valid coding is reported
-    chosen = good or (outcomes[0] if outcomes else _Outcome())  # no coding: text only
+    chosen = good or (outcomes[0] if outcomes else CodingOutcome())  # no coding: text only
     issues = [i for o in outcomes for i in o.issues]
     if good is not None:
         issues = [_not_checked(i) for i in issues]
@@ -500,7 +528,7 @@ def validate_code(registry: Any, request: ValidateRequest,
     if general:
         issues.insert(0, Issue(
             "error", "code-invalid",
-            f"No valid coding was found for the value set '{vs_label(valueset)}'",
+            f"No valid coding was found for the value set '{vs_label(valueset or {})}'",
             "not-in-vs", None, "TX_GENERAL_CC_ERROR_MESSAGE"))
     # A failed CodeableConcept names its coding only when that coding's concept was found.
     single = good is not None or (len(outcomes) == 1 and (

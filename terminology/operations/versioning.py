@@ -21,12 +21,42 @@ tx.fhir.org applies them:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from terminology.errors import NotFound
-from terminology.model import Coding, Issue
+from terminology.model import Coding, Concept, Issue, ValidateRequest
 from terminology.operations.common import provider_for
-from terminology.valuesets import VersionRules
+from terminology.operations.outcome import CodingOutcome
+from terminology.provider import CodeSystemProvider
+from terminology.registry import Registry
+from terminology.valuesets import Evaluator, VersionRules
+
+
+class Checking(Protocol):
+    """What the version choice needs of the $validate-code in progress (validate_code's
+    _Validator)."""
+
+    @property
+    def request(self) -> ValidateRequest: ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def evaluator(self) -> Evaluator: ...
+
+    @property
+    def valueset(self) -> dict[str, Any] | None: ...
+
+    def include_version(self, system: str) -> str | None: ...
+
+    def includes_system(self, system: str) -> bool: ...
+
+    def not_in_vs(self, coding: Coding, path: dict[str, str], system: str | None,
+                  version: str | None = None) -> Issue: ...
+
+    def display_fits(self, concept: Concept, provider: CodeSystemProvider,
+                     display: str) -> bool: ...
 
 
 def version_matches(pattern: str, version: str) -> bool:
@@ -34,14 +64,16 @@ def version_matches(pattern: str, version: str) -> bool:
     return VersionRules.matches(pattern, version)
 
 
-def _lookup(registry: Any, system: str, version: str | None, on_date: str | None) -> Any | None:
+def _lookup(registry: Registry, system: str, version: str | None,
+            on_date: str | None) -> CodeSystemProvider | None:
     try:
         return registry.resolve(system, version, on_date)
     except NotFound:
         return None
 
 
-def _unknown(registry: Any, system: str, version: str | None, where: str) -> tuple[Issue, str]:
+def _unknown(registry: Registry, system: str, version: str | None,
+             where: str) -> tuple[Issue, str]:
     """The issue for a code system (version) that cannot be found, and its canonical."""
     if not version:
         return Issue("error", "not-found",
@@ -60,7 +92,7 @@ def _unknown(registry: Any, system: str, version: str | None, where: str) -> tup
                  "not-found", where, "UNKNOWN_CODESYSTEM_VERSION"), f"{system}|{version}"
 
 
-def _report_once(out: Any, issue: Issue, about: str) -> None:
+def _report_once(out: CodingOutcome, issue: Issue, about: str) -> None:
     """Add `issue` unless an issue of its message id about the same canonical is there."""
     key = (issue.message_id, about)
     if key not in out.reported:
@@ -68,22 +100,22 @@ def _report_once(out: Any, issue: Issue, about: str) -> None:
         out.issues.append(issue)
 
 
-def _add_unknown(out: Any, issue: Issue, label: str) -> None:
+def _add_unknown(out: CodingOutcome, issue: Issue, label: str) -> None:
     _report_once(out, issue, label)
     if out.unknown_system is None:
         out.unknown_system = label
 
 
-def _version_check(rules: VersionRules, system: str, provider: Any, path: dict[str, str],
-                   out: Any) -> None:
+def _version_check(rules: VersionRules, system: str, provider: CodeSystemProvider,
+                   path: dict[str, str], out: CodingOutcome) -> None:
     failure = rules.check_failure(system, provider.canonical.version)
     if failure:
         _report_once(out, Issue("error", "exception", failure, "version-error", path["version"],
                                 "VALUESET_VERSION_CHECK"), str(provider.canonical))
 
 
-def choose_code_system(validator: Any, coding: Coding, system: str, path: dict[str, str],
-                       out: Any) -> Any | None:
+def choose_code_system(validator: Checking, coding: Coding, system: str,
+                       path: dict[str, str], out: CodingOutcome) -> CodeSystemProvider | None:
     """The provider to validate `coding` against, or None (the reasons added to `out.issues`).
 
     `validator` offers: request, registry, evaluator (with `versions`, the request's
@@ -144,7 +176,7 @@ def choose_code_system(validator: Any, coding: Coding, system: str, path: dict[s
     return provider
 
 
-def _stated_version(validator: Any, system: str, coding: Coding,
+def _stated_version(validator: Checking, system: str, coding: Coding,
                     rules: VersionRules) -> str | None:
     """The version the value set's include for `system` states (the include that fits best).
 
@@ -158,21 +190,26 @@ def _stated_version(validator: Any, system: str, coding: Coding,
                or any(c.get("code") == coding.code for c in i["concept"])]
     if coding.version:
         for include in listing:
-            version = rules.choose(system, include.get("version"))
+            version = rules.choose(system, _version_of(include))
             if version and (version == coding.version or version_matches(version, coding.version)):
-                return include.get("version")
+                return _version_of(include)
     elif len({i.get("version") for i in includes}) > 1:
         best = _best_include(validator, system, coding, listing or includes, rules)
         if best is not None:
-            return best.get("version")
+            return _version_of(best)
     for include in listing:
-        if include.get("version"):
-            return include["version"]
+        if _version_of(include):
+            return _version_of(include)
     return validator.include_version(system)
 
 
-def _best_include(validator: Any, system: str, coding: Coding, includes: list[dict[str, Any]],
-                  rules: VersionRules) -> dict[str, Any] | None:
+def _version_of(include: dict[str, Any]) -> str | None:
+    version = include.get("version")
+    return version if isinstance(version, str) else None
+
+
+def _best_include(validator: Checking, system: str, coding: Coding,
+                  includes: list[dict[str, Any]], rules: VersionRules) -> dict[str, Any] | None:
     """Of includes naming `system` at several versions, the one a versionless coding is
     checked against: the newest version that has the code with the coding's display, else
     the newest that has the code, else the newest."""
@@ -185,16 +222,16 @@ def _best_include(validator: Any, system: str, coding: Coding, includes: list[di
     found.sort(key=lambda pair: VersionRules.order(pair[0].canonical.version or ""),
                reverse=True)
     code = coding.code or ""
-    having = [(p, i) for p, i in found if _locate(p, code) is not None]
+    having = [(p, i, c) for p, i in found if (c := _locate(p, code)) is not None]
     if coding.display:
-        for provider, include in having:
-            if validator.display_fits(_locate(provider, code), provider, coding.display):
+        for provider, include, concept in having:
+            if validator.display_fits(concept, provider, coding.display):
                 return include
-    chosen = having or found
+    chosen = [(p, i) for p, i, _ in having] or found
     return chosen[0][1] if chosen else None
 
 
-def _locate(provider: Any, code: str) -> Any | None:
+def _locate(provider: CodeSystemProvider, code: str) -> Concept | None:
     try:
         return provider.locate(code)
     except NotFound:
@@ -220,15 +257,15 @@ def _mismatch(system: str, actual: str, result: str | None, stated: str | None,
                  "vs-invalid", where, "VALUESET_VALUE_MISMATCH")
 
 
-def _describe_from_own_version(validator: Any, coding: Coding, system: str, out: Any,
-                               rules: VersionRules) -> None:
+def _describe_from_own_version(validator: Checking, coding: Coding, system: str,
+                               out: CodingOutcome, rules: VersionRules) -> None:
     """When the value set's version is unknown: version and display from the coding's own."""
     own = _lookup(validator.registry, system, rules.choose(system, coding.version),
                   validator.request.date)
     out.version = own.canonical.version if own is not None else coding.version
     if own is not None:
         try:
-            concept = own.locate(coding.code)
+            concept = own.locate(coding.code or "")
         except NotFound:
             concept = None
         if concept is not None:
@@ -237,8 +274,8 @@ def _describe_from_own_version(validator: Any, coding: Coding, system: str, out:
         out.system = out.code = None  # no coding was validated
 
 
-def _in_code_system(validator: Any, coding: Coding, system: str, path: dict[str, str],
-                    out: Any, rules: VersionRules) -> Any | None:
+def _in_code_system(validator: Checking, coding: Coding, system: str, path: dict[str, str],
+                    out: CodingOutcome, rules: VersionRules) -> CodeSystemProvider | None:
     """CodeSystem/$validate-code: the coding's (or request's) version, under the rules."""
     request = validator.request
     wanted = coding.version or request.version
