@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from terminology.errors import InvalidRequest
-from terminology.model import Coding
-
+from terminology.model import Coding, Concept
 
 _TAG = re.compile(r"^(\*|[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*)$")
 
@@ -68,7 +66,8 @@ PREFERRED_FOR_LANGUAGE = Coding("http://terminology.hl7.org/CodeSystem/hl7TermMa
                                 "preferredForLanguage", display="Preferred For Language")
 
 
-def displays(concept: Any, default_language: str | None) -> list[tuple[str | None, str | None]]:
+def displays(concept: Concept,
+             default_language: str | None) -> list[tuple[str | None, str | None]]:
     """(text, language) of each display of a concept: its own display in the code system's
     language, then every designation that says which language it is in."""
     found = [(concept.display, default_language)]
@@ -76,7 +75,8 @@ def displays(concept: Any, default_language: str | None) -> list[tuple[str | Non
     return found
 
 
-def display_for(concept: Any, default_language: str | None, header: str | None) -> str | None:
+def display_for(concept: Concept, default_language: str | None,
+                header: str | None) -> str | None:
     """The concept's display in the first requested language that has one, else its display."""
     wanted = parse(header)
     if not wanted:

@@ -115,7 +115,9 @@ def _single(flat: dict[str, list[Any]], repeating: set[str]) -> dict[str, Any]:
 def _load(schema: Schema, flat: dict[str, list[Any]], repeating: set[str]) -> dict[str, Any]:
     known = {f.data_key or name for name, f in schema.fields.items()}
     try:
-        return schema.load(_single({k: v for k, v in flat.items() if k in known}, repeating))
+        loaded: dict[str, Any] = schema.load(
+            _single({k: v for k, v in flat.items() if k in known}, repeating))
+        return loaded
     except ValidationError as exc:
         name, problem = _first_error(exc.messages)
         raise InvalidRequest(f"The parameter '{name}' is invalid: {problem}",
@@ -282,8 +284,9 @@ def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None,
         if not url and instance_id is None:
             raise InvalidRequest("A url (the code system) is required with code",
                                  expression="url")
-        codings = (Coding(system=url, code=data["code"], version=data.get("version"),
-                          display=data.get("display")),)
+        codings: tuple[Coding, ...] = (Coding(system=url, code=data["code"],
+                                              version=data.get("version"),
+                                              display=data.get("display")),)
         source = "code"
     elif "coding" in data:
         c = data["coding"]

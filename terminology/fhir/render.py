@@ -10,6 +10,10 @@ from typing import Any
 
 from terminology.errors import TerminologyError
 from terminology.model import Coding, Designation, Issue, LookupResult, Property, ValidationResult
+from terminology.operations.expand import ExpandResult
+from terminology.operations.translate import Translation
+from terminology.provider import CodeSystemProvider, Hierarchy
+from terminology.valuesets import Entry
 
 TX_ISSUE_TYPE = "http://hl7.org/fhir/tools/CodeSystem/tx-issue-type"
 MESSAGE_ID = "http://hl7.org/fhir/StructureDefinition/operationoutcome-message-id"
@@ -191,14 +195,14 @@ PSEUDO_PROPERTIES = {
 }
 
 
-def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
+def _contains_item(entry: Entry, result: ExpandResult) -> dict[str, Any]:
     request = result.request
     concept = entry.concept
     item: dict[str, Any] = {}
     if concept.extensions:
         item["extension"] = list(concept.extensions)
     item["system"] = entry.system
-    if getattr(result, "show_versions", False) and entry.version:
+    if result.show_versions and entry.version:
         item["version"] = entry.version
     if concept.abstract:
         item["abstract"] = True
@@ -237,7 +241,7 @@ def _contains_item(entry: Any, result: Any) -> dict[str, Any]:
     return item
 
 
-def _declared_codes(result: Any) -> list[str]:
+def _declared_codes(result: ExpandResult) -> list[str]:
     """The properties the expansion declares: those asked for, `*` standing for every one the
     code systems define."""
     codes: list[str] = []
@@ -246,7 +250,7 @@ def _declared_codes(result: Any) -> list[str]:
     return list(dict.fromkeys(codes))
 
 
-def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str, Any]:
+def expansion_valueset(result: ExpandResult, identifier: str, timestamp: str) -> dict[str, Any]:
     if result.request.include_definition:  # the value set's definition comes along
         out = {k: v for k, v in result.valueset.items() if k not in ("expansion", "text")}
     else:
@@ -256,14 +260,14 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
     parameters += [{"name": "used-valueset", "valueUri": u} for u in result.used_valuesets]
     parameters += [{"name": "used-supplement", "valueUri": u} for u in result.used_supplements]
     parameters += [{"name": "used-fragment", "valueUri": str(p.canonical)}
-                   for p in result.providers.values() if getattr(p, "content", "") == "fragment"]
+                   for p in result.providers.values() if p.content == "fragment"]
     parameters += [{"name": name, "valueUri": value} for name, value in result.status_warnings]
     expansion: dict[str, Any] = {
         "identifier": identifier,
         "timestamp": timestamp,
         "total": result.total,
     }
-    fragments = [p for p in result.providers.values() if getattr(p, "content", "") == "fragment"]
+    fragments = [p for p in result.providers.values() if p.content == "fragment"]
     if result.unclosed or fragments:
         expansion["extension"] = [{"url": UNCLOSED, "valueBoolean": True}]
     for p in fragments:
@@ -307,13 +311,15 @@ def expansion_valueset(result: Any, identifier: str, timestamp: str) -> dict[str
     return out
 
 
-def _nest(items: list[tuple[dict[str, Any], Any]], providers: dict[str, Any]) -> list[dict]:
+def _nest(items: list[tuple[dict[str, Any], Entry]],
+          providers: dict[str, CodeSystemProvider]) -> list[dict[str, Any]]:
     """Place each item under its nearest parent in the expansion (same code system)."""
     by_key = {(e.system, e.concept.code): item for item, e in items}
+    hierarchies = {url: p for url, p in providers.items() if isinstance(p, Hierarchy)}
     roots: list[dict[str, Any]] = []
     for item, entry in items:
-        provider = providers.get(entry.system)
-        parents = provider.parents(entry.concept.code) if hasattr(provider, "parents") else []
+        provider = hierarchies.get(entry.system)
+        parents = provider.parents(entry.concept.code) if provider is not None else []
         home = None if entry.enumerated else next(
             (by_key[(entry.system, p)] for p in parents if (entry.system, p) in by_key), None)
         if home is None:
@@ -323,7 +329,7 @@ def _nest(items: list[tuple[dict[str, Any], Any]], providers: dict[str, Any]) ->
     return roots
 
 
-def translation_parameters(result: Any) -> dict[str, Any]:
+def translation_parameters(result: Translation) -> dict[str, Any]:
     params: list[dict[str, Any]] = [{"name": "result", "valueBoolean": result.result}]
     if result.message:
         params.append({"name": "message", "valueString": shortened(result.message)})

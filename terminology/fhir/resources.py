@@ -41,7 +41,7 @@ SUMMARY_ELEMENTS = {
 }
 
 
-class RawConcept(dict):
+class RawConcept(dict[str, Any]):
     """A concept already in FHIR JSON (from a CodeSystem held whole): rendered as it is."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from terminology import budget, languages, status, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
@@ -46,44 +46,28 @@ class ExpandResult:
     correction: str | None = None  # the filter searched instead, when a typo was corrected
 
 
-class ValueSetChoice(Protocol):
-    """How a request names its value set (an ExpandRequest, or a $validate-code's)."""
-
-    @property
-    def valueset(self) -> dict[str, Any] | None: ...
-
-    @property
-    def url(self) -> str | None: ...
-
-    @property
-    def valueset_version(self) -> str | None: ...
-
-    @property
-    def instance_id(self) -> str | None: ...
-
-
-def find_valueset(registry: Registry, request: ValueSetChoice) -> dict[str, Any]:
-    """The value set a request names: inline, by url (and version), or by id."""
-    if request.valueset is not None:
-        if not isinstance(request.valueset, dict) or request.valueset.get(
-                "resourceType") != "ValueSet":
+def find_valueset(registry: Registry, *, valueset: Any = None, url: str | None = None,
+                  version: str | None = None, instance_id: str | None = None) -> dict[str, Any]:
+    """The value set a request names: inline (`valueset`), by url (and version), or by id."""
+    if valueset is not None:
+        if not isinstance(valueset, dict) or valueset.get("resourceType") != "ValueSet":
             raise InvalidRequest("The valueSet parameter must be a ValueSet resource",
                                  expression="valueSet")
-        return request.valueset
-    if request.url:
-        url, _, pinned = request.url.partition("|")
-        version = request.valueset_version or pinned or None
+        return valueset
+    if url:
+        url, _, pinned = url.partition("|")
+        version = version or pinned or None
         found = registry.value_set(url, version)
         if found is None:
             label = Canonical(url, version)
             raise NotFound(f"A definition for the value Set '{label}' could not be found",
                            tx_issue_type="not-found", message_id="Unable_to_resolve_value_Set_")
         return found
-    if request.instance_id:
+    if instance_id:
         for vs in registry.value_sets():  # a request's own first, then the stored ones
-            if vs.get("id") == request.instance_id:
+            if vs.get("id") == instance_id:
                 return vs
-        raise NotFound(f"ValueSet/{request.instance_id} is not known on this server")
+        raise NotFound(f"ValueSet/{instance_id} is not known on this server")
     raise InvalidRequest("A value set is required: give url or valueSet", expression="url")
 
 
@@ -300,7 +284,8 @@ def _matching_members(evaluator: Evaluator, valueset: dict[str, Any],
 
 
 def expand(registry: Registry, request: ExpandRequest) -> ExpandResult:
-    valueset = find_valueset(registry, request)
+    valueset = find_valueset(registry, valueset=request.valueset, url=request.url,
+                             version=request.valueset_version, instance_id=request.instance_id)
     request = _with_valueset_defaults(valueset, request)
     languages.check(request.display_language)
     registry, used = supplements.apply(
@@ -371,7 +356,7 @@ def expand(registry: Registry, request: ExpandRequest) -> ExpandResult:
         show_versions=evaluator.policy(valueset).several,
         status_warnings=_status_warnings(valueset, expansion, used_providers),
         correction=(_correction(evaluator, valueset, request.filter)
-                    if searched is not None else None),
+                    if searched is not None and request.filter else None),
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from terminology.errors import NotFound
 from terminology.model import Canonical, Coding
+from terminology.registry import Registry
 
 NOT_A_MATCH = {"unmatched", "disjoint", "not-related-to"}
 
@@ -51,7 +52,7 @@ def _scope(cm: dict[str, Any], side: str) -> str | None:
     return None
 
 
-def _maps(registry: Any, request: TranslateRequest) -> list[dict[str, Any]]:
+def _maps(registry: Registry, request: TranslateRequest) -> list[dict[str, Any]]:
     maps = registry.concept_map_resources()
     if request.instance_id:
         maps = [m for m in maps if m.get("id") == request.instance_id]
@@ -72,7 +73,7 @@ def _maps(registry: Any, request: TranslateRequest) -> list[dict[str, Any]]:
     return maps
 
 
-def translate(registry: Any, request: TranslateRequest) -> Translation:
+def translate(registry: Registry, request: TranslateRequest) -> Translation:
     coding = request.coding
     matches: list[Match] = []
     for cm in _maps(registry, request):

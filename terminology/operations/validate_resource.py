@@ -29,6 +29,7 @@ from terminology import clock
 from terminology.errors import InvalidCode, InvalidRequest, NotFound, TerminologyError
 from terminology.model import Coding, Issue, ServiceLine, ValidateRequest
 from terminology.operations.validate_code import validate_code
+from terminology.registry import Registry
 
 SERVICE_TYPES = ("ServiceRequest", "Procedure", "Claim")
 RESOURCE_TYPES = (*SERVICE_TYPES, "Bundle")
@@ -42,7 +43,7 @@ class ClaimEdit(Protocol):
 
     name: str
 
-    def check(self, registry: Any, lines: Sequence[ServiceLine]) -> Iterable[Issue]: ...
+    def check(self, registry: Registry, lines: Sequence[ServiceLine]) -> Iterable[Issue]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ class ResourceValidator:
 
     CACHE_SIZE = 20000
 
-    def __init__(self, registry: Any, edits: Sequence[ClaimEdit] = ()) -> None:
+    def __init__(self, registry: Registry, edits: Sequence[ClaimEdit] = ()) -> None:
         self.registry = registry
         self.edits = tuple(edits)
         self._cache: dict[tuple[Any, ...], tuple[Issue, ...]] = {}
@@ -79,8 +80,8 @@ class ResourceValidator:
         lines: list[ServiceLine] = []
         self._refresh()
         # other spellings of a system's url (HCPCS's https://…) become the one it is stored at
-        canonical = getattr(self.registry, "canonical_url", None) or str
-        _walk_resource(resource, str(kind), today, found, lines, canonical, top=True)
+        _walk_resource(resource, str(kind), today, found, lines, self.registry.canonical_url,
+                       top=True)
         issues: list[Issue] = []
         systems: dict[tuple[Any, Any, str], tuple[bool, str | None]] = {}
         for item in found:
@@ -96,10 +97,8 @@ class ResourceValidator:
     # -- one coding -----------------------------------------------------------------------
 
     def _refresh(self) -> None:
-        refresh = getattr(self.registry, "refresh", None)
-        if refresh is not None:
-            refresh()
-        generation = getattr(self.registry, "generation", 0)
+        """Empty the cache when the registry reads a newer store generation."""
+        generation = self.registry.generation
         if generation > self._generation:  # entries of older generations can never match
             with self._lock:
                 self._cache = {}
@@ -139,7 +138,7 @@ class ResourceValidator:
         display = coding.get("display") if isinstance(coding.get("display"), str) else None
         # keyed by the generation the verdict is computed from: a request still reading the
         # previous generation must not leave its verdicts to the next one
-        key = (getattr(self.registry, "generation", 0), system, version, code, display, in_force)
+        key = (self.registry.generation, system, version, code, display, in_force)
         issues = self._cache.get(key)
         if issues is None:
             issues = self._verdict(Coding(system, code, version, display), item.date)
@@ -174,7 +173,7 @@ class ResourceValidator:
         return replace(issue, text=text)
 
 
-def _holds(registry: Any, system: str, version: str, code: str) -> bool:
+def _holds(registry: Registry, system: str, version: str, code: str) -> bool:
     try:
         concept = registry.resolve(system, version).locate(code)
     except (NotFound, InvalidCode):
@@ -192,7 +191,7 @@ def _placed(issue: Issue, path: str) -> Issue:
     return replace(issue, expression=path)
 
 
-def validate_resource(registry: Any, resource: dict[str, Any],
+def validate_resource(registry: Registry, resource: dict[str, Any],
                       edits: Sequence[ClaimEdit] = (), today: str | None = None) -> list[Issue]:
     """Every issue of `resource`, without a cache (a ResourceValidator keeps one)."""
     return ResourceValidator(registry, edits).validate(resource, today)
@@ -323,6 +322,11 @@ def _number(value: Any) -> float | None:
         else None
 
 
+def _quantity(quantity: Any) -> float | None:
+    """The value of a Quantity, if it has a number."""
+    return _number(quantity.get("value")) if isinstance(quantity, dict) else None
+
+
 def _service_lines(resource: dict[str, Any], kind: str, path: str, day: str,
                    lines: list[ServiceLine], canonical: Callable[[str], str]) -> None:
     def add(concept: Any, concept_path: str, **details: Any) -> None:
@@ -334,9 +338,9 @@ def _service_lines(resource: dict[str, Any], kind: str, path: str, day: str,
 
     if kind == "ServiceRequest":
         units, units_path = 1.0, None
-        quantity = resource.get("quantityQuantity")
-        if isinstance(quantity, dict) and _number(quantity.get("value")) is not None:
-            units, units_path = _number(quantity["value"]), f"{path}.quantityQuantity"
+        counted = _quantity(resource.get("quantityQuantity"))
+        if counted is not None:
+            units, units_path = counted, f"{path}.quantityQuantity"
         add(resource.get("code"), f"{path}.code", date=day, units=units, units_path=units_path,
             patient=_reference(resource.get("subject")))
     elif kind == "Procedure":
@@ -350,9 +354,9 @@ def _service_lines(resource: dict[str, Any], kind: str, path: str, day: str,
                 continue
             item_path = f"{path}.item[{i}]"
             units, units_path = 1.0, None
-            quantity = item.get("quantity")
-            if isinstance(quantity, dict) and _number(quantity.get("value")) is not None:
-                units, units_path = _number(quantity["value"]), f"{item_path}.quantity"
+            counted = _quantity(item.get("quantity"))
+            if counted is not None:
+                units, units_path = counted, f"{item_path}.quantity"
             modifiers: list[Coding] = []
             modifier_paths: list[str] = []
             for j, modifier in enumerate(item.get("modifier") or []):
@@ -435,7 +439,7 @@ def parse_order_text(text: str) -> list[OrderLine]:
     return out
 
 
-def infer_system(registry: Any, code: str, on_date: str | None = None) -> str | None:
+def infer_system(registry: Registry, code: str, on_date: str | None = None) -> str | None:
     """The one known code system holding `code` (its base code, for an expression), else None.
     When several hold it, the first in the registry's order of URLs."""
     base = code.split(":")[0]
@@ -452,7 +456,7 @@ def infer_system(registry: Any, code: str, on_date: str | None = None) -> str | 
     return None
 
 
-def order_from_text(registry: Any, text: str, *, patient: str = "Patient/example",
+def order_from_text(registry: Registry, text: str, *, patient: str = "Patient/example",
                     service_date: str | None = None, today: str | None = None
                     ) -> dict[str, Any]:
     """A FHIR R4 Claim (professional) with one item per typed line, each code's system found
@@ -494,7 +498,8 @@ def order_from_text(registry: Any, text: str, *, patient: str = "Patient/example
     }
 
 
-def _modifier_system(registry: Any, system: str | None, modifier: str, day: str) -> str | None:
+def _modifier_system(registry: Registry, system: str | None, modifier: str,
+                     day: str) -> str | None:
     """A modifier's system: the code's own system when it knows the modifier, else any."""
     if system:
         try:

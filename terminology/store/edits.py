@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from terminology.store import Store, Writer
 
@@ -82,10 +83,9 @@ def iter_mue_rows(store: Store, table_id: int) -> Iterator[MueRow]:
 _PTP_COLUMNS = "column1, column2, effective, deleted, modifier, prior_1996, rationale"
 
 
-def _ptp(row: tuple[object, ...]) -> PtpRow:
+def _ptp(row: tuple[Any, ...]) -> PtpRow:
     c1, c2, effective, deleted, modifier, prior, rationale = row
-    return PtpRow(str(c1), str(c2), effective, deleted, int(modifier),  # type: ignore[arg-type]
-                  bool(prior), rationale)  # type: ignore[arg-type]
+    return PtpRow(str(c1), str(c2), effective, deleted, int(modifier), bool(prior), rationale)
 
 
 def ptp_rows(store: Store, table_id: int, column1: str) -> list[PtpRow]:

@@ -52,7 +52,7 @@ class Reads(Connections):
         if not self.path.exists():
             return True
         row = self._reader().execute("SELECT count(*) FROM code_system").fetchone()
-        return row[0] == 0
+        return bool(row[0] == 0)
 
     def first_start_steps(self) -> set[str]:
         """The first-start sample steps already committed (see schema.sql)."""

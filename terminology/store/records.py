@@ -163,8 +163,9 @@ def code_system_from_row(row: sqlite3.Row) -> CodeSystemInfo:
 
 
 def map_element_from_row(row: sqlite3.Row) -> MapElement:
-    values = tuple(row)
-    return MapElement(*values[:6], extra=orjson.loads(values[6]) if values[6] else None)
+    source_system, source_code, target_system, target_code, equivalence, comment, extra = row
+    return MapElement(source_system, source_code, target_system, target_code, equivalence,
+                      comment, orjson.loads(extra) if extra else None)
 
 
 def concept_map_from_row(row: sqlite3.Row) -> ConceptMapInfo:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-import snowballstemmer  # type: ignore[import-untyped]
+import snowballstemmer
 
 WORD = re.compile(r"[^\W_]+")
 # Left out of a search with other words: they narrow nothing and slow the search down.

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import replace
-from collections.abc import Callable
-from types import SimpleNamespace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,12 +20,13 @@ from werkzeug.exceptions import MethodNotAllowed
 from terminology.errors import InvalidRequest, NotFound, TerminologyError
 from terminology.fhir import params, render, resources, search
 from terminology.fhir.resources import RawConcept
+from terminology.model import Concept
 from terminology.operations.expand import expand, find_valueset
 from terminology.operations.lookup import lookup
 from terminology.operations.subsumes import subsumes
 from terminology.operations.translate import translate
-from terminology.provider import AsLoaded
 from terminology.operations.validate_code import validate_code
+from terminology.provider import AsLoaded, CodeSystemProvider
 from terminology.registry import Registry, RequestRegistry
 from terminology.web.body import read_body
 from terminology.web.cache import ResponseCache
@@ -41,7 +41,7 @@ def fhir_response(body: dict[str, Any], status: int = 200) -> Response:
     return Response(orjson.dumps(body), status=status, content_type=FHIR_JSON)
 
 
-def registry(flat: dict[str, list[Any]] | None = None) -> Any:
+def registry(flat: dict[str, list[Any]] | None = None) -> Registry:
     """The app's registry, layered with the request's `tx-resource` resources if any."""
     base: Registry = current_app.extensions["registry"]
     if flat and flat.get("tx-resource"):
@@ -196,9 +196,8 @@ def _expand_limit() -> int:
 def _validate_valueset(flat: dict[str, list[Any]], resource_id: str | None) -> dict[str, Any]:
     req = params.validate_request(flat, resource_id, valueset=True)
     reg = registry(flat)
-    valueset = find_valueset(reg, SimpleNamespace(
-        valueset=req.valueset, url=req.valueset_url, valueset_version=req.valueset_version,
-        instance_id=req.valueset_id))
+    valueset = find_valueset(reg, valueset=req.valueset, url=req.valueset_url,
+                             version=req.valueset_version, instance_id=req.valueset_id)
     return render.validation_parameters(validate_code(reg, req, valueset))
 
 
@@ -288,7 +287,7 @@ def _matches(resource: dict[str, Any], args: Any) -> bool:
     return True
 
 
-def _with_count(provider: Any) -> dict[str, Any]:
+def _with_count(provider: CodeSystemProvider) -> dict[str, Any]:
     """The resource with its concept count (none for a code system defined by a grammar)."""
     resource = dict(provider.resource())
     count = provider.count()
@@ -301,10 +300,11 @@ def _with_count(provider: Any) -> dict[str, Any]:
 def codesystem_search() -> Response:
     _check_format()
     reg = registry()
-    matches: list[Any] = [p for p in reg.providers() if _matches(p.resource(), request.args)]
+    matches: list[CodeSystemProvider | dict[str, Any]] = [
+        p for p in reg.providers() if _matches(p.resource(), request.args)]
     matches += [s for s in reg.supplement_resources() if _matches(s, request.args)]
 
-    def shape(match: Any) -> dict[str, Any]:
+    def shape(match: CodeSystemProvider | dict[str, Any]) -> dict[str, Any]:
         if isinstance(match, dict):  # a supplement, held as its resource
             return resources.shape(match, request.args)
         return resources.shape(_with_count(match), request.args, concepts=_concepts_of(match))
@@ -330,16 +330,19 @@ def codesystem_read(resource_id: str) -> Response:
                     content_type=FHIR_JSON)
 
 
-def _concepts_of(provider: Any) -> Callable[[], Any]:
+def _concepts_of(provider: CodeSystemProvider) -> Callable[[], Iterable[Concept | RawConcept]]:
     """Concepts for a CodeSystem read: as loaded (nested) for a FHIR CodeSystem."""
-    if isinstance(provider, AsLoaded):
-        def as_loaded() -> Any:
-            loaded = provider.concepts_as_loaded()
-            if loaded is None:
-                return provider.iter_concepts()
-            return [RawConcept(c) for c in loaded]
-        return as_loaded
-    return provider.iter_concepts
+    if not isinstance(provider, AsLoaded):
+        return provider.iter_concepts
+    as_loaded: AsLoaded = provider
+
+    def concepts() -> Iterable[Concept | RawConcept]:
+        loaded = as_loaded.concepts_as_loaded()
+        if loaded is None:
+            return provider.iter_concepts()
+        return [RawConcept(c) for c in loaded]
+
+    return concepts
 
 
 @api.route("/ConceptMap/$translate", methods=["GET", "POST"])
