@@ -48,23 +48,24 @@ from terminology import clock
 from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.memory import MemoryProvider
-from terminology.registry import StoreRegistry
+from terminology.provider import CodeSystemProvider
+from terminology.registry import ProviderFactory, StoreRegistry
 from terminology.store import Store, default_path
 from terminology.textsearch.synonyms import Synonyms
 from terminology.web import admission, serving, snapshot
 from terminology.web.api import api, fhir_response
 from terminology.web.cache import DEFAULT_ANSWER_BYTES, DEFAULT_BYTES, ResponseCache
-from terminology.web.validate_api import install as install_validate
 from terminology.web.ui import html_error
 from terminology.web.ui import install as install_ui
+from terminology.web.validate_api import install as install_validate
 
-PROVIDERS = {cpt_definition.PROVIDER_KEY: CptProvider}
+PROVIDERS: dict[str, ProviderFactory] = {cpt_definition.PROVIDER_KEY: CptProvider}
 CLAIM_EDITS = (ModifierEdit, *cms_edits.CLAIM_EDITS)  # what $validate checks over service lines
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 log = logging.getLogger("txserver")
 
 
-def builtin_code_systems(ucum_path: str | None = None) -> list[Any]:
+def builtin_code_systems(ucum_path: str | None = None) -> list[CodeSystemProvider]:
     """The code systems served without an import: BCP-47, UCUM and MIME types by their grammar,
     ISO 3166 and ISO 4217 from the data the server ships (UCUM's table may be the user's)."""
     return [Bcp47Provider(), UcumProvider(ucum_essence.load(ucum_path)), MimeTypeProvider(),
@@ -166,7 +167,7 @@ def _progress(label: str, total: int):  # type: ignore[no-untyped-def]
     return click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True)
 
 
-SampleStep = Callable[[Store], None]
+SampleStep = Callable[[Store], object]  # what it returns (a report) is not used
 FIRST_START_COMPLETE = "complete"
 
 

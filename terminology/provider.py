@@ -1,5 +1,6 @@
-"""The provider contract: what every code system answers (`CodeSystemProvider`), and the small
-capability protocols for what only some of them can do.
+"""The provider contract: what every code system answers (`CodeSystemProvider`), the small
+capability protocols for what only some of them can do, and the `Registry` that hands
+providers out.
 
 Operations are written once against these protocols. A capability is tested with `isinstance`
 against its `runtime_checkable` protocol (or read from an attribute every provider has), never
@@ -10,16 +11,19 @@ with the facts from that code set's definition; no operation names a code system
 
 The providers: SqlProvider (terminology/store/provider.py) over an imported code-system
 version, MemoryProvider (terminology/memory.py) over one CodeSystem resource, and their
-specialisations under codesystems/.
+specialisations and the built-in grammars under codesystems/. The registries
+(terminology/registry.py): StoreRegistry over the store, and the layers over it (a request's
+`tx-resource` resources, its supplements).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
 from terminology.model import Canonical, Concept, Filter, Property
+from terminology.store import ConceptMapInfo, Store
 
 Predicate = Callable[[Concept], bool]  # a filter of ValueSet.compose, over one concept
 
@@ -167,6 +171,75 @@ class ExplainsUnknownCodes(Protocol):
     'kgXX' is unknown at character 1`); $validate-code reports it beside `Unknown code`."""
 
     def explain_unknown(self, code: str) -> str | None: ...
+
+
+# -- the registry ---------------------------------------------------------------------------
+
+Hit = tuple[CodeSystemProvider, str]  # a code found by text search, and its code system
+
+
+class Registry(Protocol):
+    """What operations ask of the code systems, value sets and maps a request can see."""
+
+    @property
+    def store(self) -> Store: ...  # the store below every layer (the CMS edit tables)
+
+    @property
+    def generation(self) -> int:
+        """The store generation this request reads: what every cached answer is keyed by."""
+
+    # -- code systems
+    def resolve(self, url: str, version: str | None = None,
+                on_date: str | None = None) -> CodeSystemProvider:
+        """The provider for `url` at `version` (exact or `x` wildcard), else the version in
+        force on `on_date`. Raises NotFound (UNKNOWN_CODESYSTEM[_VERSION])."""
+
+    def knows(self, url: str) -> bool: ...
+
+    def versions(self, url: str) -> list[str]: ...
+
+    def canonical_url(self, url: str) -> str:
+        """The url a code system is served at, for any of its spellings."""
+
+    def by_id(self, resource_id: str) -> CodeSystemProvider | None: ...
+
+    def providers(self) -> list[CodeSystemProvider]:
+        """Every stored code-system version, by url (CodeSystem search lists these)."""
+
+    def builtin_providers(self) -> list[CodeSystemProvider]:
+        """The code systems served without an import (BCP-47, UCUM, ISO 3166…)."""
+
+    def code_system_urls(self) -> list[str]:
+        """The urls of the stored code systems."""
+
+    def search_across(self, providers: Sequence[CodeSystemProvider], text: str,
+                      limit: int | None) -> list[Hit] | None:
+        """(provider, code) best first across several stored code systems in one ranked
+        search; None when some provider is not a stored one (each must be searched alone)."""
+
+    def count_across(self, providers: Sequence[CodeSystemProvider], text: str) -> int | None:
+        """How many codes `search_across` would find, without ranking them (None as there)."""
+
+    def correction_across(self, providers: Sequence[CodeSystemProvider],
+                          text: str) -> str | None:
+        """What the search stands for instead of `text` when it corrected a typo (`diabetes`
+        for `diabetis`), over those stored code systems; None when it did not (or cannot
+        tell)."""
+
+    # -- supplements
+    def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None: ...
+
+    def supplement_resources(self) -> list[dict[str, Any]]: ...
+
+    # -- value sets
+    def value_set(self, url: str, version: str | None = None) -> dict[str, Any] | None: ...
+
+    def value_sets(self) -> list[dict[str, Any]]: ...
+
+    # -- concept maps
+    def concept_maps(self) -> list[ConceptMapInfo]: ...
+
+    def concept_map_resources(self) -> list[dict[str, Any]]: ...
 
 
 def facts_on(provider: DatedFacts, concept: Concept, on_date: str) -> Concept:

@@ -1,5 +1,6 @@
-"""The Registry protocol and its two layers: StoreRegistry, over the store, and RequestRegistry,
-one request's `tx-resource` resources over it.
+"""The registries: StoreRegistry, over the store, and the layers over another registry
+(RegistryLayer; RequestRegistry, one request's `tx-resource` resources), each implementing the
+Registry protocol of terminology.provider.
 
 A registry resolves a canonical (url, url|version, wildcard `2025.x`, or a date) to a provider,
 and finds value sets, supplements and concept maps. Operations take any `Registry`; a layer
@@ -23,82 +24,17 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from terminology import clock
 from terminology.errors import NotFound
 from terminology.memory import MemoryProvider
 from terminology.model import Canonical
-from terminology.provider import CodeSystemProvider
+from terminology.provider import CodeSystemProvider, Hit, Registry
 from terminology.store import CodeSystemInfo, ConceptMapInfo, Store, version_key
 from terminology.store.provider import SqlProvider, one_store
 
 ProviderFactory = Callable[[Store, CodeSystemInfo], CodeSystemProvider]
-Hit = tuple[CodeSystemProvider, str]  # a code found by text search, and its code system
-
-
-class Registry(Protocol):
-    """What operations ask of the code systems, value sets and maps a request can see."""
-
-    @property
-    def store(self) -> Store: ...  # the store below every layer (the CMS edit tables)
-
-    @property
-    def generation(self) -> int:
-        """The store generation this request reads: what every cached answer is keyed by."""
-
-    # -- code systems
-    def resolve(self, url: str, version: str | None = None,
-                on_date: str | None = None) -> CodeSystemProvider:
-        """The provider for `url` at `version` (exact or `x` wildcard), else the version in
-        force on `on_date`. Raises NotFound (UNKNOWN_CODESYSTEM[_VERSION])."""
-
-    def knows(self, url: str) -> bool: ...
-
-    def versions(self, url: str) -> list[str]: ...
-
-    def canonical_url(self, url: str) -> str:
-        """The url a code system is served at, for any of its spellings."""
-
-    def by_id(self, resource_id: str) -> CodeSystemProvider | None: ...
-
-    def providers(self) -> list[CodeSystemProvider]:
-        """Every stored code-system version, by url (CodeSystem search lists these)."""
-
-    def builtin_providers(self) -> list[CodeSystemProvider]:
-        """The code systems served without an import (BCP-47, UCUM, ISO 3166…)."""
-
-    def code_system_urls(self) -> list[str]:
-        """The urls of the stored code systems."""
-
-    def search_across(self, providers: Sequence[CodeSystemProvider], text: str,
-                      limit: int | None) -> list[Hit] | None:
-        """(provider, code) best first across several stored code systems in one ranked
-        search; None when some provider is not a stored one (each must be searched alone)."""
-
-    def count_across(self, providers: Sequence[CodeSystemProvider], text: str) -> int | None:
-        """How many codes `search_across` would find, without ranking them (None as there)."""
-
-    def correction_across(self, providers: Sequence[CodeSystemProvider],
-                          text: str) -> str | None:
-        """What the search stands for instead of `text` when it corrected a typo (`diabetes`
-        for `diabetis`), over those stored code systems; None when it did not (or cannot
-        tell)."""
-
-    # -- supplements
-    def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None: ...
-
-    def supplement_resources(self) -> list[dict[str, Any]]: ...
-
-    # -- value sets
-    def value_set(self, url: str, version: str | None = None) -> dict[str, Any] | None: ...
-
-    def value_sets(self) -> list[dict[str, Any]]: ...
-
-    # -- concept maps
-    def concept_maps(self) -> list[ConceptMapInfo]: ...
-
-    def concept_map_resources(self) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from typing import Any
 
 from terminology.errors import NotFound
 from terminology.model import Canonical
-from terminology.provider import CodeSystemProvider, Supplementable
-from terminology.registry import Registry, RegistryLayer
+from terminology.provider import CodeSystemProvider, Registry, Supplementable
+from terminology.registry import RegistryLayer
 
 VALUESET_SUPPLEMENT = "http://hl7.org/fhir/StructureDefinition/valueset-supplement"
 

@@ -21,8 +21,7 @@ from terminology.errors import (
 )
 from terminology.filters import predicate
 from terminology.model import Canonical, Concept, Designation
-from terminology.provider import CodeSystemProvider, Predicate
-from terminology.registry import Registry
+from terminology.provider import CodeSystemProvider, Predicate, Registry
 from terminology.status import STANDARDS_STATUS
 from terminology.store import version_key
 from terminology.store.provider import SqlProvider

@@ -20,7 +20,7 @@ from codesets import (  # noqa: F401 (codeset_db_fixture: a fixture)
 from codesystems.icd10cm import loader as icd_loader
 from conftest import CPT
 from terminology.errors import TooCostly
-from terminology.registry import Registry
+from terminology.provider import Registry
 from terminology.store import Store
 
 

@@ -19,7 +19,7 @@ from conftest import CPT, EXPAND, LOOKUP, VALIDATE, FhirClient, changed_2025, pa
 from server import create_app
 from terminology.model import LookupRequest
 from terminology.operations.lookup import lookup
-from terminology.registry import Registry
+from terminology.provider import Registry
 from terminology.store import Store
 
 

@@ -9,6 +9,8 @@ code of the pair, 9 means the edit does not apply.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 MUE = "mue"
 PTP = "ptp"
 
@@ -48,7 +50,7 @@ PTP_MAP_URL = "urn:txserver:ConceptMap/cms-ptp-{setting}"
 PTP_MAP_ID = "cms-ptp-{setting}"
 
 
-def setting_for_claim_type(claim_type: str | None, settings: dict[str, str]) -> str:
+def setting_for_claim_type(claim_type: str | None, settings: Mapping[str, str]) -> str:
     """The edit table for a FHIR Claim.type code: `institutional` claims use the hospital
     tables, every other kind (professional, and orders) the practitioner tables."""
     if claim_type == "institutional":

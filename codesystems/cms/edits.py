@@ -26,6 +26,7 @@ from codesystems.cms.ptp import in_force as ptp_in_force
 from codesystems.cpt import definition as cpt
 from codesystems.cpt.addons import HCPCS_URL
 from terminology.model import Issue, ServiceLine
+from terminology.provider import Registry
 from terminology.store import MapElement, Store
 from terminology.store.edits import EditTable, MueRow, PtpRow, edit_tables, mue_row, ptp_rows
 
@@ -104,10 +105,10 @@ def _codes(codes: Iterable[str]) -> str:
 class _GroupedEdit:
     """An edit over the lines grouped by patient and date (`check_groups`)."""
 
-    def check(self, registry: Any, lines: Sequence[ServiceLine]) -> list[Issue]:
+    def check(self, registry: Registry, lines: Sequence[ServiceLine]) -> list[Issue]:
         return self.check_groups(registry, groups(lines))
 
-    def check_groups(self, registry: Any, grouped: Grouped) -> list[Issue]:
+    def check_groups(self, registry: Registry, grouped: Grouped) -> list[Issue]:
         raise NotImplementedError
 
 
@@ -121,12 +122,12 @@ class _TableEdit(_GroupedEdit):
         self._tables = _GenerationCache(4)
         self._rows = _GenerationCache()
 
-    def tables(self, registry: Any) -> list[EditTable]:
+    def tables(self, registry: Registry) -> list[EditTable]:
         store: Store = registry.store
         return self._tables.get(registry.generation, "tables",
                                 lambda: edit_tables(store, self.kind))
 
-    def table(self, registry: Any, line: ServiceLine) -> EditTable | None:
+    def table(self, registry: Registry, line: ServiceLine) -> EditTable | None:
         setting = cms.setting_for_claim_type(line.setting, self.settings)
         return table_in_force(self.tables(registry), setting, line.date)
 
@@ -139,13 +140,13 @@ class AddOnEdit(_GroupedEdit):
     def __init__(self) -> None:
         self._edits = _GenerationCache()
 
-    def _elements(self, registry: Any, system: str, code: str) -> list[MapElement]:
+    def _elements(self, registry: Registry, system: str, code: str) -> list[MapElement]:
         store: Store = registry.store
         return self._edits.get(
             registry.generation, (system, code),
             lambda: store.map_targets(cpt.ADDON_MAP_URL, system, code))
 
-    def check_groups(self, registry: Any, grouped: Grouped) -> list[Issue]:
+    def check_groups(self, registry: Registry, grouped: Grouped) -> list[Issue]:
         issues: list[Issue] = []
         for (patient, day), members in grouped.items():
             present = {m.code for m in members}
@@ -204,12 +205,12 @@ class MueEdit(_TableEdit):
     kind = cms.MUE
     settings = cms.MUE_SETTINGS
 
-    def _row(self, registry: Any, table: EditTable, code: str) -> MueRow | None:
+    def _row(self, registry: Registry, table: EditTable, code: str) -> MueRow | None:
         store: Store = registry.store
         return self._rows.get(registry.generation, (table.id, code),
                               lambda: mue_row(store, table.id, code))
 
-    def check_groups(self, registry: Any, grouped: Grouped) -> list[Issue]:
+    def check_groups(self, registry: Registry, grouped: Grouped) -> list[Issue]:
         issues: list[Issue] = []
         for (patient, day), members in grouped.items():
             by_code: dict[tuple[str, int], list[_Line]] = {}
@@ -257,12 +258,12 @@ class PtpEdit(_TableEdit):
     kind = cms.PTP
     settings = cms.PTP_SETTINGS
 
-    def _rows_of(self, registry: Any, table: EditTable, column1: str) -> list[PtpRow]:
+    def _rows_of(self, registry: Registry, table: EditTable, column1: str) -> list[PtpRow]:
         store: Store = registry.store
         return self._rows.get(registry.generation, (table.id, column1),
                               lambda: ptp_rows(store, table.id, column1))
 
-    def check_groups(self, registry: Any, grouped: Grouped) -> list[Issue]:
+    def check_groups(self, registry: Registry, grouped: Grouped) -> list[Issue]:
         issues: list[Issue] = []
         for (patient, day), members in grouped.items():
             table = self.table(registry, members[0].line)
@@ -314,7 +315,7 @@ class CmsEdits:
     def __init__(self) -> None:
         self.edits = (AddOnEdit(), MueEdit(), PtpEdit())
 
-    def check(self, registry: Any, lines: Sequence[ServiceLine]) -> list[Issue]:
+    def check(self, registry: Registry, lines: Sequence[ServiceLine]) -> list[Issue]:
         grouped = groups(lines)
         if not grouped:
             return []

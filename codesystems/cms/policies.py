@@ -9,7 +9,6 @@ Read from the store as the claim edits read it (codesystems/cms/edits.py), for o
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from codesystems.cms import definition as cms
 from codesystems.cms.edits import _in_force as addon_in_force
@@ -18,6 +17,7 @@ from codesystems.cms.ptp import in_force as ptp_in_force
 from codesystems.cpt import definition as cpt
 from codesystems.cpt.addons import HCPCS_URL
 from terminology.model import Concept, Policy, PolicyLine
+from terminology.provider import Registry
 from terminology.store import Store
 from terminology.store.edits import EditTable, edit_tables, mue_row, ptp_rows
 
@@ -62,7 +62,7 @@ class CmsPolicies:
 
     covers = frozenset({"add-on", "primary-code", "mue", "mue-indicator", "mue-rationale"})
 
-    def policies(self, registry: Any, system: str, concept: Concept, version: str | None,
+    def policies(self, registry: Registry, system: str, concept: Concept, version: str | None,
                  on_date: str) -> list[Policy]:
         if system not in SYSTEMS or concept.expression:
             return []

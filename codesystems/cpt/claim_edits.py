@@ -14,12 +14,13 @@ from typing import Any
 from codesystems.cpt import definition as cpt
 from terminology.errors import InvalidCode, NotFound
 from terminology.model import Issue, ServiceLine
+from terminology.provider import Registry
 
 
 class ModifierEdit:
     name = "cpt-modifiers"
 
-    def check(self, registry: Any, lines: Sequence[ServiceLine]) -> list[Issue]:
+    def check(self, registry: Registry, lines: Sequence[ServiceLine]) -> list[Issue]:
         issues: list[Issue] = []
         for line in lines:
             if line.system != cpt.URL or not line.modifiers:

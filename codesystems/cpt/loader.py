@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -286,7 +286,7 @@ def _modifiers(reader: _Reader, known: set[str]) -> list[Concept]:
 def store_release(store: Store, release: Release, progress: Progress | None = None) -> int:
     """Write one parsed year in one transaction; recompute deleted/new codes across years."""
 
-    def counted():
+    def counted() -> Iterator[Concept]:
         for i, concept in enumerate(release.concepts, start=1):
             if progress and i % 500 == 0:
                 progress(500)

@@ -4,10 +4,9 @@ guidelines"): whether it is on the Appendix P list of codes that may be reported
 
 from __future__ import annotations
 
-from typing import Any
-
 from codesystems.cpt import definition as cpt
 from terminology.model import Concept, Policy
+from terminology.provider import Registry
 
 
 class CptPolicies:
@@ -15,7 +14,7 @@ class CptPolicies:
 
     covers = frozenset({"telemedicine"})
 
-    def policies(self, registry: Any, system: str, concept: Concept, version: str | None,
+    def policies(self, registry: Registry, system: str, concept: Concept, version: str | None,
                  on_date: str) -> list[Policy]:
         if system != cpt.URL or concept.expression:
             return []

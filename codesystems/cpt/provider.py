@@ -14,7 +14,7 @@ from typing import Any
 
 from codesystems.cms import mue as cms_mue
 from codesystems.cpt import definition as cpt
-from terminology import clock
+import terminology.clock as clock
 from terminology.errors import InvalidCode, NotSupported
 from terminology.model import Concept, Property
 from terminology.provider import Predicate

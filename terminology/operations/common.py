@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from terminology.errors import InvalidRequest, NotFound
-from terminology.provider import CodeSystemProvider
-from terminology.registry import Registry
+from terminology.provider import CodeSystemProvider, Registry
 
 
 def provider_for(

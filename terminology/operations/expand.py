@@ -13,9 +13,10 @@ from terminology.provider import (
     CodeSystemProvider,
     ExpansionLimit,
     Expressions,
+    Hit,
+    Registry,
     TextSearch,
 )
-from terminology.registry import Hit, Registry
 from terminology.valuesets import (
     Entry,
     Evaluator,

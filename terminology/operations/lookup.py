@@ -8,8 +8,7 @@ from terminology import languages, supplements
 from terminology.errors import InvalidCode, NotFound
 from terminology.model import Concept, Designation, LookupRequest, LookupResult, Property
 from terminology.operations.common import provider_for
-from terminology.provider import CodeSystemProvider, DatedFacts, Hierarchy, facts_on
-from terminology.registry import Registry
+from terminology.provider import CodeSystemProvider, DatedFacts, Hierarchy, Registry, facts_on
 
 
 def lookup(registry: Registry, request: LookupRequest) -> LookupResult:

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from terminology.errors import InvalidRequest, NotFound
 from terminology.model import Canonical, Coding
 from terminology.operations.common import provider_for
-from terminology.provider import Hierarchy
-from terminology.registry import Registry
+from terminology.provider import Hierarchy, Registry
 
 
 @dataclass(frozen=True)

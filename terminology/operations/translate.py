@@ -12,7 +12,7 @@ from typing import Any
 
 from terminology.errors import NotFound
 from terminology.model import Canonical, Coding
-from terminology.registry import Registry
+from terminology.provider import Registry
 
 NOT_A_MATCH = {"unmatched", "disjoint", "not-related-to"}
 

@@ -22,8 +22,12 @@ from terminology.model import (
 )
 from terminology.operations.outcome import CodingOutcome
 from terminology.operations.versioning import choose_code_system
-from terminology.provider import CodeSystemProvider, ExplainsUnknownCodes, LenientWhitespace
-from terminology.registry import Registry
+from terminology.provider import (
+    CodeSystemProvider,
+    ExplainsUnknownCodes,
+    LenientWhitespace,
+    Registry,
+)
 from terminology.status import deprecated_in_valueset
 from terminology.status import note as status_note
 from terminology.valuesets import (

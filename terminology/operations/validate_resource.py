@@ -29,7 +29,7 @@ from terminology import clock
 from terminology.errors import InvalidCode, InvalidRequest, NotFound, TerminologyError
 from terminology.model import Coding, Issue, ServiceLine, ValidateRequest
 from terminology.operations.validate_code import validate_code
-from terminology.registry import Registry
+from terminology.provider import Registry
 
 SERVICE_TYPES = ("ServiceRequest", "Procedure", "Claim")
 RESOURCE_TYPES = (*SERVICE_TYPES, "Bundle")

@@ -27,8 +27,7 @@ from terminology.errors import NotFound
 from terminology.model import Coding, Concept, Issue, ValidateRequest
 from terminology.operations.common import provider_for
 from terminology.operations.outcome import CodingOutcome
-from terminology.provider import CodeSystemProvider
-from terminology.registry import Registry
+from terminology.provider import CodeSystemProvider, Registry
 from terminology.valuesets import Evaluator, VersionRules
 
 

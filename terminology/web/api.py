@@ -26,8 +26,8 @@ from terminology.operations.lookup import lookup
 from terminology.operations.subsumes import subsumes
 from terminology.operations.translate import translate
 from terminology.operations.validate_code import validate_code
-from terminology.provider import AsLoaded, CodeSystemProvider
-from terminology.registry import Registry, RequestRegistry
+from terminology.provider import AsLoaded, CodeSystemProvider, Registry
+from terminology.registry import RequestRegistry
 from terminology.web.body import read_body
 from terminology.web.cache import ResponseCache
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from flask import current_app
 
 from terminology.errors import TerminologyError
 from terminology.model import CodeSetPages, Concept, Policy
+from terminology.provider import CodeSystemProvider, Registry
 
 EXTENSION_CODE_SETS = "ui_code_sets"  # app.extensions: tuple[CodeSetPages, ...]
 EXTENSION_POLICIES = "ui_policies"  # app.extensions: tuple[PolicySource, ...]
@@ -24,7 +25,7 @@ class PolicySource(Protocol):
 
     covers: frozenset[str]
 
-    def policies(self, registry: Any, system: str, concept: Concept, version: str | None,
+    def policies(self, registry: Registry, system: str, concept: Concept, version: str | None,
                  on_date: str) -> list[Policy]: ...
 
 
@@ -34,20 +35,21 @@ class System:
     url: str
     label: str
     title: str
-    provider: Any  # the default version
+    provider: CodeSystemProvider  # the default version
     pages: CodeSetPages | None = None
 
     @property
     def version(self) -> str | None:
-        return self.provider.canonical.version  # type: ignore[no-any-return]
+        return self.provider.canonical.version
 
     @property
     def family(self) -> str:
         return self.pages.family if self.pages else self.label
 
 
-def registry() -> Any:
-    return current_app.extensions["registry"]
+def registry() -> Registry:
+    found: Registry = current_app.extensions["registry"]
+    return found
 
 
 def code_sets() -> Sequence[CodeSetPages]:
