@@ -1,10 +1,8 @@
-"""The registries: StoreRegistry, over the store, and the layers over another registry
-(RegistryLayer; RequestRegistry, one request's `tx-resource` resources), each implementing the
-Registry protocol of terminology.provider.
-
-A registry resolves a canonical (url, url|version, wildcard `2025.x`, or a date) to a provider,
-and finds value sets, supplements and concept maps. Operations take any `Registry`; a layer
-(RegistryLayer) hands what it does not hold itself to the registry below it.
+"""The registries, each implementing terminology.provider's Registry protocol: resolving a
+canonical (url, url|version, wildcard `2025.x`, or a date) to a provider, and finding value
+sets, supplements and concept maps. StoreRegistry serves the store; a RegistryLayer hands what
+it does not hold itself to the registry below it (RequestRegistry: one request's `tx-resource`
+resources; supplements.SupplementedRegistry: the supplements a request asks for).
 
 StoreRegistry's catalog (providers, value sets, maps) is built once per store generation, so a
 server keeps serving while `txserver import` adds a year; a request is pinned to one
