@@ -9,12 +9,11 @@ CPT's modifier file lacks) are left to the check of their own coding.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from codesystems.cpt import definition as cpt
 from terminology.errors import InvalidCode, NotFound
 from terminology.model import Issue, ServiceLine
-from terminology.provider import Registry
+from terminology.provider import CodeSystemProvider, Registry
 
 
 class ModifierEdit:
@@ -35,7 +34,7 @@ class ModifierEdit:
         return issues
 
 
-def _is_modifier(provider: Any, code: str) -> bool:
+def _is_modifier(provider: CodeSystemProvider, code: str) -> bool:
     try:
         concept = provider.locate(code)
     except InvalidCode:
@@ -44,7 +43,7 @@ def _is_modifier(provider: Any, code: str) -> bool:
                                        for p in concept.properties)
 
 
-def _check_line(provider: Any, line: ServiceLine) -> Issue | None:
+def _check_line(provider: CodeSystemProvider, line: ServiceLine) -> Issue | None:
     chosen: list[tuple[str, str]] = []  # (modifier code, FHIRPath)
     for coding, path in zip(line.modifiers, line.modifier_paths, strict=False):
         if not coding.code:

@@ -18,6 +18,8 @@ from terminology.errors import InvalidRequest
 from terminology.fhir import structure
 from terminology.fhir.parse import parse_json
 from terminology.model import Coding, ExpandRequest, LookupRequest, ValidateRequest
+from terminology.operations.subsumes import SubsumesRequest
+from terminology.operations.translate import TranslateRequest
 
 # value[x] types a Parameters parameter may carry (R4): the key decides nothing but presence.
 _VALUE_PREFIX = "value"
@@ -496,9 +498,8 @@ class TranslateSchema(Schema):
 _TRANSLATE = TranslateSchema()
 
 
-def translate_request(flat: dict[str, list[Any]], instance_id: str | None = None) -> Any:
-    from terminology.operations.translate import TranslateRequest
-
+def translate_request(flat: dict[str, list[Any]],
+                      instance_id: str | None = None) -> TranslateRequest:
     data = _load(_TRANSLATE, flat, set())
     reverse = bool(data.get("reverse"))
     target_system = data.get("targetsystem") or data.get("targetSystem")
@@ -551,9 +552,8 @@ class SubsumesSchema(Schema):
 _SUBSUMES = SubsumesSchema()
 
 
-def subsumes_request(flat: dict[str, list[Any]], instance_id: str | None = None) -> Any:
-    from terminology.operations.subsumes import SubsumesRequest
-
+def subsumes_request(flat: dict[str, list[Any]],
+                     instance_id: str | None = None) -> SubsumesRequest:
     data = _load(_SUBSUMES, flat, set())
     codings, names = [], []
     for side in ("A", "B"):

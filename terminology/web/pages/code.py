@@ -14,6 +14,7 @@ from terminology.errors import TerminologyError
 from terminology.model import Canonical, Concept, ExpandRequest, LookupRequest
 from terminology.operations.expand import expand
 from terminology.operations.lookup import lookup
+from terminology.provider import CodeSystemProvider
 from terminology.web.pages.hierarchy import ancestors, crumbs, listed, notes, values
 from terminology.web.pages.related import related
 from terminology.web.pages.search import badges, plain_name, supplements_of
@@ -133,7 +134,7 @@ def _descriptors(system: System, concept: Concept,
     return out
 
 
-def _properties(system: System, provider: Any, concept: Concept,
+def _properties(system: System, provider: CodeSystemProvider, concept: Concept,
                 supplements: list[dict[str, Any]], hidden: set[str]) -> list[dict[str, str]]:
     """The other properties as label and value in words."""
     pages = system.pages
