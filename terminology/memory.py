@@ -12,17 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from terminology.concepts import (  # designation_of and the extension helpers: valuesets.py
-    concept_tree,
-    designation_of,
-    extension_properties,
-    kept_extensions,
-    supplement_items,
-    supplemented,
-)
+from terminology.concepts import concept_tree, supplement_items, supplemented
 from terminology.model import Canonical, Concept
-
-__all__ = ["MemoryProvider", "designation_of", "extension_properties", "kept_extensions"]
 
 
 class MemoryProvider:

@@ -149,6 +149,17 @@ class DatedFacts(Protocol):
     def dated_facts(self, code: str, on_date: str) -> tuple[Property, ...]: ...
 
 
+def facts_on(provider: DatedFacts, concept: Concept, on_date: str) -> Concept:
+    """`concept` (as located today) with its date-dependent facts as of `on_date` instead."""
+    dated = provider.dated_properties
+    props = concept.properties
+    at = next((i for i, p in enumerate(props) if p.code in dated), len(props))
+    before = tuple(p for p in props[:at] if p.code not in dated)
+    after = tuple(p for p in props[at:] if p.code not in dated)
+    facts = provider.dated_facts(concept.code, on_date)
+    return replace(concept, properties=before + facts + after)
+
+
 @runtime_checkable
 class Supplementable(Protocol):
     """A code system that can be seen with supplements: their designations and properties on
@@ -241,13 +252,3 @@ class Registry(Protocol):
 
     def concept_map_resources(self) -> list[dict[str, Any]]: ...
 
-
-def facts_on(provider: DatedFacts, concept: Concept, on_date: str) -> Concept:
-    """`concept` (as located today) with its date-dependent facts as of `on_date` instead."""
-    dated = provider.dated_properties
-    props = concept.properties
-    at = next((i for i, p in enumerate(props) if p.code in dated), len(props))
-    before = tuple(p for p in props[:at] if p.code not in dated)
-    after = tuple(p for p in props[at:] if p.code not in dated)
-    facts = provider.dated_facts(concept.code, on_date)
-    return replace(concept, properties=before + facts + after)
