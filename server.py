@@ -99,11 +99,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     sys.setswitchinterval(float(os.environ.get("TX_SWITCH_INTERVAL", 0.001)))
     store = Store(app.config["DB"])
     store.create()
-    store.use_synonyms(Synonyms.from_tsv(SYNONYM_TABLE))
+    extra = [Path(f) for f in os.environ.get("TX_SYNONYMS", "").split(",") if f.strip()]
+    synonyms = Synonyms.from_tsv(SYNONYM_TABLE, *extra)  # ours, then the user's
+    store.use_synonyms(synonyms)
     app.extensions["store"] = store
     registry = StoreRegistry(store, PROVIDERS, value_sets=VALUE_SETS,
                              aliases=hcpcs_definition.ALIASES,
-                             builtins=builtin_code_systems(app.config.get("UCUM_ESSENCE")))
+                             builtins=builtin_code_systems(app.config.get("UCUM_ESSENCE")),
+                             synonyms=synonyms)
     app.extensions["registry"] = registry
     snapshot.install(app, registry)  # each request reads one store generation
     admission.install(app, app.config["HEAVY_SLOTS"], app.config["TIME_BUDGET"])

@@ -31,6 +31,7 @@ from terminology.model import Canonical
 from terminology.provider import CodeSystemProvider, Hit, Registry
 from terminology.store import CodeSystemInfo, ConceptMapInfo, Store, version_key
 from terminology.store.provider import SqlProvider, one_store
+from terminology.textsearch.synonyms import Synonyms
 
 ProviderFactory = Callable[[Store, CodeSystemInfo], CodeSystemProvider]
 
@@ -73,9 +74,12 @@ class StoreRegistry:
         value_sets: list[dict[str, Any]] | None = None,
         aliases: Mapping[str, str] | None = None,
         builtins: Sequence[CodeSystemProvider] = (),
+        synonyms: Synonyms | None = None,
     ):
         self.store = store
         self.builtins = tuple(builtins)
+        # the synonym table; each generation adds the designations of its supplements to it
+        self.synonyms = synonyms
         # other spellings of a code system's url (HCPCS's https://...) -> the url it is stored at
         self.aliases: dict[str, str] = dict(aliases or {})
         self.factories: dict[str, ProviderFactory] = dict(factories or {})
@@ -144,6 +148,10 @@ class StoreRegistry:
             provider = factory(self.store, info)
             by_url.setdefault(info.url, []).append(provider)
             by_id[info.resource_id] = provider
+        if self.synonyms is not None:
+            self.store.use_synonyms(self.synonyms.with_supplements(
+                [r for listed in supplements.values() for r in listed],
+                lambda system, code: _display_of(by_url.get(system, []), code)))
         served = {b.canonical.url for b in self.builtins}
         stored_systems = {url: list(ps) for url, ps in by_url.items() if url not in served}
         for builtin in self.builtins:
@@ -345,6 +353,15 @@ def _system_ids(store: Store, by_url: dict[str, list[CodeSystemProvider]]) -> di
             if isinstance(value, str) and identifier.get("system") == URI_IDENTIFIER:
                 found.setdefault(value, url)
     return {alias: url for alias, url in found.items() if alias not in by_url}
+
+
+def _display_of(providers: list[CodeSystemProvider], code: str) -> str | None:
+    """The display of `code` in the newest version that has it."""
+    for provider in reversed(providers):
+        concept = provider.locate(code)
+        if concept is not None and concept.display:
+            return concept.display
+    return None
 
 
 def _value_sets_by_url(builtin: list[dict[str, Any]], stored: list[dict[str, Any]],
