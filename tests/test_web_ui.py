@@ -205,6 +205,11 @@ def test_code_page_medical_policies(web) -> None:
     assert "64633" in text and "59, XE, XS, XP, XU" in text
     assert "Source: CMS NCCI PTP edits for practitioner services" in text
     assert "In force: 2026 Q2" in text  # NCCI version 32.1
+    # a column-2 code: the codes it is bundled into (not paid beside), each linked
+    bundled = page(web, "/code/cpt/64633")
+    assert ("Bundled into: 64633 is not paid when reported with the code below for the same "
+            "patient on the same day (64633 is column 2 of 1 pair)") in text_of(bundled)
+    assert 'href="/code/cpt/64635"' in section(bundled, "policies")
     assert "Telemedicine: listed in Appendix P" in text_of(page(web, "/code/cpt/99213"))
     # a code system without policies has no such section
     assert "Medical policies" not in text_of(page(web, "/code/icd10cm/E11.9"))

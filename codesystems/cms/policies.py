@@ -9,6 +9,7 @@ Read from the store as the claim edits read it (codesystems/cms/edits.py), for o
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from codesystems.cms import definition as cms
 from codesystems.cms.edits import _in_force as addon_in_force
@@ -19,7 +20,14 @@ from codesystems.cpt.addons import HCPCS_URL
 from terminology.model import Concept, Policy, PolicyLine
 from terminology.provider import Registry
 from terminology.store import Store
-from terminology.store.edits import EditTable, edit_tables, mue_row, ptp_rows
+from terminology.store.edits import (
+    EditTable,
+    PtpRow,
+    edit_tables,
+    mue_row,
+    ptp_rows,
+    ptp_rows_bundling,
+)
 
 SYSTEMS = frozenset({cpt.URL, HCPCS_URL})
 ADD_ON_TYPES = {
@@ -121,30 +129,45 @@ class CmsPolicies:
     def _ptp(self, store: Store, code: str, day: str) -> list[Policy]:
         out = []
         for table in edit_tables(store, cms.PTP):
+            setting = cms.PTP_SETTINGS.get(table.setting, table.setting)
+            source = f"CMS NCCI PTP edits for {setting} ({table.source})"
             rows = [r for r in ptp_rows(store, table.id, code)
                     if r.modifier != 9 and r.column2 != code and ptp_in_force(r, day)]
-            if not rows:
-                continue
-            setting = cms.PTP_SETTINGS.get(table.setting, table.setting)
-            lines = []
-            for row in rows:
-                text = ("a modifier may bypass the edit (indicator 1)" if row.modifier == 1
-                        else "no modifier bypasses the edit (indicator 0)")
-                if row.rationale:
-                    text += f"; rationale: {row.rationale}"
-                if row.effective:
-                    text += f"; in force since {row.effective}"
-                lines.append(PolicyLine(text, row.column2))
-            if any(r.modifier == 1 for r in rows):
-                lines.append(PolicyLine(f"Indicator 1 pairs are {BYPASS}."))
-            out.append(Policy(
-                "Procedure-to-procedure edits",
-                f"Bundled: the code{'s' if len(rows) != 1 else ''} below {'are' if len(rows) != 1 else 'is'} "
-                f"not paid when reported with {code} for the same patient on the same day "
-                f"({code} is column 1 of {len(rows)} pair{'s' if len(rows) != 1 else ''}).",
-                tuple(lines), f"CMS NCCI PTP edits for {setting} ({table.source})",
-                ptp_release(table.label)))
+            if rows:
+                n = len(rows)
+                out.append(Policy(
+                    "Procedure-to-procedure edits",
+                    f"Bundled: the code{'s' if n != 1 else ''} below {'are' if n != 1 else 'is'} "
+                    f"not paid when reported with {code} for the same patient on the same day "
+                    f"({code} is column 1 of {n} pair{'s' if n != 1 else ''}).",
+                    _pair_lines(rows, lambda r: r.column2), source, ptp_release(table.label)))
+            into = [r for r in ptp_rows_bundling(store, table.id, code)
+                    if r.modifier != 9 and r.column1 != code and ptp_in_force(r, day)]
+            if into:
+                n = len(into)
+                out.append(Policy(
+                    "Procedure-to-procedure edits",
+                    f"Bundled into: {code} is not paid when reported with the "
+                    f"code{'s' if n != 1 else ''} below for the same patient on the same day "
+                    f"({code} is column 2 of {n} pair{'s' if n != 1 else ''}).",
+                    _pair_lines(into, lambda r: r.column1), source, ptp_release(table.label)))
         return out
+
+
+def _pair_lines(rows: list[PtpRow], other: Callable[[PtpRow], str]) -> tuple[PolicyLine, ...]:
+    """One line per pair: the other code, whether a modifier bypasses it, why, since when."""
+    lines = []
+    for row in rows:
+        text = ("a modifier may bypass the edit (indicator 1)" if row.modifier == 1
+                else "no modifier bypasses the edit (indicator 0)")
+        if row.rationale:
+            text += f"; rationale: {row.rationale}"
+        if row.effective:
+            text += f"; in force since {row.effective}"
+        lines.append(PolicyLine(text, other(row)))
+    if any(r.modifier == 1 for r in rows):
+        lines.append(PolicyLine(f"Indicator 1 pairs are {BYPASS}."))
+    return tuple(lines)
 
 
 def _table_in_force(table: EditTable) -> str:

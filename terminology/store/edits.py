@@ -98,6 +98,17 @@ def ptp_rows(store: Store, table_id: int, column1: str) -> list[PtpRow]:
     return [_ptp(tuple(r)) for r in rows]
 
 
+def ptp_rows_bundling(store: Store, table_id: int, column2: str) -> list[PtpRow]:
+    """Every edit (in force or not) whose column-2 code is `column2`: the codes it is bundled
+    into (not paid beside)."""
+    rows = store._reader().execute(
+        f"SELECT {_PTP_COLUMNS} FROM cms_ptp WHERE table_id = ? AND column2 = ? "
+        "ORDER BY column1, effective",
+        (table_id, column2),
+    )
+    return [_ptp(tuple(r)) for r in rows]
+
+
 def iter_ptp_rows(store: Store, table_id: int) -> Iterator[PtpRow]:
     rows = store._reader().execute(
         f"SELECT {_PTP_COLUMNS} FROM cms_ptp WHERE table_id = ? "

@@ -163,6 +163,7 @@ CREATE TABLE IF NOT EXISTS cms_ptp (
     rationale  TEXT
 );
 CREATE INDEX IF NOT EXISTS cms_ptp_by_column1 ON cms_ptp (table_id, column1, column2);
+CREATE INDEX IF NOT EXISTS cms_ptp_by_column2 ON cms_ptp (table_id, column2, column1);
 
 -- What the first start (`txserver serve` on an empty store) has imported: one row per
 -- committed sample step, and 'complete' at the end. A first start cut short is finished by the
