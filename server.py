@@ -51,10 +51,17 @@ from terminology.memory import MemoryProvider
 from terminology.provider import CodeSystemProvider
 from terminology.registry import ProviderFactory, StoreRegistry
 from terminology.store import Store, default_path
+from terminology.fhir.resources import SOFTWARE_VERSION
+from terminology.store import snapshots
 from terminology.textsearch.synonyms import Synonyms
-from terminology.web import admission, serving, snapshot
+from terminology.web import access_log, admission, layers, serving, snapshot
 from terminology.web.api import api, fhir_response
 from terminology.web.cache import DEFAULT_ANSWER_BYTES, DEFAULT_BYTES, ResponseCache
+from terminology.web.health import health
+from terminology.web.http_cache import DEFAULT_MAX_AGE, KEEPABLE_REFUSAL, CachePolicy, HttpCache
+from terminology.web.publish import DEFAULT_KEEP, SnapshotPublisher
+from terminology.web.replica import DEFAULT_POLL_SECONDS, SnapshotReplica
+from terminology.web.writes import Stored, writes
 from terminology.web.ui import html_error
 from terminology.web.ui import install as install_ui
 from terminology.web.validate_api import install as install_validate
@@ -82,23 +89,34 @@ def built_in_versions() -> dict[str, list[str]]:
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """The WSGI app over the store at config['DB'] (default: TX_DB or the user data folder)."""
+    """The WSGI app over the store at config['DB'] (default: TX_DB or the user data folder),
+    inside the process-wide layers: access log, metrics, browser headers, credentials."""
+    app = build_app(config)
+    app.wsgi_app = layers.wrap(app.wsgi_app, app.config)  # type: ignore[method-assign,assignment]
+    return app
+
+
+def build_app(config: dict[str, Any] | None = None) -> Flask:
+    """The Flask app over one store, with its HTTP cache in front, without the process-wide
+    layers (a snapshot replica makes one of these per snapshot, inside one set of layers).
+    config READ_ONLY: the store is an immutable snapshot (SNAPSHOT_NAME names it)."""
     app = Flask(__name__)
     app.config["DB"] = str(default_path())
     app.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("TX_MAX_BODY", DEFAULT_MAX_BODY))
     app.config["EXPAND_LIMIT"] = int(os.environ.get("TX_EXPAND_LIMIT", 10000))
     app.config["BASE_URL"] = os.environ.get("TX_BASE_URL")  # the public FHIR base, if set
-    app.config["TRUSTED_PROXIES"] = tuple(
-        p.strip() for p in os.environ.get("TX_TRUSTED_PROXIES", "").split(",") if p.strip())
     app.config["TIME_BUDGET"] = float(os.environ.get("TX_TIME_BUDGET", 10))  # seconds a request
     app.config["HEAVY_SLOTS"] = int(os.environ.get("TX_HEAVY_SLOTS", 1))  # < threads per worker
+    app.config.update(layers.from_env())
     app.config.update(config or {})
     clock.zone()  # an unknown TX_TIMEZONE stops the start, rather than every request
     # a thread waiting for the interpreter gets it within 1 ms, not Python's default 5 ms: a
     # cheap request waits behind expensive ones at each of its SQLite calls (which release it)
     sys.setswitchinterval(float(os.environ.get("TX_SWITCH_INTERVAL", 0.001)))
-    store = Store(app.config["DB"])
-    store.create()
+    read_only = bool(app.config.get("READ_ONLY"))
+    store = Store(app.config["DB"], immutable=read_only)
+    if not read_only:
+        store.create()
     extra = [Path(f) for f in os.environ.get("TX_SYNONYMS", "").split(",") if f.strip()]
     synonyms = Synonyms.from_tsv(SYNONYM_TABLE, *extra)  # ours, then the user's
     store.use_synonyms(synonyms)
@@ -108,22 +126,88 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
                              builtins=builtin_code_systems(app.config.get("UCUM_ESSENCE")),
                              synonyms=synonyms)
     app.extensions["registry"] = registry
-    snapshot.install(app, registry)  # each request reads one store generation
+    # each request reads one store generation (writes and health checks read none)
+    snapshot.install(app, registry, unpinned=frozenset({writes.name, health.name}))
     admission.install(app, app.config["HEAVY_SLOTS"], app.config["TIME_BUDGET"])
-    app.extensions["response_cache"] = ResponseCache(
+    answers = ResponseCache(
         int(app.config.get("CACHE_BYTES", os.environ.get("TX_CACHE_BYTES", DEFAULT_BYTES))),
         int(app.config.get("CACHE_ANSWER_BYTES",
                            os.environ.get("TX_CACHE_ANSWER_BYTES", DEFAULT_ANSWER_BYTES))))
+    app.extensions["response_cache"] = answers
+    app.extensions["resource_store"] = FhirResources(store)
+    if app.config.get("SNAPSHOT_PUBLISH") and not read_only:
+        app.extensions["snapshot_publisher"] = SnapshotPublisher(
+            store.path, Path(app.config["SNAPSHOT_PUBLISH"]), SOFTWARE_VERSION,
+            int(app.config.get("SNAPSHOT_KEEP", DEFAULT_KEEP)))
+    app.register_blueprint(health)
     app.register_blueprint(api, url_prefix="/fhir")
+    app.register_blueprint(writes, url_prefix="/fhir")
     install_validate(app, [edit() for edit in CLAIM_EDITS], cms_ptp.FHIR_RESOURCES)
     install_ui(app, catalog.CODE_SETS, [CmsPolicies(), CptPolicies()])  # the page for people
     _register_errors(app)
+    policy = CachePolicy(
+        max_age=int(app.config["MAX_AGE"]), private=bool(app.config.get("READ_TOKENS")),
+        build=f"{SOFTWARE_VERSION}|{app.config['EXPAND_LIMIT']}|{app.config['BASE_URL']}")
+    app.wsgi_app = HttpCache(  # type: ignore[method-assign]
+        app.wsgi_app, registry, answers, policy, str(app.config.get("SNAPSHOT_NAME") or ""),
+        trusted_proxies=tuple(app.config.get("TRUSTED_PROXIES", ())))
     return app
+
+
+def create_replica() -> Any:
+    """The WSGI app of `txserver serve --snapshots DIR` (TX_SNAPSHOTS): the newest valid
+    snapshot of DIR, read-only, moving to newer ones as they arrive (web/replica.py)."""
+    config = layers.from_env()
+    folder = Path(os.environ["TX_SNAPSHOTS"])
+
+    def open_snapshot(snap: snapshots.Snapshot) -> Any:
+        return build_app({"DB": str(snap.db), "READ_ONLY": True,
+                          "SNAPSHOT_NAME": snap.name}).wsgi_app
+
+    replica = SnapshotReplica(folder, open_snapshot,
+                              float(os.environ.get("TX_SNAPSHOT_POLL", DEFAULT_POLL_SECONDS)))
+    if not replica.check():
+        log.error("no valid snapshot in %s yet: answering 503 until one arrives", folder)
+    replica.watch()
+    return layers.wrap(replica, config)
+
+
+class FhirResources:
+    """The ResourceStore of the write API: `txserver import fhir`'s checks and storage, one
+    resource per transaction."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def put(self, resource: dict[str, Any]) -> Stored:
+        kind, url, version = resource["resourceType"], resource.get("url"), resource.get("version")
+        fhir_loader.check(f"the {kind} sent", resource)
+        with self.store.transaction() as tx:
+            existed = tx.resource_id_of(kind, str(url), version) is not None or (
+                "id" in resource and tx.holds(kind, str(resource["id"])))
+            fhir_loader.store_resource(tx, resource)
+            resource_id = tx.resource_id_of(kind, str(url), version)
+        return Stored(kind, str(resource_id), created=not existed)
+
+    def delete(self, kind: str, resource_id: str) -> bool:
+        try:
+            with self.store.transaction() as tx:
+                if not tx.delete(kind, resource_id):
+                    raise _NothingChanged  # rolled back: no new generation, ETags kept
+        except _NothingChanged:
+            return False
+        return True
+
+
+class _NothingChanged(Exception):
+    pass
 
 
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(TerminologyError)
     def terminology_error(error: TerminologyError):  # type: ignore[no-untyped-def]
+        if not error.depends_on_load:  # the same request gets it again: the cache may keep it
+            request.environ[KEEPABLE_REFUSAL] = True
         response = fhir_response(error_outcome(error), error.status)
         if error.retry_after is not None:
             response.headers["Retry-After"] = str(error.retry_after)
@@ -275,6 +359,9 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--db", default=None, help="SQLite store (default: TX_DB or the user data folder)")
+@click.option("--snapshots", default=None, type=click.Path(path_type=Path, file_okay=False),
+              help="Serve the newest valid snapshot in this folder read-only (a replica), "
+                   "moving to newer ones as they arrive (see `txserver snapshot`)")
 @click.option("--server", "server_kind", default="granian", show_default=True,
               type=click.Choice(["granian", "gunicorn", "dev"]),
               help="granian (default), gunicorn's gthread workers, or Flask's dev server")
@@ -283,6 +370,13 @@ def main() -> None:
               help="threads per worker that run requests (one in eight may do expensive work)")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="one line per request on stderr")
+@click.option("--access-log-format", default=None,
+              type=click.Choice([f for f in access_log.FORMATS if f != "off"]),
+              help=f"the access log's format (default: TX_ACCESS_LOG, else "
+                   f"{access_log.DEFAULT_FORMAT})")
+@click.option("--max-age", default=None, type=int,
+              help="seconds caches may reuse a GET answer (default: TX_MAX_AGE, else "
+                   f"{DEFAULT_MAX_AGE})")
 @click.option("--dev", is_flag=True, help="the same as --server dev")
 @click.option("--package", "packages", multiple=True, metavar="NAME[@VERSION]",
               help="a FHIR package the store must hold (imported with its dependencies when "
@@ -290,8 +384,9 @@ def main() -> None:
 @click.option("--ucum-essence", "ucum_essence_path", default=None, type=click.Path(path_type=Path),
               help="UCUM's table of units to serve (default: TX_UCUM_ESSENCE, else UCUM 2.2 "
                    "as shipped)")
-def serve(host: str, port: int, db: str | None, server_kind: str, workers: int, threads: int,
-          access_log: bool, dev: bool, packages: tuple[str, ...],
+def serve(host: str, port: int, db: str | None, snapshots: Path | None, server_kind: str,
+          workers: int, threads: int, access_log: bool, access_log_format: str | None,
+          max_age: int | None, dev: bool, packages: tuple[str, ...],
           ucum_essence_path: Path | None) -> None:
     """Serve FHIR R4 at http://HOST:PORT/fhir (imports the samples into an empty store)."""
     if ucum_essence_path is not None:
@@ -300,19 +395,66 @@ def serve(host: str, port: int, db: str | None, server_kind: str, workers: int, 
         ucum_essence.load()  # a table that is not UCUM's stops here, with the reason
     except TerminologyError as exc:
         raise click.ClickException(exc.message) from None
-    store = _store(db)
-    first_start(store)
-    ensure_packages(store, list(packages))
-    os.environ["TX_DB"] = str(store.path)  # the workers' create_app() opens this store
+    # the workers' create_app() / create_replica() read these
     os.environ.setdefault("TX_HEAVY_SLOTS", str(max(1, threads // 8)))  # the rest kept cheap
-    click.echo(f"Serving FHIR R4 at http://{host}:{port}/fhir from {store.path}", err=True)
-    settings = serving.Settings(host, port, workers, threads, access_log)
-    if dev or server_kind == "dev":
+    if not access_log:
+        os.environ["TX_ACCESS_LOG"] = "off"
+    elif access_log_format:
+        os.environ["TX_ACCESS_LOG"] = access_log_format
+    if max_age is not None:
+        os.environ["TX_MAX_AGE"] = str(max_age)
+    if snapshots is not None:
+        if packages:
+            raise click.ClickException("--package needs a store to import into: a replica "
+                                       "serves snapshots (import on the primary)")
+        os.environ["TX_SNAPSHOTS"] = str(snapshots.resolve())
+        source = f"the newest snapshot in {snapshots}"
+        target, factory = "server:create_replica", create_replica
+    else:
+        store = _store(db)
+        first_start(store)
+        ensure_packages(store, list(packages))
+        os.environ["TX_DB"] = str(store.path)
+        source = str(store.path)
+        target, factory = "server:create_app", create_app
+    layers.from_env()  # a bad setting stops the start here, not in every worker
+    click.echo(f"Serving FHIR R4 at http://{host}:{port}/fhir from {source}", err=True)
+    settings = serving.Settings(host, port, workers, threads)
+    if (dev or server_kind == "dev") and snapshots is not None:
+        from werkzeug.serving import run_simple
+
+        run_simple(host, port, create_replica(), threaded=True)
+    elif dev or server_kind == "dev":
         create_app().run(host=host, port=port, threaded=True)
     elif server_kind == "gunicorn":
-        serving.run_gunicorn(create_app, settings)
+        serving.run_gunicorn(factory, settings)
     else:
-        serving.run_granian("server:create_app", settings)
+        serving.run_granian(target, settings)
+
+
+@main.command(name="snapshot")
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--db", default=None)
+@click.option("--keep", default=None, type=int,
+              help="then remove all but the KEEP newest snapshots in OUT")
+def snapshot_command(out: Path, db: str | None, keep: int | None) -> None:
+    """Write a consistent, checksummed, read-only copy of the store into the folder OUT: a new
+    snapshot folder (named by time and generation) holding tx.db and manifest.json, for
+    replicas (`txserver serve --snapshots OUT`)."""
+    store = _store(db)
+    try:
+        written = snapshots.write_snapshot(store.path, out, SOFTWARE_VERSION)
+    except snapshots.SnapshotRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    manifest = written.manifest
+    click.echo(f"{written.folder}: generation {manifest['generation']}, "
+               f"{len(manifest['code_systems'])} code system versions, "
+               f"{manifest['concepts']} concepts, {manifest['value_sets']} value sets, "
+               f"{manifest['concept_maps']} concept maps, {manifest['bytes']} bytes, "
+               f"sha256 {manifest['sha256']}")
+    if keep is not None:
+        for removed in snapshots.prune(out, keep):
+            click.echo(f"removed {removed}")
 
 
 @main.group(name="import")

@@ -36,6 +36,11 @@ def zone() -> tzinfo:
     return _zone(os.environ.get(ENV) or "UTC")
 
 
+def now() -> datetime:
+    """The current time (UTC): the one clock of the server, so that tests can move it."""
+    return _utc_now()
+
+
 def today() -> str:
     """Today's date (ISO, YYYY-MM-DD) in the server's time zone."""
     return _utc_now().astimezone(zone()).date().isoformat()

@@ -102,6 +102,13 @@ class ImportFailed(TerminologyError):
     issue_code = "invalid"
 
 
+class IdTaken(ImportFailed):
+    """A resource's id is held by a resource with another url (ids are unique per type)."""
+
+    status = 409
+    issue_code = "conflict"
+
+
 class InvalidCode(NotFound):
     """A code that cannot be found because it is malformed: a bad expression, with the reason.
 

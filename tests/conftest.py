@@ -221,6 +221,14 @@ def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture
+def store_copy(db_path: Path, tmp_path: Path) -> Path:
+    """A copy of the session's store (CPT 2025, 2026, the add-on sample) to change freely."""
+    path = tmp_path / "tx.db"
+    shutil.copy(db_path, path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def app(db_path: Path):  # type: ignore[no-untyped-def]
     application = server.create_app({"DB": str(db_path), "TESTING": True})

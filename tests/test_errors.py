@@ -166,7 +166,7 @@ def test_unknown_route(client, path):
 
 
 @pytest.mark.parametrize("method, path", [("DELETE", LOOKUP), ("PUT", LOOKUP),
-                                          ("DELETE", "/fhir/CodeSystem/cpt-2026"),
+                                          ("PATCH", "/fhir/CodeSystem/cpt-2026"),
                                           ("POST", "/fhir/metadata")])
 def test_method_not_allowed(client, method, path):
     body = expect(client.open(path, method=method), 405, method)

@@ -27,13 +27,14 @@ from terminology.store.records import (
     MapElement,
     NamingSystemId,
     SearchHit,
+    StoreVersion,
     decode_designations,
     decode_properties,
     encode_designations,
     encode_properties,
     version_key,
 )
-from terminology.store.schema import SCHEMA_VERSION, create_schema
+from terminology.store.schema import COMMITTED_NOW, SCHEMA_VERSION, create_schema
 from terminology.store.search import SEARCH_SECONDS, Search, search_key
 from terminology.store.writes import DuplicateCode, Writer
 
@@ -41,8 +42,8 @@ CHECKPOINT_WAIT_MS = 2000
 
 __all__ = [
     "SCHEMA_VERSION", "SEARCH_SECONDS", "CodeSystemInfo", "ConceptMapInfo", "DuplicateCode",
-    "MapElement", "NamingSystemId",
-    "SearchHit", "Store", "Writer", "decode_designations", "decode_properties", "default_path",
+    "MapElement", "NamingSystemId", "SearchHit", "Store", "StoreVersion", "Writer",
+    "decode_designations", "decode_properties", "default_path",
     "encode_designations", "encode_properties", "search_key", "version_key",
 ]
 
@@ -69,6 +70,7 @@ class Store(Reads, Search):
                 con.execute(
                     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
                 )
+                con.execute(f"UPDATE meta SET value = {COMMITTED_NOW} WHERE key = 'committed_at'")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

@@ -23,8 +23,11 @@ def default_path() -> Path:
 class Connections:
     """One SQLite database file. Cheap to share between threads: each thread reads on its own."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], immutable: bool = False) -> None:
+        """`immutable`: a file that nothing writes while it is open (a snapshot): SQLite then
+        reads it without locks or change checks."""
         self.path = Path(path)
+        self.immutable = immutable
         self._local = threading.local()
 
     @contextmanager
@@ -40,7 +43,8 @@ class Connections:
     def _reader(self) -> sqlite3.Connection:
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
-            uri = self.path.resolve().as_uri() + "?mode=ro"
+            uri = self.path.resolve().as_uri() + ("?mode=ro&immutable=1" if self.immutable
+                                                  else "?mode=ro")
             con = sqlite3.connect(uri, uri=True, check_same_thread=False)
             con.row_factory = sqlite3.Row
             con.execute("PRAGMA query_only = ON")

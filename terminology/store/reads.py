@@ -18,6 +18,7 @@ from terminology.store.records import (
     ConceptMapInfo,
     MapElement,
     NamingSystemId,
+    StoreVersion,
     code_system_from_row,
     concept_from_row,
     concept_map_from_row,
@@ -31,6 +32,14 @@ class Reads(Connections):
     def generation(self) -> int:
         row = self._reader().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return int(row[0]) if row else 0
+
+    def version(self) -> StoreVersion:
+        """The generation read now, with the store's id and that generation's commit time."""
+        rows = dict(self._reader().execute(
+            "SELECT key, value FROM meta WHERE key IN ('generation', 'store_id', 'committed_at')"
+        ).fetchall())
+        return StoreVersion(int(rows.get("generation", 0)), rows.get("store_id", ""),
+                            rows.get("committed_at", "1970-01-01T00:00:00.000Z"))
 
     @contextmanager
     def snapshot(self) -> Iterator[int]:

@@ -37,6 +37,26 @@ class CodeSystemInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreVersion:
+    """One committed state of one store: its generation, the store's own random id (so that
+    generation 12 of one store is never taken for generation 12 of another) and when that
+    generation was committed (UTC, ISO, to the millisecond)."""
+
+    generation: int
+    store_id: str
+    committed_at: str
+
+    @property
+    def id(self) -> str:
+        """`g12-1a2b3c4d`: names the data served, the same on every copy of it."""
+        return f"g{self.generation}-{self.store_id[:8]}"
+
+    @property
+    def committed(self) -> datetime:
+        return datetime.fromisoformat(self.committed_at.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True, slots=True)
 class SearchHit:
     """One concept found by text search: `exact` when the text is its code (E11.9, e119);
     otherwise `score` is its bm25 rank (lower is better)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import uuid
 from importlib import resources
 
 import orjson
@@ -19,6 +20,7 @@ SCHEMA_VERSION = "1"
 SEARCH_INDEX_VERSION = "2"  # the layout of the search index (2: stems column, concept_core)
 _SEARCH_TABLES = re.compile(r"CREATE VIRTUAL TABLE IF NOT EXISTS (concept_search|concept_core) "
                             r"USING[^;]*")
+COMMITTED_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"  # SQL: the commit time, to the ms
 
 
 def create_schema(con: sqlite3.Connection) -> None:
@@ -28,6 +30,12 @@ def create_schema(con: sqlite3.Connection) -> None:
     con.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?), ('generation', '0')",
         (SCHEMA_VERSION,),
+    )
+    # what tells one store's generations from another's, and when the newest was committed:
+    # the HTTP validators (ETag, Last-Modified) and snapshot manifests are made from them
+    con.execute(
+        f"INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?), "
+        f"('committed_at', {COMMITTED_NOW})", (uuid.uuid4().hex,),
     )
     _add_concept_columns(con)
     built = con.execute("SELECT value FROM meta WHERE key = 'search_index'").fetchone()

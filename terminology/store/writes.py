@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from terminology.concepts import concept_tree
-from terminology.errors import ImportFailed
+from terminology.errors import IdTaken, ImportFailed
 from terminology.model import Canonical, Concept
 from terminology.store.records import (
     CONCEPT_COLUMNS,
@@ -70,7 +70,7 @@ class Writer:
         if wanted is not None:
             held = holder(wanted)
             if held is not None and held.url != url:
-                raise ImportFailed(
+                raise IdTaken(
                     f"{kind} id '{wanted}' is already taken by {held}, so {incoming} cannot be "
                     f"stored under it (ids are unique per {kind}). Nothing was imported: give "
                     f"the incoming {kind} an id of its own.")
@@ -86,6 +86,30 @@ class Writer:
             n += 1
             candidate = f"{base[:60]}-{n}"
         return candidate
+
+    def resource_id_of(self, kind: str, url: str, version: str | None) -> str | None:
+        """The id `url|version` is stored under (None: not stored)."""
+        row = self.con.execute(
+            f"SELECT resource_id FROM {_TABLE_OF[kind]} WHERE url = ? AND version = ?",
+            (url, version or ""),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def holds(self, kind: str, resource_id: str) -> bool:
+        row = self.con.execute(
+            f"SELECT 1 FROM {_TABLE_OF[kind]} WHERE resource_id = ?", (resource_id,)
+        ).fetchone()
+        return row is not None
+
+    def delete(self, kind: str, resource_id: str) -> bool:
+        """Delete the CodeSystem, ValueSet or ConceptMap stored under `resource_id` (a code
+        system with its concepts, unindexed first); False when there is none."""
+        table = _TABLE_OF[kind]
+        if kind == "CodeSystem":
+            self._unindex("cs_id IN (SELECT id FROM code_system WHERE resource_id = ?)",
+                          (resource_id,))
+        cur = self.con.execute(f"DELETE FROM {table} WHERE resource_id = ?", (resource_id,))
+        return cur.rowcount > 0
 
     def record_first_start_step(self, step: str) -> None:
         """Record that the first-start sample step `step` has committed."""

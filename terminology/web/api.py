@@ -6,7 +6,6 @@ orjson serialisation. Errors are raised as TerminologyError and answered by serv
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -29,7 +28,6 @@ from terminology.operations.validate_code import validate_code
 from terminology.provider import AsLoaded, CodeSystemProvider, Registry
 from terminology.registry import RequestRegistry
 from terminology.web.body import read_body
-from terminology.web.cache import ResponseCache
 
 api = Blueprint("fhir", __name__)
 
@@ -110,50 +108,20 @@ def operation_parameters() -> dict[str, list[Any]]:
     return flat
 
 
-def cached_get(view: Callable[..., dict[str, Any]]) -> Callable[..., Response]:
-    """Serve a repeated GET from the response cache; compute and keep it otherwise."""
-
-    @functools.wraps(view)
-    def wrapper(**kwargs: Any) -> Response:
-        cache: ResponseCache | None = current_app.extensions.get("response_cache")
-        if request.method != "GET" or cache is None:
-            return fhir_response(view(**kwargs))
-        _check_format()
-        base: Registry = current_app.extensions["registry"]  # .generation: this request's
-        key = cache.key(request.path, request.query_string,
-                        request.headers.get("Accept-Language"), base.generation,
-                        request.headers.get("X-TOO-COSTLY-THRESHOLD"))
-        kept = cache.answer(key)
-        if kept is not None:
-            return Response(kept[1], status=kept[0], content_type=FHIR_JSON)
-        try:
-            body = orjson.dumps(view(**kwargs))
-        except TerminologyError as error:
-            if not error.depends_on_load:  # a refusal the same request would get again
-                cache.put(key, orjson.dumps(render.error_outcome(error)), error.status)
-            raise
-        cache.put(key, body)
-        return Response(body, status=200, content_type=FHIR_JSON)
-
-    return wrapper
-
-
 @api.route("/CodeSystem/$lookup", methods=["GET", "POST"])
 @api.route("/CodeSystem/<resource_id>/$lookup", methods=["GET", "POST"])
-@cached_get
-def codesystem_lookup(resource_id: str | None = None) -> dict[str, Any]:
+def codesystem_lookup(resource_id: str | None = None) -> Response:
     flat = operation_parameters()
     req = params.lookup_request(flat, resource_id)
-    return render.lookup_parameters(lookup(registry(flat), req))
+    return fhir_response(render.lookup_parameters(lookup(registry(flat), req)))
 
 
 @api.route("/CodeSystem/$validate-code", methods=["GET", "POST"])
 @api.route("/CodeSystem/<resource_id>/$validate-code", methods=["GET", "POST"])
-@cached_get
-def codesystem_validate_code(resource_id: str | None = None) -> dict[str, Any]:
+def codesystem_validate_code(resource_id: str | None = None) -> Response:
     flat = operation_parameters()
     req = params.validate_request(flat, resource_id)
-    return render.validation_parameters(validate_code(registry(flat), req))
+    return fhir_response(render.validation_parameters(validate_code(registry(flat), req)))
 
 
 @api.route("/CodeSystem/$subsumes", methods=["GET", "POST"])
@@ -203,22 +171,21 @@ def _validate_valueset(flat: dict[str, list[Any]], resource_id: str | None) -> d
 
 @api.route("/ValueSet/$validate-code", methods=["GET", "POST"])
 @api.route("/ValueSet/<resource_id>/$validate-code", methods=["GET", "POST"])
-@cached_get
-def valueset_validate_code(resource_id: str | None = None) -> dict[str, Any]:
-    return _validate_valueset(operation_parameters(), resource_id)
+def valueset_validate_code(resource_id: str | None = None) -> Response:
+    return fhir_response(_validate_valueset(operation_parameters(), resource_id))
 
 
 @api.route("/ValueSet/$expand", methods=["GET", "POST"])
 @api.route("/ValueSet/<resource_id>/$expand", methods=["GET", "POST"])
-@cached_get
-def valueset_expand(resource_id: str | None = None) -> dict[str, Any]:
-    """A repeated GET (the same search typed by many people) is served from the answer cache,
-    with the identifier and timestamp of the expansion it repeats."""
+def valueset_expand(resource_id: str | None = None) -> Response:
+    """A repeated GET (the same search typed by many people) is served from the answer cache
+    (web/http_cache.py), with the identifier and timestamp of the expansion it repeats."""
     flat = operation_parameters()
     req = replace(params.expand_request(flat, resource_id), limit=_expand_limit())
     result = expand(registry(flat), req)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    return render.expansion_valueset(result, f"urn:uuid:{uuid.uuid4()}", now)
+    body = render.expansion_valueset(result, f"urn:uuid:{uuid.uuid4()}", now)
+    return fhir_response(body)
 
 
 @api.route("/metadata", methods=["GET"])

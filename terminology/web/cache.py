@@ -1,10 +1,11 @@
-"""A small LRU of GET answers for the hot read operations ($lookup, $validate-code, $expand).
+"""A small LRU of GET answers of the API, bounded by bytes (used by web/http_cache.py).
 
-An EHR asks for the same handful of codes all day: the same GET with the same query string (and
-Accept-Language) gets the same answer while the store's generation and the day (which sets the
-default CPT year and the facts in force) stay the same, so those make the key. 200 answers are
-kept, and refusals that follow from the request alone (a 404, a 422 too-costly expansion), so
-that asking again for something refused costs as little as a repeated answer. The cache is bounded by bytes, not by count: one ICD-10-CM expansion can be 750 KB, so
+An EHR asks for the same handful of codes all day: the same GET with the same query string and
+headers gets the same answer while the store's generation and the day (which sets the default
+CPT year and the facts in force) stay the same; http_cache.py makes the key of those. 200
+answers are kept, and refusals that follow from the request alone (a 404, a 422 too-costly
+expansion), so that asking again for something refused costs as little as a repeated answer.
+The cache is bounded by bytes, not by count: one ICD-10-CM expansion can be 750 KB, so
 thousands of entries could hold gigabytes. An answer over the per-answer limit is not kept.
 """
 
@@ -13,8 +14,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-
-from terminology import clock
 
 DEFAULT_BYTES = 64 * 1024 * 1024  # per worker process
 DEFAULT_ANSWER_BYTES = 1024 * 1024
@@ -38,10 +37,6 @@ class ResponseCache:
         self.bytes = 0  # what the entries held now count
         self._items: OrderedDict[Key, tuple[bytes, int, int]] = OrderedDict()  # body, size, status
         self._lock = threading.Lock()
-
-    def key(self, path: str, query: bytes, language: str | None, generation: int,
-            *more: str | None) -> Key:
-        return (path, query, language, generation, clock.today(), *more)
 
     def __len__(self) -> int:
         return len(self._items)

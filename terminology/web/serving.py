@@ -3,6 +3,9 @@
 granian reads requests on its own Rust event loop and hands only complete requests to the
 Python threads, so a slow client holds a socket, not a worker thread; measured here it serves a
 bare Flask endpoint at ~2.5x gunicorn's rate on one core (bench/lookup.py prints both).
+
+Neither server writes the access log: the app does (web/access_log.py, TX_ACCESS_LOG), in the
+same standard format whichever server runs it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 HEADER_READ_TIMEOUT_MS = 10_000  # a client must send its request headers within this time
-ACCESS_LOG_FORMAT = '[%(time)s] %(addr)s "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3fms'
 
 
 @dataclass(frozen=True)
@@ -21,7 +23,6 @@ class Settings:
     port: int
     workers: int
     threads: int
-    access_log: bool
 
 
 def run_granian(target: str, settings: Settings) -> None:
@@ -39,8 +40,7 @@ def run_granian(target: str, settings: Settings) -> None:
         workers=settings.workers,
         blocking_threads=settings.threads,
         http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
-        log_access=settings.access_log,
-        log_access_format=ACCESS_LOG_FORMAT,
+        log_access=False,
         respawn_failed_workers=True,
         websockets=False,
     ).serve()
@@ -57,7 +57,7 @@ def run_gunicorn(factory: Callable[[], Any], settings: Settings) -> None:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("keepalive", 5)
             self.cfg.set("timeout", 30)
-            self.cfg.set("accesslog", "-" if settings.access_log else None)
+            self.cfg.set("accesslog", None)
             if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 24
                 self.cfg.set("control_socket_disable", True)
 

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 
-from flask import Flask, g
+from flask import Flask, g, request
 
 from terminology.registry import StoreRegistry
 
 _STACK = "tx_snapshot"
 
 
-def install(app: Flask, registry: StoreRegistry) -> None:
+def install(app: Flask, registry: StoreRegistry, unpinned: frozenset[str] = frozenset()) -> None:
+    """`unpinned`: blueprints whose requests need no pin: writes (their own read transaction
+    would hold back the write's checkpoint until it timed out) and health checks (which must
+    answer 503 when the store cannot be read, not fail before they run)."""
     @app.before_request
     def pin_generation() -> None:
+        if request.blueprint in unpinned:
+            return
         stack = ExitStack()
         stack.enter_context(registry.snapshot())
         setattr(g, _STACK, stack)

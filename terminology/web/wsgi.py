@@ -1,0 +1,78 @@
+"""What the WSGI layers around the Flask app share: the types, and a whole answer in one call.
+
+The layers (access log, metrics, browser headers, the credential guard, the HTTP cache, the
+snapshot dispatcher) are plain WSGI middleware rather than Flask hooks, so that what they answer
+themselves (a 304, a cached answer, a 401) costs no routing, no request context and no view.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import orjson
+
+from terminology.fhir.render import operation_outcome
+
+Environ = dict[str, Any]
+Headers = list[tuple[str, str]]
+FHIR_JSON = "application/fhir+json; charset=utf-8"
+
+
+class StartResponse(Protocol):
+    def __call__(self, status: str, headers: Headers, exc_info: Any = None, /) -> Any: ...
+
+
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified",
+           400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def status_line(code: int) -> str:
+    return f"{code} {REASONS.get(code, 'Unknown')}"
+
+
+def respond(start_response: StartResponse, code: int, headers: Headers, body: bytes = b"",
+            head: bool = False) -> list[bytes]:
+    """Start and return a whole answer (`head`: headers only, as HEAD asks)."""
+    start_response(status_line(code), [*headers, ("Content-Length", str(len(body)))])
+    return [b""] if head else [body]
+
+
+def outcome(start_response: StartResponse, code: int, text: str, issue_code: str,
+            headers: Headers | None = None) -> list[bytes]:
+    """An OperationOutcome answer with one error issue."""
+    body = orjson.dumps(operation_outcome(text, code=issue_code))
+    return respond(start_response, code,
+                   [("Content-Type", FHIR_JSON), ("Cache-Control", "no-store"),
+                    *(headers or [])], body)
+
+
+def path_of(environ: Environ) -> str:
+    return str(environ.get("PATH_INFO", "") or "/")
+
+
+def under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
+
+
+_LOGGING_TO_STDERR: set[str] = set()
+
+
+def log_to_stderr(logger: logging.Logger, fmt: str = "%(message)s",
+                  alone: bool = True) -> None:
+    """Send `logger`'s INFO lines to stderr, once per process, unless the process has set up
+    logging itself (a root handler: then the lines go there, as everything else does).
+    `alone`: not also through the handlers of its parents (`txserver`), in their format."""
+    logger.setLevel(logging.INFO)
+    if logging.getLogger().handlers or logger.name in _LOGGING_TO_STDERR:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt))
+    logger.addHandler(handler)
+    logger.propagate = not alone
+    _LOGGING_TO_STDERR.add(logger.name)
