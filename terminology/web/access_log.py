@@ -63,7 +63,7 @@ def client_address(environ: Environ, trusted: tuple[str, ...]) -> str:
     """The connecting address; behind a trusted proxy, the nearest address it was forwarded
     for that is not itself a trusted proxy."""
     remote = str(environ.get("REMOTE_ADDR") or "-")
-    forwarded = environ.get("HTTP_X_FORWARDED_FOR")
+    forwarded = str(environ.get("HTTP_X_FORWARDED_FOR") or "")
     if remote in trusted and forwarded:
         for address in reversed([a.strip() for a in forwarded.split(",") if a.strip()]):
             if address not in trusted:

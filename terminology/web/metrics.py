@@ -28,7 +28,8 @@ from prometheus_client import (
 
 from terminology.web.wsgi import Environ, StartResponse, WsgiApp, path_of, respond
 
-disable_created_metrics()  # no `_created` series beside every counter: noise for a scrape
+# no `_created` series beside every counter: noise for a scrape
+disable_created_metrics()  # type: ignore[no-untyped-call]
 METRICS_PATH = "/metrics"
 TYPES = ("CodeSystem", "ValueSet", "ConceptMap", "ServiceRequest", "Procedure", "Claim",
          "Bundle")
