@@ -147,7 +147,10 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     _register_errors(app)
     policy = CachePolicy(
         max_age=int(app.config["MAX_AGE"]), private=bool(app.config.get("READ_TOKENS")),
-        build=f"{SOFTWARE_VERSION}|{app.config['EXPAND_LIMIT']}|{app.config['BASE_URL']}")
+        build="|".join(str(part) for part in (  # the software and the settings answers follow
+            SOFTWARE_VERSION, app.config["EXPAND_LIMIT"], app.config["BASE_URL"],
+            os.environ.get("TX_SYNONYMS", ""), app.config.get("UCUM_ESSENCE")
+            or os.environ.get("TX_UCUM_ESSENCE", ""))))
     app.wsgi_app = HttpCache(  # type: ignore[method-assign]
         app.wsgi_app, registry, answers, policy, str(app.config.get("SNAPSHOT_NAME") or ""),
         trusted_proxies=tuple(app.config.get("TRUSTED_PROXIES", ())))
