@@ -73,6 +73,12 @@ class Reads(Connections):
         rows = self._reader().execute("SELECT * FROM code_system ORDER BY url, version")
         return [code_system_from_row(r) for r in rows]
 
+    def code_system_resource(self, cs_id: int) -> dict[str, Any] | None:
+        """A stored code-system version's resource (without its concepts)."""
+        row = self._reader().execute("SELECT resource FROM code_system WHERE id = ?",
+                                     (cs_id,)).fetchone()
+        return orjson.loads(row[0]) if row else None
+
     def concept(self, cs_id: int, code: str) -> Concept | None:
         row = (
             self._reader()

@@ -1,0 +1,69 @@
+"""What a worker keeps of the catalog is small, and every read still gives the whole resource:
+stored value sets are kept as summaries and read when used; code systems are kept without
+their narratives, which a CodeSystem read gives back as stored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from codesystems.fhir_json import loader as fhir_loader
+from server import create_app
+from terminology.store import Store
+
+NARRATED = {
+    "resourceType": "CodeSystem", "id": "narrated", "url": "http://example.org/cs/narrated",
+    "version": "1", "name": "Narrated", "status": "active",
+    "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">A long "
+             "narrative of the code system</div>"},
+    "content": "complete", "concept": [{"code": "a", "display": "Alpha"}],
+}
+VALUE_SET = {
+    "resourceType": "ValueSet", "id": "narrated-all", "url": "http://example.org/vs/narrated",
+    "version": "1", "name": "NarratedAll", "status": "draft",
+    "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">All "
+             "of it</div>"},
+    "compose": {"include": [{"system": "http://example.org/cs/narrated"}]},
+}
+
+
+def _app(tmp_path: Path):  # type: ignore[no-untyped-def]
+    for name, resource in (("cs.json", NARRATED), ("vs.json", VALUE_SET)):
+        (tmp_path / name).write_text(json.dumps(resource))
+    store = Store(tmp_path / "tx.db")
+    store.create()
+    fhir_loader.import_paths(store, [tmp_path / "cs.json", tmp_path / "vs.json"])
+    return create_app({"DB": str(tmp_path / "tx.db"), "CACHE_BYTES": 0})
+
+
+def test_a_code_system_read_gives_its_narrative_in_place(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    provider = app.extensions["registry"].resolve("http://example.org/cs/narrated")
+    assert "text" not in provider.info.resource  # not held by the catalog
+    body = app.test_client().get("/fhir/CodeSystem/narrated").get_json()
+    assert body["text"] == NARRATED["text"]
+    assert list(body)[:7] == ["resourceType", "id", "url", "version", "name", "status", "text"]
+    listed = app.test_client().get("/fhir/CodeSystem?url=http://example.org/cs/narrated")
+    assert listed.get_json()["entry"][0]["resource"]["text"] == NARRATED["text"]
+
+
+def test_value_sets_are_summaries_until_used(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    registry = app.extensions["registry"]
+    with registry.snapshot():
+        info = next(i for i in registry.value_set_infos()
+                    if i.summary.get("id") == "narrated-all")
+    assert info.resource is None and info.summary == {
+        "url": "http://example.org/vs/narrated", "version": "1", "id": "narrated-all",
+        "name": "NarratedAll", "status": "draft"}
+    client = app.test_client()
+    read = client.get("/fhir/ValueSet/narrated-all").get_json()
+    assert read["text"] == VALUE_SET["text"] and read["compose"] == VALUE_SET["compose"]
+    found = client.get("/fhir/ValueSet?status=draft&name=Narr").get_json()
+    assert [e["resource"]["id"] for e in found["entry"]] == ["narrated-all"]
+    assert client.get("/fhir/ValueSet?status=active&url=http://example.org/vs/narrated"
+                      ).get_json()["total"] == 0
+    expanded = client.get("/fhir/ValueSet/narrated-all/$expand").get_json()
+    assert [c["code"] for c in expanded["expansion"]["contains"]] == ["a"]
+    by_url = client.get("/fhir/ValueSet/$expand?url=http://example.org/vs/narrated|1").get_json()
+    assert [c["code"] for c in by_url["expansion"]["contains"]] == ["a"]
