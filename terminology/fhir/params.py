@@ -131,7 +131,7 @@ class _Plain:
         self.known = set(self.kinds)
 
     @staticmethod
-    def _kind(f: fields.Field) -> str:
+    def _kind(f: fields.Field[Any]) -> str:
         if type(f) is fields.String and not f.validators:
             return "string"
         if (type(f) is fields.List and type(f.inner) is fields.String
@@ -141,8 +141,9 @@ class _Plain:
                 and f.falsy == {"false", False} and not f.validators):
             return "boolean"
         if type(f) is fields.Integer and not f.strict and [
-                (type(v), v.min, v.max, v.max_inclusive) for v in f.validators] == [
-                (validate.Range, None, 2**31 - 1, True)]:
+                (v.min, v.max, v.max_inclusive) for v in f.validators
+                if isinstance(v, validate.Range)] == [(None, 2**31 - 1, True)] and len(
+                f.validators) == 1:
             return "integer"
         if (type(f) is fields.Nested and f.nested is CodingSchema and not f.many
                 and not f.validators):
