@@ -67,3 +67,21 @@ def test_value_sets_are_summaries_until_used(tmp_path: Path) -> None:
     assert [c["code"] for c in expanded["expansion"]["contains"]] == ["a"]
     by_url = client.get("/fhir/ValueSet/$expand?url=http://example.org/vs/narrated|1").get_json()
     assert [c["code"] for c in by_url["expansion"]["contains"]] == ["a"]
+
+
+def test_an_import_leaves_each_search_index_in_one_segment(tmp_path: Path) -> None:
+    """Every batch an import writes adds a segment to the FTS5 indexes, and a search looks
+    each word up in every segment: the import merges them before it commits."""
+    _app(tmp_path)
+    store = Store(tmp_path / "tx.db")
+    more = dict(NARRATED, id="other", url="http://example.org/cs/other",
+                concept=[{"code": f"c{i}", "display": f"Concept number {i}"} for i in range(50)])
+    (tmp_path / "more.json").write_text(json.dumps(more))
+    fhir_loader.import_paths(store, [tmp_path / "more.json"])
+    con = store._reader()
+    for index in ("concept_search_idx", "concept_core_idx"):
+        assert con.execute(f"SELECT count(DISTINCT segid) FROM {index}").fetchone()[0] == 1
+    app = create_app({"DB": str(tmp_path / "tx.db"), "CACHE_BYTES": 0})
+    found = app.test_client().get("/fhir/ValueSet/$expand?url=http://example.org/cs/other"
+                                  "?fhir_vs&filter=number 7&count=5").get_json()
+    assert [c["code"] for c in found["expansion"]["contains"]] == ["c7"]

@@ -66,7 +66,9 @@ class Store(Reads, Search):
             con.row_factory = sqlite3.Row
             con.execute("BEGIN IMMEDIATE")
             try:
-                yield Writer(con)
+                writer = Writer(con)
+                yield writer
+                writer.merge_search_indexes()
                 con.execute(
                     "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
                 )

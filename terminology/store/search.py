@@ -25,7 +25,7 @@ from terminology.textsearch.synonyms import Synonyms
 from terminology.textsearch.words import stems_of
 
 __all__ = ["SEARCH_SECONDS", "IndexRows", "Search", "add_to_index", "index_rows",
-           "remove_from_index", "search_key"]
+           "optimize_indexes", "remove_from_index", "search_key"]
 
 SEARCH_SECONDS = 2.0  # a text search running longer than this answers too-costly
 TIME_CHECK_STEPS = 20000  # SQLite VM steps between two looks at the clock
@@ -73,6 +73,12 @@ def index_rows(concept_id: int, code: str, display: str | None,
 def add_to_index(con: sqlite3.Connection, rows: list[IndexRows]) -> None:
     con.executemany(_INSERT, (row for row, _ in rows))
     con.executemany(_INSERT_CORE, (core for _, core in rows if core is not None))
+
+
+def optimize_indexes(con: sqlite3.Connection) -> None:
+    """Merge the segments of both indexes (FTS5 'optimize'), inside the caller's transaction."""
+    con.execute("INSERT INTO concept_search (concept_search) VALUES ('optimize')")
+    con.execute("INSERT INTO concept_core (concept_core) VALUES ('optimize')")
 
 
 def remove_from_index(con: sqlite3.Connection, rows: Iterable[IndexRows]) -> None:

@@ -25,7 +25,13 @@ from terminology.store.records import (
     now,
     version_key,
 )
-from terminology.store.search import IndexRows, add_to_index, index_rows, remove_from_index
+from terminology.store.search import (
+    IndexRows,
+    add_to_index,
+    index_rows,
+    optimize_indexes,
+    remove_from_index,
+)
 
 
 class Writer:
@@ -36,12 +42,22 @@ class Writer:
     def __init__(self, con: sqlite3.Connection) -> None:
         self.con = con
         self._to_index: list[IndexRows] = []
+        self.reindexed = False  # the search indexes changed: Store.transaction merges them
 
     def _index_pending(self) -> None:
         """Add the concepts inserted so far to the search index (one batch is much faster)."""
         if self._to_index:
             add_to_index(self.con, self._to_index)
             self._to_index = []
+            self.reindexed = True
+
+    def merge_search_indexes(self) -> None:
+        """Merge each search index into one b-tree: every batch written adds a segment, and a
+        search looks a word up in every segment (the HL7 Terminology package's 897 code
+        systems left 150 lookups for a three-word filter, 14 once merged; 0.2 s here)."""
+        self._index_pending()
+        if self.reindexed:
+            optimize_indexes(self.con)
 
     def _unindex(self, where: str, params: tuple[Any, ...]) -> None:
         """Take the concepts `where` selects out of the search index, before deleting them."""
@@ -50,6 +66,7 @@ class Writer:
             f"SELECT id, code, display, designations FROM concept WHERE {where}", params
         ).fetchall()
         remove_from_index(self.con, (index_rows(*row) for row in rows))
+        self.reindexed = True
 
     def _claim_id(self, kind: str, url: str, version: str | None, wanted: str | None) -> str:
         """The id under which `url|version` is stored. Ids are unique per resource type: an
