@@ -120,7 +120,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
             ports = {"bare": bare.port, "cached": cached.port, "uncached": uncached.port}
             chosen = harness.wanted(args, loads(codes))
             print(f"{harness.stamp()}; {args.opts.kind} workers={args.workers} "
-                  f"threads={args.threads}; {harness.Cores.describe(args.cores)}; "
+                  f"threads={args.threads}; {args.cores.describe()}; "
                   f"{args.duration:g} s per run", flush=True)
             wrk = harness.Wrk(args.cores, tmp)
             results = harness.measure(wrk, ports, chosen, args.conns, args.duration,

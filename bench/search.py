@@ -1,143 +1,98 @@
-"""Benchmark the first start (the full ICD-10-CM import) and ranked text search, in-process.
+"""Benchmark `$expand` with a text filter over HTTP, uncached, beside the bare endpoint.
 
-Run from the repository root:  python bench/search.py [--repeat 300]
+Run from the repository root:  python bench/search.py [--duration 10] [--connections 1,16]
+                                                      [--server granian|gunicorn] [--db PATH]
 
-It builds a fresh store in a temporary folder exactly as a first `txserver serve` does
-(server.import_samples: the CPT and CMS samples, the full ICD-10-CM from the simple-icd-10-cm
-package, the ICD-10-PCS and HCPCS samples) and prints how long that took, the ICD-10-CM part
-alone (parsing and storing), and the store's size on disk. Then it times searches, each query
-`--repeat` times after one warm-up call, and prints p50 and p99 in milliseconds for:
+The store is bench/harness.py's (the samples with the full ICD-10-CM, a 2,000-concept code
+system loaded with `import fhir`, the HL7 Terminology package). `txserver serve` runs with
+TX_CACHE_BYTES=0 (no answer cache) beside bench/bare_app.py answering a captured 20-concept
+expansion as fixed bytes, both under granian (or gunicorn) with the same workers and threads,
+pinned to one core with wrk on the other. Each load asks `ValueSet/$expand?url=...&filter=
+...&count=20`, the filters in turn:
 
-- `SqlProvider.search` over ICD-10-CM (the store's FTS5 query, a typed code first);
-- `Registry.search` over every code system at once (one ranked query across all of them);
-- `ValueSet/$expand?filter=` through the Flask app's test client (no HTTP, no response cache),
-  on the implicit value set of all ICD-10-CM codes and on the all-codes value set.
+- the 2,000-concept code system, narrow (`appendectomy number 12`: one match, 50 such
+  filters in turn) and broad (`number`: all 2,000 match);
+- the full ICD-10-CM (98,000 concepts), narrow (rare words: a handful of matches each) and
+  broad (common words: hundreds to thousands of matches each).
 
-Queries: a broad word (`diabetes`, 647 ICD-10-CM concepts), a rare word (`leptospirosis`, 6), a
-code typed with its dot (`E11.9`) and without (`e119`), and two words (`fracture femur`). Figures
-are for one thread on this machine; compare them only within one run.
+The target: at least 1,500 req/s at 16 connections for each, and a cost that follows the page
+(20 concepts), not the code system's size nor the number of matches.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sqlite3
-import statistics
 import sys
-import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import server
-from codesystems.icd10cm import loader as icd_loader
-from codesystems.sources import store_code_system
-from terminology.store import Store
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+from harness import GENERATED_URL, PROCEDURES, Load, Target, at_most, rps_at_least  # noqa: E402
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
-ALL_CODES = "urn:txserver:ValueSet/all-codes"
-QUERIES = ("diabetes", "leptospirosis", "E11.9", "e119", "fracture femur")
+TARGET_RPS, P99_MS = 1500.0, 8.0
+ICD_NARROW = ("leptospirosis", "anthrax", "cholera", "tularemia", "brucellosis", "listeriosis",
+              "psittacosis", "trachoma", "yaws", "pinta")
+ICD_BROAD = ("diabetes", "fracture", "injury", "pain", "neoplasm", "infection", "disorder",
+             "pregnancy", "dislocation", "burn")
 
 
-def size_mb(path: Path) -> float:
-    """The store's size on disk once the write-ahead log is folded in."""
-    con = sqlite3.connect(path)
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
-    files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
-    return sum(f.stat().st_size for f in files if f.exists()) / 1e6
+def expand_paths(system: str, filters: list[str]) -> list[str]:
+    return [f"/fhir/ValueSet/$expand?" + urlencode(
+        {"url": f"{system}?fhir_vs", "filter": text, "count": 20}, quote_via=quote)
+        for text in filters]
 
 
-def timed(call: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """(p50, p99) in milliseconds of `repeat` calls after one warm-up call."""
-    call()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+def loads() -> list[Load]:
+    narrow = [f"{name} number {n}" for name in PROCEDURES[:10] for n in (12, 17, 23, 38, 41)]
+    group = "uncached $expand, filter, count=20 (TX_CACHE_BYTES=0)"
+    return [
+        Load("bare", "bare", "GET", expand_paths(GENERATED_URL, ["number"]), group="bare"),
+        Load("2,000 concepts narrow", "tx", "GET", expand_paths(GENERATED_URL, narrow),
+             group=group),
+        Load("2,000 concepts broad", "tx", "GET", expand_paths(GENERATED_URL, ["number"]),
+             group=group),
+        Load("ICD-10-CM narrow", "tx", "GET", expand_paths(ICD, list(ICD_NARROW)), group=group),
+        Load("ICD-10-CM broad", "tx", "GET", expand_paths(ICD, list(ICD_BROAD)), group=group),
+    ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=300, help="timed calls per query")
-    args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="txbench-"))
-    try:
-        run(folder, args.repeat)
-    finally:
-        for name in os.listdir(folder):
-            (folder / name).unlink()
-        folder.rmdir()
+def run(args: argparse.Namespace, tmp: Path) -> int:
+    db = args.db or tmp / "tx.db"
+    harness.prepare_store(db, tmp, package=not args.no_package)
+    tx = harness.tx_server("txserver (TX_CACHE_BYTES=0)", db, args.opts, tmp,
+                           {"TX_CACHE_BYTES": "0"})
+    with harness.running([tx]):
+        chosen = harness.wanted(args, loads())
+        status, body = harness.request(tx.port, "GET", chosen[0].paths[0])
+        if status != 200:
+            raise RuntimeError(f"$expand answered HTTP {status}: {body[:300]!r}")
+        body_file = tmp / "bare-body.json"
+        body_file.write_bytes(body)
+        bare = harness.bare_server(body_file, args.opts, tmp)
+        with harness.running([bare]):
+            print(f"{harness.stamp()}; {args.opts.kind} workers={args.workers} "
+                  f"threads={args.threads}; {args.cores.describe()}; {args.duration:g} s per "
+                  "run", flush=True)
+            results = harness.measure(harness.Wrk(args.cores, tmp),
+                                      {"bare": bare.port, "tx": tx.port}, chosen, args.conns,
+                                      args.duration, args.warmup)
+            print(f"\n{harness.stamp()}")
+            print(harness.table(results))
+            print()
+            names = [ld.name for ld in chosen if ld.name != "bare"]
+            print("\n".join(harness.verdicts(results, [
+                Target(">= 1,500 req/s", names, 16, rps_at_least(TARGET_RPS)),
+                Target("p99 <= 8 ms", names, 16, at_most("p99_ms", P99_MS))])))
+            print("\n".join(harness.memory_lines([tx])))
+    return 0
 
 
-def run(folder: Path, repeat: int) -> None:
-    # -- the ICD-10-CM import alone, then a whole first start ------------------------------
-    alone = Store(folder / "icd.db")
-    alone.create()
-    start = time.perf_counter()
-    parsed = icd_loader.read_source()
-    parse_s = time.perf_counter() - start
-    start = time.perf_counter()
-    store_code_system(alone, parsed)
-    store_s = time.perf_counter() - start
-    icd_mb = size_mb(alone.path)
-    alone.close()
-
-    path = folder / "tx.db"
-    store = Store(path)
-    store.create()
-    start = time.perf_counter()
-    server.import_samples(store)
-    first_start_s = time.perf_counter() - start
-    total_mb = size_mb(path)
-
-    print()
-    print(f"ICD-10-CM {parsed.version}: {len(parsed.concepts):,} concepts, "
-          f"{icd_loader.billable_count(parsed):,} billable")
-    print(f"  import: {parse_s + store_s:.2f} s (parse {parse_s:.2f} s, store {store_s:.2f} s); "
-          f"store alone {icd_mb:.1f} MB")
-    print(f"first start (CPT + CMS samples, full ICD-10-CM, PCS and HCPCS samples): "
-          f"{first_start_s:.2f} s; store {total_mb:.1f} MB on disk")
-
-    # -- searches --------------------------------------------------------------------------
-    app = server.create_app({"DB": str(path), "CACHE_BYTES": 0})
-    registry = app.extensions["registry"]
-    provider = registry.resolve(ICD)
-    client = app.test_client()
-
-    def expand(url: str, text: str) -> Callable[[], object]:
-        query = {"url": url, "filter": text, "count": "20"}
-
-        def call() -> object:
-            response = client.get("/fhir/ValueSet/$expand", query_string=query)
-            assert response.status_code == 200, response.get_data(as_text=True)[:300]
-            return response
-
-        return call
-
-    rows = []
-    for text in QUERIES:
-        first = provider.search(text, 20)[:1]
-        rows.append((text, first[0] if first else "-", [
-            timed(lambda t=text: provider.search(t, 20), repeat),
-            timed(lambda t=text: registry.search(t, 20), repeat),
-            timed(expand(f"{ICD}?fhir_vs", text), repeat),
-            timed(expand(ALL_CODES, text), repeat),
-        ]))
-    heads = ("ICD search", "all systems", "$expand ICD", "$expand all-codes")
-    print(f"\nsearch latency, ms (p50 / p99 of {repeat} calls, 20 results, one thread)")
-    print(f"{'query':<16}{'first hit':<11}" + "".join(f"{h:>20}" for h in heads))
-    for text, first, figures in rows:
-        cells = "".join(f"{f'{p50:.2f} / {p99:.2f}':>20}" for p50, p99 in figures)
-        print(f"{text:<16}{first:<11}{cells}")
+def main(argv: list[str] | None = None) -> int:
+    args = harness.parse(harness.parser(__doc__.split("\n\n")[0]), argv)
+    return harness.main_wrapper(run, args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

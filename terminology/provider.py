@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
 from terminology.model import Canonical, Concept, Filter, Property
-from terminology.store import ConceptMapInfo, Store
+from terminology.store import ConceptMapInfo, Store, ValueSetInfo
 
 Predicate = Callable[[Concept], bool]  # a filter of ValueSet.compose, over one concept
 
@@ -246,6 +246,14 @@ class Registry(Protocol):
     def value_set(self, url: str, version: str | None = None) -> dict[str, Any] | None: ...
 
     def value_sets(self) -> list[dict[str, Any]]: ...
+
+    def value_set_infos(self) -> list[ValueSetInfo]:
+        """Every value set served, as summaries (value_set_resource reads one)."""
+        ...
+
+    def value_set_by_id(self, resource_id: str) -> dict[str, Any] | None: ...
+
+    def value_set_resource(self, info: ValueSetInfo) -> dict[str, Any]: ...
 
     # -- concept maps
     def concept_maps(self) -> list[ConceptMapInfo]: ...

@@ -29,7 +29,7 @@ from terminology.errors import NotFound
 from terminology.memory import MemoryProvider
 from terminology.model import Canonical
 from terminology.provider import CodeSystemProvider, Hit, Registry
-from terminology.store import CodeSystemInfo, ConceptMapInfo, Store, version_key
+from terminology.store import CodeSystemInfo, ConceptMapInfo, Store, ValueSetInfo, version_key
 from terminology.store.provider import SqlProvider, one_store
 from terminology.textsearch.synonyms import Synonyms
 
@@ -45,7 +45,7 @@ class Catalog:
     by_url: dict[str, list[CodeSystemProvider]]
     by_id: dict[str, CodeSystemProvider]
     maps: list[ConceptMapInfo]
-    value_sets: dict[str, list[dict[str, Any]]]
+    value_sets: dict[str, list[ValueSetInfo]]  # oldest version first; resources read when used
     supplements: dict[str, list[dict[str, Any]]]
     system_ids: dict[str, str]  # another unique id of a code system (urn:oid:...) -> its url
     stored: dict[str, list[CodeSystemProvider]]  # by_url without the built-in providers
@@ -66,6 +66,7 @@ class StoreRegistry:
     newest generation."""
 
     KEEP = 2  # catalogs kept: the newest generation, and the one requests may still be on
+    VALUE_SETS_KEPT = 256  # stored value sets kept parsed (the ones in use), the rest on disk
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class StoreRegistry:
         self._lock = threading.Lock()
         self._catalogs: OrderedDict[int, Catalog] = OrderedDict()
         self._pinned = _Pin()
+        self._value_sets: OrderedDict[tuple[int, int], dict[str, Any] | None] = OrderedDict()
         self.refresh()
 
     # -- loading ------------------------------------------------------------------------------
@@ -162,7 +164,7 @@ class StoreRegistry:
                 by_id.setdefault(builtin.resource_id, builtin)
         for providers in [*by_url.values(), *stored_systems.values()]:
             providers.sort(key=lambda p: version_key(p.canonical.version or ""))
-        stored = self.store.value_sets() if exists else []
+        stored = self.store.value_set_infos() if exists else []
         value_sets = _value_sets_by_url(self.builtin_value_sets, stored, set(by_url))
         maps = self.store.concept_maps() if exists else []
         system_ids = _system_ids(self.store, by_url) if exists else {}
@@ -282,12 +284,41 @@ class StoreRegistry:
         if url == ALL_CODES_URL:
             return self.all_codes()
         found = _pick_value_set(self._current().value_sets.get(url, []), version)
-        return found if found is not None else implicit_value_set(url)
+        return self.value_set_resource(found) if found is not None else implicit_value_set(url)
 
     def value_sets(self) -> list[dict[str, Any]]:
+        """Every value set served, each read (see value_set_infos to choose first)."""
+        return [self.value_set_resource(info) for info in self.value_set_infos()]
+
+    def value_set_infos(self) -> list[ValueSetInfo]:
+        """Every value set served, by url then version, the all-codes value set last."""
         value_sets = self._current().value_sets
         listed = [vs for url in sorted(value_sets) for vs in value_sets[url]]
-        return listed + [self.all_codes()]
+        return listed + [ValueSetInfo.held(self.all_codes())]
+
+    def value_set_by_id(self, resource_id: str) -> dict[str, Any] | None:
+        for info in self.value_set_infos():
+            if info.summary.get("id") == resource_id:
+                return self.value_set_resource(info)
+        return None
+
+    def value_set_resource(self, info: ValueSetInfo) -> dict[str, Any]:
+        """The value set's resource: a stored one read from this request's generation (the
+        ones in use kept parsed, at most VALUE_SETS_KEPT)."""
+        if info.resource is not None or info.row is None:
+            return info.resource or {}
+        key = (self._current().generation, info.row)
+        with self._lock:
+            if key in self._value_sets:
+                self._value_sets.move_to_end(key)
+                found = self._value_sets[key]
+                return found if found is not None else {}
+        found = self.store.value_set_resource(info.row)
+        with self._lock:
+            self._value_sets[key] = found
+            while len(self._value_sets) > self.VALUE_SETS_KEPT:
+                self._value_sets.popitem(last=False)
+        return found if found is not None else {}
 
     def all_codes(self) -> dict[str, Any]:
         """Every code of every code system loaded (the default version of each): one value set
@@ -364,23 +395,23 @@ def _display_of(providers: list[CodeSystemProvider], code: str) -> str | None:
     return None
 
 
-def _value_sets_by_url(builtin: list[dict[str, Any]], stored: list[dict[str, Any]],
-                       systems: set[str]) -> dict[str, list[dict[str, Any]]]:
+def _value_sets_by_url(builtin: list[dict[str, Any]], stored: list[ValueSetInfo],
+                       systems: set[str]) -> dict[str, list[ValueSetInfo]]:
     """The value sets served, by url, oldest version first. A built-in one is served only
     when every code system it includes is loaded, and not when a loaded value set has its
     url or its id (the loaded definition wins: one resource per id, no duplicate listing)."""
-    taken_urls = {vs.get("url") for vs in stored}
-    taken_ids = {vs.get("id") for vs in stored}
-    served = [vs for vs in builtin
+    taken_urls = {vs.summary.get("url") for vs in stored}
+    taken_ids = {vs.summary.get("id") for vs in stored}
+    served = [ValueSetInfo.held(vs) for vs in builtin
               if vs.get("url") not in taken_urls and vs.get("id") not in taken_ids
               and all(rule["system"] in systems
                       for rule in (vs.get("compose") or {}).get("include", [])
                       if rule.get("system"))]
-    by_url: dict[str, list[dict[str, Any]]] = {}
+    by_url: dict[str, list[ValueSetInfo]] = {}
     for vs in served + stored:
-        by_url.setdefault(vs.get("url", ""), []).append(vs)
+        by_url.setdefault(vs.summary.get("url", ""), []).append(vs)
     for listed in by_url.values():
-        listed.sort(key=lambda v: version_key(v.get("version") or ""))
+        listed.sort(key=lambda v: version_key(v.summary.get("version") or ""))
     return by_url
 
 
@@ -470,16 +501,17 @@ def implicit_value_set(url: str) -> dict[str, Any] | None:
             "name": "Implicit", "compose": {"include": [include]}}
 
 
-def _pick_value_set(candidates: list[dict[str, Any]], version: str | None) -> dict[str, Any] | None:
+def _pick_value_set(candidates: list[ValueSetInfo], version: str | None) -> ValueSetInfo | None:
     if not candidates:
         return None
     if version is None:
         return candidates[-1]
     for vs in candidates:
-        if vs.get("version") == version:
+        if vs.summary.get("version") == version:
             return vs
     if version.endswith(".x"):
-        matches = [vs for vs in candidates if (vs.get("version") or "").startswith(version[:-1])]
+        matches = [vs for vs in candidates
+                   if (vs.summary.get("version") or "").startswith(version[:-1])]
         return matches[-1] if matches else None
     return None
 
@@ -546,6 +578,15 @@ class RegistryLayer:
     def value_sets(self) -> list[dict[str, Any]]:
         return self.base.value_sets()
 
+    def value_set_infos(self) -> list[ValueSetInfo]:
+        return self.base.value_set_infos()
+
+    def value_set_by_id(self, resource_id: str) -> dict[str, Any] | None:
+        return self.base.value_set_by_id(resource_id)
+
+    def value_set_resource(self, info: ValueSetInfo) -> dict[str, Any]:
+        return self.base.value_set_resource(info)
+
     def concept_maps(self) -> list[ConceptMapInfo]:
         return self.base.concept_maps()
 
@@ -559,7 +600,7 @@ class RequestRegistry(RegistryLayer):
     def __init__(self, base: Registry, resources: list[dict[str, Any]]) -> None:
         super().__init__(base)
         self._code_systems: dict[str, list[MemoryProvider]] = {}
-        self._value_sets: dict[str, list[dict[str, Any]]] = {}
+        self._value_sets: dict[str, list[ValueSetInfo]] = {}
         self._concept_maps: list[dict[str, Any]] = []
         self.supplements: dict[str, list[dict[str, Any]]] = {}
         for resource in resources:
@@ -572,13 +613,13 @@ class RequestRegistry(RegistryLayer):
                 else:
                     self._code_systems.setdefault(url, []).append(MemoryProvider(resource))
             elif kind == "ValueSet":
-                self._value_sets.setdefault(url, []).append(resource)
+                self._value_sets.setdefault(url, []).append(ValueSetInfo.held(resource))
             elif kind == "ConceptMap":
                 self._concept_maps.append(resource)
         for providers in self._code_systems.values():
             providers.sort(key=lambda p: version_key(p.canonical.version or ""))
         for listed in self._value_sets.values():
-            listed.sort(key=lambda v: version_key(v.get("version") or ""))
+            listed.sort(key=lambda v: version_key(v.summary.get("version") or ""))
 
     def resolve(self, url: str, version: str | None = None,
                 on_date: str | None = None) -> CodeSystemProvider:
@@ -634,11 +675,22 @@ class RequestRegistry(RegistryLayer):
 
     def value_set(self, url: str, version: str | None = None) -> dict[str, Any] | None:
         local = _pick_value_set(self._value_sets.get(url, []), version)
-        return local if local is not None else self.base.value_set(url, version)
+        return local.resource if local is not None else self.base.value_set(url, version)
 
     def concept_map_resources(self) -> list[dict[str, Any]]:
         return self._concept_maps + self.base.concept_map_resources()
 
     def value_sets(self) -> list[dict[str, Any]]:
+        return [self.value_set_resource(info) for info in self.value_set_infos()]
+
+    def value_set_infos(self) -> list[ValueSetInfo]:
         local = [vs for listed in self._value_sets.values() for vs in listed]
-        return local + self.base.value_sets()
+        return local + self.base.value_set_infos()
+
+    def value_set_by_id(self, resource_id: str) -> dict[str, Any] | None:
+        for listed in self._value_sets.values():
+            for info in listed:
+                if info.summary.get("id") == resource_id:
+                    return info.resource
+        return self.base.value_set_by_id(resource_id)
+

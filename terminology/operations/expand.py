@@ -65,9 +65,9 @@ def find_valueset(registry: Registry, *, valueset: Any = None, url: str | None =
                            tx_issue_type="not-found", message_id="Unable_to_resolve_value_Set_")
         return found
     if instance_id:
-        for vs in registry.value_sets():  # a request's own first, then the stored ones
-            if vs.get("id") == instance_id:
-                return vs
+        found = registry.value_set_by_id(instance_id)  # a request's own first, then stored
+        if found is not None:
+            return found
         raise NotFound(f"ValueSet/{instance_id} is not known on this server")
     raise InvalidRequest("A value set is required: give url or valueSet", expression="url")
 

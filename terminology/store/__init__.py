@@ -28,6 +28,7 @@ from terminology.store.records import (
     NamingSystemId,
     SearchHit,
     StoreVersion,
+    ValueSetInfo,
     decode_designations,
     decode_properties,
     encode_designations,
@@ -42,7 +43,7 @@ CHECKPOINT_WAIT_MS = 2000
 
 __all__ = [
     "SCHEMA_VERSION", "SEARCH_SECONDS", "CodeSystemInfo", "ConceptMapInfo", "DuplicateCode",
-    "MapElement", "NamingSystemId", "SearchHit", "Store", "StoreVersion", "Writer",
+    "MapElement", "NamingSystemId", "SearchHit", "Store", "StoreVersion", "ValueSetInfo", "Writer",
     "decode_designations", "decode_properties", "default_path",
     "encode_designations", "encode_properties", "search_key", "version_key",
 ]

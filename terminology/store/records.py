@@ -79,6 +79,26 @@ class ConceptMapInfo:
     resource: dict[str, Any]
 
 
+SUMMARY_KEYS = ("url", "version", "id", "name", "title", "status")
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSetInfo:
+    """A value set as a catalog keeps it: what choosing and listing it needs, its `summary`
+    (url, version, id, name, title, status as the resource gives them; absent ones left
+    out). A stored one's resource is read from its `row` when it is used; a built-in one is
+    held whole in `resource`."""
+
+    row: int | None
+    summary: dict[str, Any]
+    resource: dict[str, Any] | None = None
+
+    @staticmethod
+    def held(resource: dict[str, Any]) -> ValueSetInfo:
+        return ValueSetInfo(None, {k: resource[k] for k in SUMMARY_KEYS if k in resource},
+                            resource)
+
+
 @dataclass(frozen=True, slots=True)
 class NamingSystemId:
     """One unique id (`uniqueId`) of a stored NamingSystem."""

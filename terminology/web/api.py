@@ -231,12 +231,22 @@ def _read(kind: str, resource_id: str, candidates: list[dict[str, Any]]) -> Resp
 
 @api.route("/ValueSet", methods=["GET"])
 def valueset_search() -> Response:
-    return _search("ValueSet", registry().value_sets())
+    """Matched on the value sets' summaries; only the page's resources are read."""
+    _check_format()
+    reg = registry()
+    matches = [info for info in reg.value_set_infos() if _matches(info.summary, request.args)]
+    return fhir_response(search.searchset(
+        base_url(), "ValueSet", matches, request.args,
+        lambda info: resources.shape(reg.value_set_resource(info), request.args)))
 
 
 @api.route("/ValueSet/<resource_id>", methods=["GET"])
 def valueset_read(resource_id: str) -> Response:
-    return _read("ValueSet", resource_id, registry().value_sets())
+    _check_format()
+    found = registry().value_set_by_id(resource_id)
+    if found is None:
+        raise NotFound(f"ValueSet/{resource_id} is not known on this server")
+    return fhir_response(resources.shape(found, request.args))
 
 
 def _matches(resource: dict[str, Any], args: Any) -> bool:
