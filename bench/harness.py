@@ -215,8 +215,8 @@ def bare_server(body_file: Path, opts: ServerOptions, tmp: Path) -> Server:
     """bench/bare_app.py under the same WSGI server and settings as `txserver serve`."""
     port = free_port()
     launch = ("import sys; from terminology.web import serving; "
-              "s = serving.Settings('%s', %d, %d, %d, %s); " % (
-                  HOST, port, opts.workers, opts.threads, opts.access_log))
+              "s = serving.Settings('%s', %d, %d, %d); " % (
+                  HOST, port, opts.workers, opts.threads))  # (the app writes the access log)
     if opts.kind == "gunicorn":
         launch += "import bare_app; serving.run_gunicorn(bare_app.create_app, s)"
     else:
