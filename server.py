@@ -58,6 +58,7 @@ from terminology.web import access_log, admission, layers, serving, snapshot
 from terminology.web.api import api, fhir_response
 from terminology.web.cache import DEFAULT_ANSWER_BYTES, DEFAULT_BYTES, ResponseCache
 from terminology.web.health import health
+from terminology.web.hot import HotReads
 from terminology.web.http_cache import DEFAULT_MAX_AGE, KEEPABLE_REFUSAL, CachePolicy, HttpCache
 from terminology.web.publish import DEFAULT_KEEP, SnapshotPublisher
 from terminology.web.replica import DEFAULT_POLL_SECONDS, SnapshotReplica
@@ -128,12 +129,15 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["registry"] = registry
     # each request reads one store generation (writes and health checks read none)
     snapshot.install(app, registry, unpinned=frozenset({writes.name, health.name}))
-    admission.install(app, app.config["HEAVY_SLOTS"], app.config["TIME_BUDGET"])
     answers = ResponseCache(
         int(app.config.get("CACHE_BYTES", os.environ.get("TX_CACHE_BYTES", DEFAULT_BYTES))),
         int(app.config.get("CACHE_ANSWER_BYTES",
                            os.environ.get("TX_CACHE_ANSWER_BYTES", DEFAULT_ANSWER_BYTES))))
     app.extensions["response_cache"] = answers
+    # the hot operations answered before Flask, inside the heavy-work gate put in front next
+    hot = HotReads(app.wsgi_app, registry, answers, app.config["TIME_BUDGET"], app.config)
+    app.wsgi_app = app.extensions["hot_reads"] = hot  # type: ignore[method-assign]
+    admission.install(app, app.config["HEAVY_SLOTS"], app.config["TIME_BUDGET"])
     app.extensions["resource_store"] = FhirResources(store)
     if app.config.get("SNAPSHOT_PUBLISH") and not read_only:
         app.extensions["snapshot_publisher"] = SnapshotPublisher(

@@ -41,7 +41,11 @@ def fhir_response(body: dict[str, Any], status: int = 200) -> Response:
 
 def registry(flat: dict[str, list[Any]] | None = None) -> Registry:
     """The app's registry, layered with the request's `tx-resource` resources if any."""
-    base: Registry = current_app.extensions["registry"]
+    return layered(current_app.extensions["registry"], flat)
+
+
+def layered(base: Registry, flat: dict[str, list[Any]] | None) -> Registry:
+    """`base`, layered with the request's `tx-resource` resources if any."""
     if flat and flat.get("tx-resource"):
         return RequestRegistry(base, params.tx_resources(flat))
     return base
@@ -69,11 +73,14 @@ def base_url() -> str:
 
 
 def _check_format() -> None:
-    accept = request.headers.get("Accept")
+    check_format(request.headers.get("Accept"), request.args.get("_format"))
+
+
+def check_format(accept: str | None, fmt: str | None) -> None:
+    """406 unless the Accept header and the _format parameter allow FHIR JSON."""
     if accept and not any(t in accept for t in (*_JSON_TYPES, "*/*", "application/*")):
         raise InvalidRequest(f"Accept: {accept} cannot be served: this server speaks FHIR JSON",
                              status=406, issue_code="not-supported")
-    fmt = request.args.get("_format")
     if fmt and not any(t in fmt for t in _JSON_TYPES):
         raise InvalidRequest(f"_format={fmt} is not supported: this server speaks FHIR JSON",
                              status=406, issue_code="not-supported", expression="_format")
@@ -102,7 +109,12 @@ def operation_parameters() -> dict[str, list[Any]]:
         for name, values in body.items():
             flat.setdefault(name, []).extend(values)
         flat.pop("_format", None)
-    accept_language = request.headers.get("Accept-Language")
+    return with_accept_language(flat, request.headers.get("Accept-Language"))
+
+
+def with_accept_language(flat: dict[str, list[Any]], accept_language: str | None
+                         ) -> dict[str, list[Any]]:
+    """An Accept-Language header is the displayLanguage when the request names none."""
     if accept_language and "displayLanguage" not in flat:
         flat["displayLanguage"] = [accept_language]
     return flat
@@ -111,17 +123,27 @@ def operation_parameters() -> dict[str, list[Any]]:
 @api.route("/CodeSystem/$lookup", methods=["GET", "POST"])
 @api.route("/CodeSystem/<resource_id>/$lookup", methods=["GET", "POST"])
 def codesystem_lookup(resource_id: str | None = None) -> Response:
-    flat = operation_parameters()
+    return fhir_response(lookup_answer(current_app.extensions["registry"],
+                                       operation_parameters(), resource_id))
+
+
+def lookup_answer(base: Registry, flat: dict[str, list[Any]], resource_id: str | None
+                  ) -> dict[str, Any]:
     req = params.lookup_request(flat, resource_id)
-    return fhir_response(render.lookup_parameters(lookup(registry(flat), req)))
+    return render.lookup_parameters(lookup(layered(base, flat), req))
 
 
 @api.route("/CodeSystem/$validate-code", methods=["GET", "POST"])
 @api.route("/CodeSystem/<resource_id>/$validate-code", methods=["GET", "POST"])
 def codesystem_validate_code(resource_id: str | None = None) -> Response:
-    flat = operation_parameters()
+    return fhir_response(validate_answer(current_app.extensions["registry"],
+                                         operation_parameters(), resource_id))
+
+
+def validate_answer(base: Registry, flat: dict[str, list[Any]], resource_id: str | None
+                    ) -> dict[str, Any]:
     req = params.validate_request(flat, resource_id)
-    return fhir_response(render.validation_parameters(validate_code(registry(flat), req)))
+    return render.validation_parameters(validate_code(layered(base, flat), req))
 
 
 @api.route("/CodeSystem/$subsumes", methods=["GET", "POST"])
@@ -155,15 +177,24 @@ def valueset_batch_validate() -> Response:
 
 
 def _expand_limit() -> int:
+    return expand_limit(int(current_app.config.get("EXPAND_LIMIT", 10000)),
+                        request.headers.get("X-TOO-COSTLY-THRESHOLD"))
+
+
+def expand_limit(configured: int, header: str | None) -> int:
     """The configured limit, lowered (never raised) by an X-TOO-COSTLY-THRESHOLD header."""
-    limit = int(current_app.config.get("EXPAND_LIMIT", 10000))
-    header = request.headers.get("X-TOO-COSTLY-THRESHOLD", "")
-    return min(limit, int(header)) if header.isdigit() and int(header) > 0 else limit
+    header = header or ""
+    return min(configured, int(header)) if header.isdigit() and int(header) > 0 else configured
 
 
 def _validate_valueset(flat: dict[str, list[Any]], resource_id: str | None) -> dict[str, Any]:
+    return valueset_validate_answer(current_app.extensions["registry"], flat, resource_id)
+
+
+def valueset_validate_answer(base: Registry, flat: dict[str, list[Any]],
+                             resource_id: str | None) -> dict[str, Any]:
     req = params.validate_request(flat, resource_id, valueset=True)
-    reg = registry(flat)
+    reg = layered(base, flat)
     valueset = find_valueset(reg, valueset=req.valueset, url=req.valueset_url,
                              version=req.valueset_version, instance_id=req.valueset_id)
     return render.validation_parameters(validate_code(reg, req, valueset))
@@ -180,12 +211,16 @@ def valueset_validate_code(resource_id: str | None = None) -> Response:
 def valueset_expand(resource_id: str | None = None) -> Response:
     """A repeated GET (the same search typed by many people) is served from the answer cache
     (web/http_cache.py), with the identifier and timestamp of the expansion it repeats."""
-    flat = operation_parameters()
-    req = replace(params.expand_request(flat, resource_id), limit=_expand_limit())
-    result = expand(registry(flat), req)
+    return fhir_response(expand_answer(current_app.extensions["registry"],
+                                       operation_parameters(), resource_id, _expand_limit()))
+
+
+def expand_answer(base: Registry, flat: dict[str, list[Any]], resource_id: str | None,
+                  limit: int) -> dict[str, Any]:
+    req = replace(params.expand_request(flat, resource_id), limit=limit)
+    result = expand(layered(base, flat), req)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    body = render.expansion_valueset(result, f"urn:uuid:{uuid.uuid4()}", now)
-    return fhir_response(body)
+    return render.expansion_valueset(result, f"urn:uuid:{uuid.uuid4()}", now)
 
 
 @api.route("/metadata", methods=["GET"])

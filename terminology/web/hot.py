@@ -1,0 +1,123 @@
+"""The read operations clients send all day, answered before Flask: GET `$lookup` and
+`$validate-code` (CodeSystem and ValueSet) and `$expand`, at the type level.
+
+Flask's request context, routing, hooks and Response object cost about 100 µs a request here,
+as much as the terminology work itself. This WSGI layer answers those GETs with the same
+functions the Flask views call (web/api.py `*_answer`), the same checks of Accept and
+`_format`, the same store-generation pin and time budget, the same answer cache (a repeated
+GET is served from it without computing anything) and the same error answers. Any other
+request (POST, HEAD, a resource id in the path, a page) goes on to Flask unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from werkzeug.http import HTTP_STATUS_CODES
+
+from terminology import budget
+from terminology.errors import TerminologyError
+from terminology.fhir.render import error_outcome, operation_outcome
+from terminology.registry import StoreRegistry
+from terminology.web import api
+from terminology.web.cache import ResponseCache
+
+log = logging.getLogger("txserver")
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+Answer = Callable[[StoreRegistry, dict[str, list[Any]], Environ], dict[str, Any]]
+
+_STATUS_LINES: dict[int, str] = {}
+
+
+def status_line(status: int) -> str:
+    """The status line Flask's Response sends (`422 UNPROCESSABLE ENTITY`)."""
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = _STATUS_LINES[status] = (
+            f"{status} {HTTP_STATUS_CODES.get(status, 'unknown').upper()}")
+    return line
+
+
+class HotReads:
+    """WSGI middleware answering the hot GETs itself (see the module docstring)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], registry: StoreRegistry,
+                 cache: ResponseCache | None, seconds: float, config: dict[str, Any]) -> None:
+        """`config`: the app's, read at each request as the views do (EXPAND_LIMIT)."""
+        self.app = app
+        self.registry = registry
+        self.cache = cache if cache is not None and cache.max_bytes > 0 else None
+        self.seconds = seconds
+        self.answers: dict[str, Answer] = {
+            "/fhir/CodeSystem/$lookup": lambda reg, flat, env: api.lookup_answer(
+                reg, flat, None),
+            "/fhir/CodeSystem/$validate-code": lambda reg, flat, env: api.validate_answer(
+                reg, flat, None),
+            "/fhir/ValueSet/$validate-code": lambda reg, flat, env: (
+                api.valueset_validate_answer(reg, flat, None)),
+            "/fhir/ValueSet/$expand": lambda reg, flat, env: api.expand_answer(
+                reg, flat, None,
+                api.expand_limit(int(config.get("EXPAND_LIMIT", 10000)),
+                                 env.get("HTTP_X_TOO_COSTLY_THRESHOLD"))),
+        }
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        answer = self.answers.get(environ.get("PATH_INFO", ""))
+        if answer is None or environ.get("REQUEST_METHOD") != "GET":
+            return self.app(environ, start_response)
+        try:
+            with self.registry.snapshot() as generation, budget.started(self.seconds):
+                status, body, headers = self._answer(answer, environ, generation)
+        except Exception:  # the store could not be read at all
+            status, body, headers = self._unexpected(environ)
+        start_response(status_line(status), [
+            ("Content-Type", api.FHIR_JSON), ("Content-Length", str(len(body))), *headers])
+        return [body]
+
+    def _answer(self, answer: Answer, environ: Environ, generation: int
+                ) -> tuple[int, bytes, list[tuple[str, str]]]:
+        query = environ.get("QUERY_STRING", "")
+        # the query as werkzeug reads it (request.args): blanks kept, bad bytes left encoded
+        pairs = parse_qsl(query.encode("latin1").decode(), keep_blank_values=True,
+                          errors="werkzeug.url_quote")
+        flat: dict[str, list[Any]] = {}
+        for name, value in pairs:
+            flat.setdefault(name, []).append(value)
+        language = environ.get("HTTP_ACCEPT_LANGUAGE")
+        key = None
+        try:
+            fmt = flat.get("_format")
+            api.check_format(environ.get("HTTP_ACCEPT"), fmt[0] if fmt else None)
+            if self.cache is not None:
+                key = self.cache.key(environ.get("PATH_INFO", ""), query.encode("latin1"),
+                                     language, generation,
+                                     environ.get("HTTP_X_TOO_COSTLY_THRESHOLD"))
+                kept = self.cache.answer(key)
+                if kept is not None:
+                    return kept[0], kept[1], []
+            body = orjson.dumps(answer(self.registry, api.with_accept_language(flat, language),
+                                       environ))
+        except TerminologyError as error:
+            body = orjson.dumps(error_outcome(error))
+            if key is not None and not error.depends_on_load:  # the same request: the same
+                self.cache.put(key, body, error.status)  # type: ignore[union-attr]
+            retry = [("Retry-After", str(error.retry_after))] if error.retry_after is not None \
+                else []
+            return error.status, body, retry
+        except Exception:
+            return self._unexpected(environ)
+        if key is not None:
+            self.cache.put(key, body)  # type: ignore[union-attr]
+        return 200, body, []
+
+    @staticmethod
+    def _unexpected(environ: Environ) -> tuple[int, bytes, list[tuple[str, str]]]:
+        """As server.py's handler of unexpected errors: logged, and a 500 OperationOutcome."""
+        log.exception("unexpected error on GET %s", environ.get("PATH_INFO"))
+        return 500, orjson.dumps(operation_outcome(
+            "The server failed to process the request (see its log)", code="exception")), []
