@@ -24,12 +24,13 @@ from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.registry import StoreRegistry
 from terminology.web import api
-from terminology.web.cache import ResponseCache
+from terminology.web.cache import Key, ResponseCache
 
 log = logging.getLogger("txserver")
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 Answer = Callable[[StoreRegistry, dict[str, list[Any]], Environ], dict[str, Any]]
+Found = tuple[int, bytes, list[tuple[str, str]]]  # status, body, more headers
 
 _STATUS_LINES: dict[int, str] = {}
 
@@ -41,6 +42,26 @@ def status_line(status: int) -> str:
         line = _STATUS_LINES[status] = (
             f"{status} {HTTP_STATUS_CODES.get(status, 'unknown').upper()}")
     return line
+
+
+def query_parameters(query: str) -> dict[str, list[Any]]:
+    """The query as werkzeug reads it (request.args): blanks kept, bad bytes left encoded."""
+    flat: dict[str, list[Any]] = {}
+    for name, value in parse_qsl(query.encode("latin1").decode(), keep_blank_values=True,
+                                 errors="werkzeug.url_quote"):
+        flat.setdefault(name, []).append(value)
+    return flat
+
+
+def _check_format(environ: Environ, flat: dict[str, list[Any]]) -> None:
+    fmt = flat.get("_format")
+    api.check_format(environ.get("HTTP_ACCEPT"), fmt[0] if fmt else None)
+
+
+def _refusal(error: TerminologyError) -> Found:
+    """As server.py's handler of TerminologyError."""
+    retry = [("Retry-After", str(error.retry_after))] if error.retry_after is not None else []
+    return error.status, orjson.dumps(error_outcome(error)), retry
 
 
 class HotReads:
@@ -71,44 +92,56 @@ class HotReads:
         if answer is None or environ.get("REQUEST_METHOD") != "GET":
             return self.app(environ, start_response)
         try:
-            with self.registry.snapshot() as generation, budget.started(self.seconds):
-                status, body, headers = self._answer(answer, environ, generation)
-        except Exception:  # the store could not be read at all
-            status, body, headers = self._unexpected(environ)
+            flat = query_parameters(environ.get("QUERY_STRING", ""))
+            found = self._kept(environ, flat)
+            if found is None:
+                with self.registry.snapshot() as generation, budget.started(self.seconds):
+                    found = self._computed(answer, environ, flat, generation)
+        except Exception:
+            found = self._unexpected(environ)
+        status, body, headers = found
         start_response(status_line(status), [
             ("Content-Type", api.FHIR_JSON), ("Content-Length", str(len(body))), *headers])
         return [body]
 
-    def _answer(self, answer: Answer, environ: Environ, generation: int
-                ) -> tuple[int, bytes, list[tuple[str, str]]]:
-        query = environ.get("QUERY_STRING", "")
-        # the query as werkzeug reads it (request.args): blanks kept, bad bytes left encoded
-        pairs = parse_qsl(query.encode("latin1").decode(), keep_blank_values=True,
-                          errors="werkzeug.url_quote")
-        flat: dict[str, list[Any]] = {}
-        for name, value in pairs:
-            flat.setdefault(name, []).append(value)
-        language = environ.get("HTTP_ACCEPT_LANGUAGE")
+    def _key(self, environ: Environ, generation: int) -> Key:
+        """The answer cache's key, as web/api.py cached_get makes it."""
+        return self.cache.key(  # type: ignore[union-attr]
+            environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "").encode("latin1"),
+            environ.get("HTTP_ACCEPT_LANGUAGE"), generation,
+            environ.get("HTTP_X_TOO_COSTLY_THRESHOLD"))
+
+    def _kept(self, environ: Environ, flat: dict[str, list[Any]]) -> Found | None:
+        """The kept answer to this request at the generation committed now, if any: it needs
+        only the generation, not a pinned read of the store."""
+        if self.cache is None:
+            return None
+        kept = self.cache.answer(self._key(environ, self.registry.committed_generation()))
+        if kept is None:
+            return None
+        try:
+            _check_format(environ, flat)
+        except TerminologyError as error:
+            return _refusal(error)
+        return kept[0], kept[1], []
+
+    def _computed(self, answer: Answer, environ: Environ, flat: dict[str, list[Any]],
+                  generation: int) -> Found:
         key = None
         try:
-            fmt = flat.get("_format")
-            api.check_format(environ.get("HTTP_ACCEPT"), fmt[0] if fmt else None)
+            _check_format(environ, flat)
             if self.cache is not None:
-                key = self.cache.key(environ.get("PATH_INFO", ""), query.encode("latin1"),
-                                     language, generation,
-                                     environ.get("HTTP_X_TOO_COSTLY_THRESHOLD"))
+                key = self._key(environ, generation)
                 kept = self.cache.answer(key)
                 if kept is not None:
                     return kept[0], kept[1], []
-            body = orjson.dumps(answer(self.registry, api.with_accept_language(flat, language),
-                                       environ))
+            flat = api.with_accept_language(flat, environ.get("HTTP_ACCEPT_LANGUAGE"))
+            body = orjson.dumps(answer(self.registry, flat, environ))
         except TerminologyError as error:
-            body = orjson.dumps(error_outcome(error))
+            found = _refusal(error)
             if key is not None and not error.depends_on_load:  # the same request: the same
-                self.cache.put(key, body, error.status)  # type: ignore[union-attr]
-            retry = [("Retry-After", str(error.retry_after))] if error.retry_after is not None \
-                else []
-            return error.status, body, retry
+                self.cache.put(key, found[1], error.status)  # type: ignore[union-attr]
+            return found
         except Exception:
             return self._unexpected(environ)
         if key is not None:
@@ -116,7 +149,7 @@ class HotReads:
         return 200, body, []
 
     @staticmethod
-    def _unexpected(environ: Environ) -> tuple[int, bytes, list[tuple[str, str]]]:
+    def _unexpected(environ: Environ) -> Found:
         """As server.py's handler of unexpected errors: logged, and a 500 OperationOutcome."""
         log.exception("unexpected error on GET %s", environ.get("PATH_INFO"))
         return 500, orjson.dumps(operation_outcome(

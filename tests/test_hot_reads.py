@@ -1,0 +1,143 @@
+"""The hot GETs answered before Flask (web/hot.py) get exactly the answer the Flask views give:
+status, headers and body, for answers, refusals, bad formats, languages and limits; and what
+the layer does not answer (POST, HEAD, a resource id, another path) reaches Flask unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from werkzeug.test import EnvironBuilder
+
+from conftest import CPT
+from server import create_app
+
+ICD = "http://hl7.org/fhir/sid/icd-10-cm"
+LOOKUP = "/fhir/CodeSystem/$lookup"
+CS_VALIDATE = "/fhir/CodeSystem/$validate-code"
+VS_VALIDATE = "/fhir/ValueSet/$validate-code"
+EXPAND = "/fhir/ValueSet/$expand"
+CPT_ALL = "http://terminology.hl7.org/ValueSet/cpt-all"
+
+REQUESTS: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+    (LOOKUP, {"system": CPT, "code": "99202"}, {}),
+    (LOOKUP, {"system": CPT, "code": "99202", "property": ["designation", "inactive"]}, {}),
+    (LOOKUP, {"system": CPT, "code": "99202:25"}, {}),
+    (LOOKUP, {"system": CPT, "code": "00000"}, {}),
+    (LOOKUP, {"system": CPT, "code": "99202", "version": "1999"}, {}),
+    (LOOKUP, {"system": "http://example.org/unknown", "code": "x"}, {}),
+    (LOOKUP, {"code": "99202"}, {}),
+    (LOOKUP, {"system": CPT}, {}),
+    (LOOKUP, {"system": CPT, "code": ["99202", "99203"]}, {}),
+    (LOOKUP, {"system": CPT, "code": " 99202"}, {}),
+    (LOOKUP, {"system": CPT, "code": "99202", "coding": "x"}, {}),
+    (LOOKUP, {"system": CPT, "code": "99202", "date": "2026-02"}, {}),
+    (LOOKUP, {"system": CPT, "code": "99202", "date": "yesterday"}, {}),
+    (LOOKUP, {"system": CPT, "code": "99202"}, {"Accept": "application/fhir+xml"}),
+    (LOOKUP, {"system": CPT, "code": "99202", "_format": "xml"}, {}),
+    (LOOKUP, {"system": CPT, "code": "99202", "_format": "json"}, {"Accept": "*/*"}),
+    (LOOKUP, {"system": CPT, "code": "99202"}, {"Accept-Language": "fr"}),
+    (LOOKUP, {"system": CPT, "code": "99202", "displayLanguage": "x-bad!"}, {}),
+    (LOOKUP, {"system": CPT, "code": "99202", "tx-resource": "not a resource"}, {}),
+    (LOOKUP, {"system": f"{CPT}|2025", "code": "99202"}, {}),
+    (CS_VALIDATE, {"url": CPT, "code": "99202"}, {}),
+    (CS_VALIDATE, {"url": CPT, "code": "99202", "display": "wrong display"}, {}),
+    (CS_VALIDATE, {"url": CPT, "code": "99202:25"}, {}),
+    (CS_VALIDATE, {"url": CPT, "code": "nope"}, {}),
+    (CS_VALIDATE, {"url": CPT, "code": "99202", "abstract": "maybe"}, {}),
+    (CS_VALIDATE, {"url": CPT, "system": "http://other", "code": "99202"}, {}),
+    (CS_VALIDATE, {"code": "99202"}, {}),
+    (CS_VALIDATE, {"url": CPT}, {}),
+    (VS_VALIDATE, {"url": "http://terminology.hl7.org/ValueSet/cpt-usable", "system": CPT,
+                   "code": "99213:25"}, {}),
+    (VS_VALIDATE, {"url": f"{CPT}?fhir_vs", "system": CPT, "code": "99202"}, {}),
+    (VS_VALIDATE, {"url": "http://example.org/no-such-vs", "system": CPT, "code": "99202"}, {}),
+    (VS_VALIDATE, {"system": CPT, "code": "99202"}, {}),
+    (EXPAND, {"url": CPT_ALL, "filter": "facet joint", "count": "20"}, {}),
+    (EXPAND, {"url": CPT_ALL, "count": "2", "offset": "1"}, {}),
+    (EXPAND, {"url": CPT_ALL, "count": "-1"}, {}),
+    (EXPAND, {"url": CPT_ALL, "count": "3"}, {"X-TOO-COSTLY-THRESHOLD": "2"}),
+    (EXPAND, {"url": CPT_ALL}, {"X-TOO-COSTLY-THRESHOLD": "5"}),
+    (EXPAND, {"url": "http://example.org/none"}, {}),
+]
+
+# each expansion has its own identifier and timestamp
+_VOLATILE = re.compile(rb'"(identifier|timestamp)":"[^"]*"')
+
+
+def _call(wsgi: Any, method: str, path: str, query: str, headers: dict[str, str]
+          ) -> tuple[str, dict[str, str], bytes]:
+    environ = EnvironBuilder(path=path, query_string=query, method=method,
+                             headers=headers).get_environ()
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]],
+                       exc_info: Any = None) -> None:
+        seen["status"], seen["headers"] = status, dict(response_headers)
+
+    result = wsgi(environ, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return seen["status"], seen["headers"], _VOLATILE.sub(rb'"\1":"-"', body)
+
+
+@pytest.fixture(scope="module", params=[0, 1 << 20], ids=["no-cache", "cache"])
+def hot_app(db_path, request):  # type: ignore[no-untyped-def]
+    return create_app({"DB": str(db_path), "CACHE_BYTES": request.param})
+
+
+@pytest.mark.parametrize(("path", "query", "headers"), REQUESTS,
+                         ids=[f"{p.rsplit('/', 1)[1]}-{i}" for i, (p, _, _) in
+                              enumerate(REQUESTS)])
+def test_hot_answer_is_the_flask_answer(hot_app, path: str, query: dict[str, Any],
+                                        headers: dict[str, str]) -> None:
+    hot = hot_app.extensions["hot_reads"]
+    text = urlencode(query, doseq=True)
+    for _ in range(2):  # computed, then (with the cache) kept
+        answered = _call(hot_app.wsgi_app, "GET", path, text, headers)
+        flask = _call(hot.app, "GET", path, text, headers)  # the layer's inner app: Flask
+        assert answered == flask
+
+
+def test_the_layer_answers_the_hot_gets_itself(db_path) -> None:  # type: ignore[no-untyped-def]
+    app = create_app({"DB": str(db_path), "CACHE_BYTES": 0})
+    hot = app.extensions["hot_reads"]
+    reached: list[str] = []
+    inner = hot.app
+
+    def flask(environ: dict[str, Any], start_response: Any) -> Any:
+        reached.append(f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
+        return inner(environ, start_response)
+
+    hot.app = flask
+    query = urlencode({"system": CPT, "code": "99202"})
+    client = app.test_client()
+    assert client.get(f"{LOOKUP}?{query}").status_code == 200
+    assert client.get(f"{CS_VALIDATE}?url={CPT}&code=99202").status_code == 200
+    assert reached == []
+    assert client.head(f"{LOOKUP}?{query}").status_code == 200
+    assert client.post(LOOKUP, data={"system": CPT, "code": "99202"}).status_code == 200
+    assert client.get("/fhir/CodeSystem/cpt-2026/$lookup?code=99202").status_code in (200, 404)
+    assert client.get(f"{LOOKUP}/?{query}").status_code in (200, 308, 404)
+    assert len(reached) == 4
+
+
+def test_an_unexpected_error_is_a_500_outcome(db_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from terminology.web import api
+
+    app = create_app({"DB": str(db_path), "CACHE_BYTES": 0})
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(api, "lookup_answer", broken)
+    response = app.test_client().get(f"{LOOKUP}?{urlencode({'system': CPT, 'code': '99202'})}")
+    assert response.status_code == 500
+    assert response.get_json()["issue"][0]["code"] == "exception"
