@@ -124,7 +124,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                   f"{args.duration:g} s per run", flush=True)
             wrk = harness.Wrk(args.cores, tmp)
             results = harness.measure(wrk, ports, chosen, args.conns, args.duration,
-                                      args.warmup)
+                                      args.warmup, args.rounds)
             print(f"\n{harness.stamp()}")
             print(harness.table(results))
             print()

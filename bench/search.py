@@ -77,7 +77,7 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                   "run", flush=True)
             results = harness.measure(harness.Wrk(args.cores, tmp),
                                       {"bare": bare.port, "tx": tx.port}, chosen, args.conns,
-                                      args.duration, args.warmup)
+                                      args.duration, args.warmup, args.rounds)
             print(f"\n{harness.stamp()}")
             print(harness.table(results))
             print()

@@ -5,6 +5,7 @@ the layer does not answer (POST, HEAD, a resource id, another path) reaches Flas
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from urllib.parse import urlencode
@@ -68,10 +69,10 @@ REQUESTS: list[tuple[str, dict[str, Any], dict[str, str]]] = [
 _VOLATILE = re.compile(rb'"(identifier|timestamp)":"[^"]*"')
 
 
-def _call(wsgi: Any, method: str, path: str, query: str, headers: dict[str, str]
-          ) -> tuple[str, dict[str, str], bytes]:
-    environ = EnvironBuilder(path=path, query_string=query, method=method,
-                             headers=headers).get_environ()
+def _call(wsgi: Any, method: str, path: str, query: str, headers: dict[str, str],
+          body: bytes | None = None) -> tuple[str, dict[str, str], bytes]:
+    environ = EnvironBuilder(path=path, query_string=query, method=method, headers=headers,
+                             data=body).get_environ()
     seen: dict[str, Any] = {}
 
     def start_response(status: str, response_headers: list[tuple[str, str]],
@@ -106,6 +107,53 @@ def test_hot_answer_is_the_flask_answer(hot_app, path: str, query: dict[str, Any
         assert answered == flask
 
 
+def _parameters(*items: tuple[str, str, Any]) -> bytes:
+    return json.dumps({"resourceType": "Parameters", "parameter": [
+        {"name": name, kind: value} for name, kind, value in items]}).encode()
+
+
+CODE_SYSTEM = {"resourceType": "CodeSystem", "url": "http://example.org/cs", "version": "1",
+               "status": "active", "content": "complete",
+               "concept": [{"code": "a", "display": "Alpha"}]}
+POSTS: list[tuple[str, str, bytes, dict[str, str]]] = [
+    (LOOKUP, "", _parameters(("system", "valueUri", CPT), ("code", "valueCode", "99202")), {}),
+    (LOOKUP, "", _parameters(("coding", "valueCoding", {"system": CPT, "code": "99202"})), {}),
+    (LOOKUP, "", _parameters(("coding", "valueCoding", {"system": CPT, "code": 5})), {}),
+    (LOOKUP, "property=designation", _parameters(("system", "valueUri", CPT),
+                                                 ("code", "valueCode", "99202")), {}),
+    (LOOKUP, "_format=xml", _parameters(("system", "valueUri", CPT),
+                                        ("code", "valueCode", "99202")), {}),
+    (LOOKUP, "", b"{not json", {}),
+    (LOOKUP, "", b'{"resourceType": "Patient"}', {}),
+    (LOOKUP, "", b"[" * 150 + b"]" * 150, {}),
+    (LOOKUP, "", _parameters(("system", "valueUri", CPT), ("code", "valueCode", "99202")),
+     {"Content-Type": "application/x-www-form-urlencoded"}),
+    (LOOKUP, "", _parameters(("system", "valueUri", CPT), ("code", "valueCode", "99202")),
+     {"Accept-Language": "de", "Content-Type": "application/json; charset=utf-8"}),
+    (CS_VALIDATE, "", _parameters(("coding", "valueCoding", {
+        "system": CPT, "code": "99202", "display": "Wrong"})), {}),
+    (CS_VALIDATE, "", _parameters(("url", "valueUri", "http://example.org/cs"),
+                                  ("code", "valueCode", "a")) [:-2] + b', {"name": '
+     b'"tx-resource", "resource": ' + json.dumps(CODE_SYSTEM).encode() + b"}]}", {}),
+    (VS_VALIDATE, "", _parameters(("url", "valueUri", f"{CPT}?fhir_vs"), (
+        "coding", "valueCoding", {"system": CPT, "code": "99202"})), {}),
+    (VS_VALIDATE, "", _parameters(("code", "valueCode", "99202")), {}),
+    (EXPAND, "", _parameters(("url", "valueUri", CPT_ALL), ("filter", "valueString", "facet"),
+                             ("count", "valueInteger", 3)), {}),
+]
+
+
+@pytest.mark.parametrize(("path", "query", "body", "headers"), POSTS,
+                         ids=[f"post-{p.rsplit('/', 1)[1]}-{i}" for i, (p, _, _, _) in
+                              enumerate(POSTS)])
+def test_hot_post_answer_is_the_flask_answer(hot_app, path: str, query: str, body: bytes,
+                                             headers: dict[str, str]) -> None:
+    headers = {"Content-Type": "application/fhir+json", **headers}
+    hot = hot_app.extensions["hot_reads"]
+    answered = _call(hot_app.wsgi_app, "POST", path, query, headers, body)
+    assert answered == _call(hot.app, "POST", path, query, headers, body)
+
+
 def test_the_layer_answers_the_hot_gets_itself(db_path) -> None:  # type: ignore[no-untyped-def]
     app = create_app({"DB": str(db_path), "CACHE_BYTES": 0})
     hot = app.extensions["hot_reads"]
@@ -121,6 +169,10 @@ def test_the_layer_answers_the_hot_gets_itself(db_path) -> None:  # type: ignore
     client = app.test_client()
     assert client.get(f"{LOOKUP}?{query}").status_code == 200
     assert client.get(f"{CS_VALIDATE}?url={CPT}&code=99202").status_code == 200
+    assert reached == []
+    posted = _parameters(("system", "valueUri", CPT), ("code", "valueCode", "99202"))
+    assert client.post(LOOKUP, data=posted, content_type="application/fhir+json"
+                       ).status_code == 200
     assert reached == []
     assert client.head(f"{LOOKUP}?{query}").status_code == 200
     assert client.post(LOOKUP, data={"system": CPT, "code": "99202"}).status_code == 200

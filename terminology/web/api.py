@@ -33,6 +33,7 @@ api = Blueprint("fhir", __name__)
 
 FHIR_JSON = "application/fhir+json; charset=utf-8"
 _JSON_TYPES = ("application/fhir+json", "application/json", "json")
+JSON_BODY_TYPES = ("application/fhir+json", "application/json")  # a Parameters resource
 
 
 def fhir_response(body: dict[str, Any], status: int = 200) -> Response:
@@ -94,7 +95,7 @@ def operation_parameters() -> dict[str, list[Any]]:
         mimetype = request.mimetype
         if mimetype == "application/x-www-form-urlencoded":
             body = params.parameters_from_query(request.form)
-        elif mimetype in ("application/fhir+json", "application/json") or (
+        elif mimetype in JSON_BODY_TYPES or (
             not mimetype and request.content_length
         ):
             body = params.parameters_from_json(read_body())

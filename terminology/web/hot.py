@@ -1,12 +1,13 @@
-"""The read operations clients send all day, answered before Flask: GET `$lookup` and
-`$validate-code` (CodeSystem and ValueSet) and `$expand`, at the type level.
+"""The read operations clients send all day, answered before Flask: `$lookup` and
+`$validate-code` (CodeSystem and ValueSet) and `$expand` at the type level, as a GET or as a
+POSTed Parameters resource.
 
 Flask's request context, routing, hooks and Response object cost about 100 µs a request here,
 as much as the terminology work itself. This WSGI layer answers those GETs with the same
 functions the Flask views call (web/api.py `*_answer`), the same checks of Accept and
 `_format`, the same store-generation pin and time budget, the same answer cache (a repeated
 GET is served from it without computing anything) and the same error answers. Any other
-request (POST, HEAD, a resource id in the path, a page) goes on to Flask unchanged.
+request (a form, HEAD, a resource id in the path, a page) goes on to Flask unchanged.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from terminology import budget
 from terminology.errors import TerminologyError
+from terminology.fhir import params
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.registry import StoreRegistry
 from terminology.web import api
@@ -65,7 +67,7 @@ def _refusal(error: TerminologyError) -> Found:
 
 
 class HotReads:
-    """WSGI middleware answering the hot GETs itself (see the module docstring)."""
+    """WSGI middleware answering the hot operations itself (see the module docstring)."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], registry: StoreRegistry,
                  cache: ResponseCache | None, seconds: float, config: dict[str, Any]) -> None:
@@ -74,6 +76,7 @@ class HotReads:
         self.registry = registry
         self.cache = cache if cache is not None and cache.max_bytes > 0 else None
         self.seconds = seconds
+        self.config = config
         self.answers: dict[str, Answer] = {
             "/fhir/CodeSystem/$lookup": lambda reg, flat, env: api.lookup_answer(
                 reg, flat, None),
@@ -89,14 +92,17 @@ class HotReads:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         answer = self.answers.get(environ.get("PATH_INFO", ""))
-        if answer is None or environ.get("REQUEST_METHOD") != "GET":
+        method = environ.get("REQUEST_METHOD")
+        posted = method == "POST" and self._json_length(environ)
+        if answer is None or not (method == "GET" or posted):
             return self.app(environ, start_response)
         try:
             flat = query_parameters(environ.get("QUERY_STRING", ""))
-            found = self._kept(environ, flat)
+            found = None if posted else self._kept(environ, flat)
             if found is None:
                 with self.registry.snapshot() as generation, budget.started(self.seconds):
-                    found = self._computed(answer, environ, flat, generation)
+                    found = (self._posted(answer, environ, flat, posted) if posted
+                             else self._computed(answer, environ, flat, generation))
         except Exception:
             found = self._unexpected(environ)
         status, body, headers = found
@@ -147,6 +153,33 @@ class HotReads:
         if key is not None:
             self.cache.put(key, body)  # type: ignore[union-attr]
         return 200, body, []
+
+    def _json_length(self, environ: Environ) -> int:
+        """The length of a POSTed Parameters resource this layer reads itself: FHIR JSON with
+        a Content-Length within the limit (else 0: a form, chunks, a body over the limit and
+        the rest go to Flask, which answers them as web/api.py operation_parameters says)."""
+        ctype = str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
+        length = str(environ.get("CONTENT_LENGTH", ""))
+        if ctype not in api.JSON_BODY_TYPES or not length.isdigit():
+            return 0
+        size = int(length)
+        return size if 0 < size <= int(self.config["MAX_CONTENT_LENGTH"]) else 0
+
+    def _posted(self, answer: Answer, environ: Environ, flat: dict[str, list[Any]],
+                length: int) -> Found:
+        """As web/api.py operation_parameters and the view, for a POSTed Parameters body."""
+        try:
+            _check_format(environ, flat)
+            body = params.parameters_from_json(environ["wsgi.input"].read(length))
+            for name, values in body.items():
+                flat.setdefault(name, []).extend(values)
+            flat.pop("_format", None)
+            flat = api.with_accept_language(flat, environ.get("HTTP_ACCEPT_LANGUAGE"))
+            return 200, orjson.dumps(answer(self.registry, flat, environ)), []
+        except TerminologyError as error:
+            return _refusal(error)
+        except Exception:
+            return self._unexpected(environ)
 
     @staticmethod
     def _unexpected(environ: Environ) -> Found:
