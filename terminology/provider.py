@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, _ProtocolMeta, runtime_checkable
 
 from terminology.model import Canonical, Concept, Filter, Property
 from terminology.store import ConceptMapInfo, Store, ValueSetInfo
@@ -78,8 +78,27 @@ class CodeSystemProvider(Protocol):
 # -- capabilities -----------------------------------------------------------------------------
 
 
+_CAPABLE: dict[tuple[type, type], bool] = {}  # (protocol, provider class) -> isinstance
+
+
+class _Capability(_ProtocolMeta):
+    """The capability protocols' metaclass: `isinstance(provider, Hierarchy)` is remembered
+    per provider class, since Python 3.11 walks a protocol's members at every check (~10 µs,
+    several times a request). Every provider class declares its capabilities on the class;
+    one that hands attributes on through __getattr__ is checked each time."""
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        key = (cls, type(instance))
+        found = _CAPABLE.get(key)
+        if found is None:
+            found = super().__instancecheck__(instance)
+            if not hasattr(type(instance), "__getattr__"):
+                _CAPABLE[key] = found
+        return found
+
+
 @runtime_checkable
-class Hierarchy(Protocol):
+class Hierarchy(Protocol, metaclass=_Capability):
     """Parent/child links between codes (ICD-10-CM, loaded CodeSystems). A provider without
     them has no parents, children or descendants, and subsumes only a code by itself."""
 
@@ -95,7 +114,7 @@ class Hierarchy(Protocol):
 
 
 @runtime_checkable
-class TextSearch(Protocol):
+class TextSearch(Protocol, metaclass=_Capability):
     """Ranked text search over the codes, displays and designations. Several stored code
     systems are searched together, with a true count, by `Registry.search_across`."""
 
@@ -104,7 +123,7 @@ class TextSearch(Protocol):
 
 
 @runtime_checkable
-class Expressions(Protocol):
+class Expressions(Protocol, metaclass=_Capability):
     """A compositional code system: expressions built from its codes are codes too (CPT's
     `99213:25`, a code and its modifiers), which no expansion can list. An include of it is
     closed (every member listed) only when one of its filters is a closing filter, one that
@@ -114,7 +133,7 @@ class Expressions(Protocol):
 
 
 @runtime_checkable
-class SpecialFilters(Protocol):
+class SpecialFilters(Protocol, metaclass=_Capability):
     """Filters a code system defines beyond FHIR's generic ones (CPT: `modified`, `modifier`,
     `code in` ranges)."""
 
@@ -123,7 +142,7 @@ class SpecialFilters(Protocol):
 
 
 @runtime_checkable
-class ExpansionLimit(Protocol):
+class ExpansionLimit(Protocol, metaclass=_Capability):
     """A code system that may list only so many codes in one expansion (CPT: the 1,000 agreed
     with the AMA), below the server's own limit."""
 
@@ -131,7 +150,7 @@ class ExpansionLimit(Protocol):
 
 
 @runtime_checkable
-class LenientWhitespace(Protocol):
+class LenientWhitespace(Protocol, metaclass=_Capability):
     """A code system whose displays match whatever runs of white space they hold (any AMA
     descriptor of CPT)."""
 
@@ -139,7 +158,7 @@ class LenientWhitespace(Protocol):
 
 
 @runtime_checkable
-class DatedFacts(Protocol):
+class DatedFacts(Protocol, metaclass=_Capability):
     """A provider some of whose facts depend on the date of service (CPT: the primary codes of
     the CMS add-on edits and the MUE limits in force). `locate` gives them as of today
     (terminology.clock); `dated_facts` as of another date."""
@@ -161,7 +180,7 @@ def facts_on(provider: DatedFacts, concept: Concept, on_date: str) -> Concept:
 
 
 @runtime_checkable
-class Supplementable(Protocol):
+class Supplementable(Protocol, metaclass=_Capability):
     """A code system that can be seen with supplements: their designations and properties on
     its concepts (a copy; the provider itself is unchanged)."""
 
@@ -169,7 +188,7 @@ class Supplementable(Protocol):
 
 
 @runtime_checkable
-class AsLoaded(Protocol):
+class AsLoaded(Protocol, metaclass=_Capability):
     """A provider over a FHIR CodeSystem that can give its `concept` array as it was loaded
     (nested, every element kept), for CodeSystem reads; None when it has none."""
 
@@ -177,7 +196,7 @@ class AsLoaded(Protocol):
 
 
 @runtime_checkable
-class ExplainsUnknownCodes(Protocol):
+class ExplainsUnknownCodes(Protocol, metaclass=_Capability):
     """A code system whose parser can say why a code is not one of its codes (UCUM: `The unit
     'kgXX' is unknown at character 1`); $validate-code reports it beside `Unknown code`."""
 

@@ -193,3 +193,19 @@ def test_an_unexpected_error_is_a_500_outcome(db_path, monkeypatch) -> None:  # 
     response = app.test_client().get(f"{LOOKUP}?{urlencode({'system': CPT, 'code': '99202'})}")
     assert response.status_code == 500
     assert response.get_json()["issue"][0]["code"] == "exception"
+
+
+@pytest.mark.parametrize("query", [
+    "", "a=1", "a=1&a=2&b=", "a", "a&b=2", "&&a=1&", "=x", "a=%41%42", "a=b+c%2Bd",
+    "sys=http%3A%2F%2Fhl7.org%2Ffhir%2Fsid%2Ficd-10-cm&code=E11.9", "a=%E2%82%AC", "a=%E2%82",
+    "a=%zz%4", "a=%C3a", "%61=1", "a+b=c", "a=" + "%41" * 150, "d=Type%202%20diabetes",
+])
+def test_query_parameters_are_werkzeugs(query: str) -> None:
+    from werkzeug.wrappers import Request
+
+    from terminology.fhir.params import parameters_from_query
+    from terminology.web.hot import query_parameters
+
+    args = Request(EnvironBuilder(query_string=query).get_environ()).args
+    assert query_parameters(query) == parameters_from_query(args)
+    assert query_parameters(query) == parameters_from_query(args)  # remembered
