@@ -30,8 +30,8 @@ from urllib.parse import quote, urlencode
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import harness  # noqa: E402
-from harness import Load, Target, at_most, ratio_at_least  # noqa: E402
+import harness
+from harness import Load, Target, at_most, ratio_at_least
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 ICD_VS = f"{ICD}?fhir_vs"

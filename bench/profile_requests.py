@@ -23,8 +23,9 @@ from werkzeug.test import EnvironBuilder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import lookup  # noqa: E402
-import server  # noqa: E402
+import lookup
+
+import server
 
 
 def environs(db: Path, op: str, n: int, repeat: bool) -> list[dict[str, object]]:

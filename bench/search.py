@@ -27,8 +27,8 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import harness  # noqa: E402
-from harness import GENERATED_URL, PROCEDURES, Load, Target, at_most, rps_at_least  # noqa: E402
+import harness
+from harness import GENERATED_URL, PROCEDURES, Load, Target, at_most, rps_at_least
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 TARGET_RPS, P99_MS = 1500.0, 8.0
@@ -39,7 +39,7 @@ ICD_BROAD = ("diabetes", "fracture", "injury", "pain", "neoplasm", "infection", 
 
 
 def expand_paths(system: str, filters: list[str]) -> list[str]:
-    return [f"/fhir/ValueSet/$expand?" + urlencode(
+    return ["/fhir/ValueSet/$expand?" + urlencode(
         {"url": f"{system}?fhir_vs", "filter": text, "count": 20}, quote_via=quote)
         for text in filters]
 

@@ -1,15 +1,14 @@
-"""Benchmark Claim/$validate of a 20-line claim, served by gunicorn the production way.
+"""Benchmark Claim/$validate of a 20-line claim beside the bare endpoint, under one WSGI server.
 
 Run from the repository root:  python bench/validate.py [--duration 10] [--connections 1,16]
+                                                        [--server granian|gunicorn] [--db PATH]
 
-It imports the bundled samples into a fresh store in a temporary folder (what `txserver serve`
-does on an empty store: CPT, the CMS add-on, MUE and PTP edits, ICD-10-CM, HCPCS) and serves
-`server:create_app()` with gunicorn gthread (default 2 workers x 4 threads, each worker taking
-its share of the connections: `--worker-connections`, default connections / workers; without
-it, one worker may take all 16 connections and the other idle, which halves the throughput
-from one run to the next), checks one answer, then drives
-`POST /fhir/Claim/$validate` with `wrk` when it is on PATH (else a Python http.client load
-generator, or with --python-client) at each connection count, in two ways:
+The store is bench/harness.py's (the samples with the full ICD-10-CM, the CMS add-on, MUE and
+PTP edits, HCPCS, a 2,000-concept code system, the HL7 Terminology package). `txserver serve`
+and bench/bare_app.py (answering the claim's OperationOutcome as fixed bytes) run under granian
+(or gunicorn) with the same workers and threads, pinned to one core with wrk on the other;
+every figure is printed with its ratio to the bare endpoint's. `POST /fhir/Claim/$validate` is
+sent three ways:
 
 - `same claim`: the one claim, byte for byte, every time (an EHR re-checking an order);
 - `one line changed`: every request a different claim (identifier, patient) whose last line
@@ -23,8 +22,7 @@ by the same rules), as the model checks cost more than all the rest: a line whos
 elements (codes, modifiers, their systems) were never seen is parsed by the models in full.
 
 Every coding of the claim is checked (CPT, HCPCS, ICD-10-CM), then the add-on, MUE, PTP and
-modifier edits. It prints req/s, p50 and p99, then the verdict on the target: p50 <= 10 ms at
-16 connections. Only 127.0.0.1 is used; the server's process group is stopped at the end.
+modifier edits. The verdict: p50 <= 10 ms at 16 connections.
 """
 
 from __future__ import annotations
@@ -32,34 +30,15 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lookup import (
-    HOST,
-    REPO,
-    Endpoint,
-    Result,
-    Server,
-    free_port,
-    load_parser,
-    lua_string,
-    measure,
-    parse_load_args,
-    parse_wrk,
-    print_table,
-    python_load,
-    request,
-    server_env,
-    wrk_load,
-)
+import harness
+from harness import Load, Target, at_most, lua_string
 
 CPT = "http://www.ama-assn.org/go/cpt"
 HCPCS = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
@@ -68,6 +47,7 @@ PATH = "/fhir/Claim/$validate"
 TARGET_CONNECTIONS = 16
 TARGET_P50_MS = 10.0
 DAY = "2026-03-02"
+GROUP = "POST /fhir/Claim/$validate, 20 lines"
 # 20 lines of one visit: a visit with 25, facet joint destruction with add-ons, labs, drugs.
 LINES: list[tuple[str, str, int, tuple[str, ...]]] = [
     (CPT, "99214", 1, ("25",)), (CPT, "64635", 1, ()), (CPT, "64636", 2, ()),
@@ -112,14 +92,10 @@ def claim(number: int | str, line_ids: str = "none") -> dict[str, Any]:
     }
 
 
-PREPARE = ("import sys; from server import import_samples; from terminology.store import Store; "
-           "store = Store(sys.argv[1]); store.create(); import_samples(store)")
-
-
 # -- load with a different body each request ------------------------------------------------
 
 MARK = "424242424242"  # replaced by a counter in each request
-_RUNS = iter(range(1, 10**6))
+_RUNS = itertools.count(1)
 
 
 def salt() -> str:
@@ -127,54 +103,18 @@ def salt() -> str:
     return f"{os.getpid() % 1000:03d}{next(_RUNS):03d}"
 
 
-class FreshBodies:
-    """An Endpoint for lookup.python_load whose body is a new claim at every request."""
-
-    def __init__(self, name: str, template: bytes) -> None:
-        self.name, self.server, self.method, self.path = name, "tx", "POST", PATH
-        self.content_type = "application/fhir+json"
-        self._parts = template.split(MARK.encode())
-        self._salt = salt().encode()
-        self._counter = itertools.count(1)
-
-    @property
-    def body(self) -> bytes:
-        return (self._salt + b"%010d" % next(self._counter)).join(self._parts)
-
-
-def wrk_load_fresh(name: str, wrk: str, port: int, template: bytes, connections: int,
-                   seconds: float, tmp: Path) -> Result:
-    """wrk with a Lua `request` that puts a counter into every body."""
+def fresh_script(template: bytes) -> str:
+    """A wrk Lua script putting a new counter into every body (each run its own salt)."""
     pieces = ", ".join(lua_string(p) for p in template.decode().split(MARK))
-    script = tmp / f"{name.replace(' ', '-')}.lua"
-    script.write_text(
-        f"local parts = {{{pieces}}}\n"
-        f"local counter = 0\nlocal salt = {lua_string(salt())}\n"
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/fhir+json"\n'
-        "request = function()\n"
-        "  counter = counter + 1\n"
-        '  local id = salt .. string.format("%010d", counter)\n'
-        "  return wrk.format(nil, nil, nil, table.concat(parts, id))\n"
-        "end\n")
-    argv = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
-            "-s", str(script), f"http://{HOST}:{port}{PATH}"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60,
-                          check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    return parse_wrk(done.stdout, Endpoint(name, "tx", "POST", PATH), connections)
-
-
-# -- the run ---------------------------------------------------------------------------------
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = load_parser(__doc__.split("\n\n")[0], workers=2, warmup=1.0)
-    ap.add_argument("--worker-connections", type=int, default=0,
-                    help="connections one worker takes (default: the most connections / "
-                         "workers, so that each worker gets its share)")
-    return parse_load_args(ap, argv)
+    return (f"local parts = {{{pieces}}}\n"
+            f"local counter = 0\nlocal salt = {lua_string(salt())}\n"
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/fhir+json"\n'
+            "request = function()\n"
+            "  counter = counter + 1\n"
+            '  local id = salt .. string.format("%010d", counter)\n'
+            "  return wrk.format(nil, nil, nil, table.concat(parts, id))\n"
+            "end\n")
 
 
 def summary_of(body: bytes) -> str:
@@ -185,72 +125,56 @@ def summary_of(body: bytes) -> str:
     return ", ".join(f"{n} {severity}" for severity, n in sorted(counts.items()))
 
 
-def run(args: argparse.Namespace) -> int:
-    wrk = None if args.python_client else shutil.which("wrk")
-    tmp = Path(tempfile.mkdtemp(prefix="txbench-validate-"))
-    server: Server | None = None
-    try:
-        db = tmp / "tx.db"
-        print(f"importing the bundled samples into a fresh store {db} ...", flush=True)
-        subprocess.run([sys.executable, "-c", PREPARE, str(db)], cwd=REPO, check=True,
-                       env=server_env(tmp / "run-prepare"), stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=600)
-        port = free_port()
-        per_worker = args.worker_connections or -(-max(args.conns) // args.workers)
-        server = Server("txserver", [
-            sys.executable, "-m", "gunicorn", "-k", "gthread", "--workers", str(args.workers),
-            "--threads", str(args.threads), "--worker-connections", str(per_worker),
-            "--keep-alive", "5", "-b", f"{HOST}:{port}", "server:create_app()",
-        ], port, "/fhir/metadata", server_env(tmp / "run-tx", {"TX_DB": str(db)}),
-            tmp / "txserver.log", REPO)
-        print(f"starting gunicorn over server.create_app() on {HOST}:{port} ...", flush=True)
-        server.start()
-        same = orjson.dumps(claim(1))
-        templates = {"one line changed": orjson.dumps(claim(MARK, "last")),
-                     "all lines new": orjson.dumps(claim(MARK, "all"))}
-        status, answer = request(port, "POST", PATH, same,
-                                 {"Content-Type": "application/fhir+json"})
+def fresh(name: str, template: bytes) -> Load:
+    """POSTs of `template` with a counter never sent before in place of MARK."""
+    return Load(name, "tx", "POST", [PATH], [template], "application/fhir+json",
+                group=GROUP, script=lambda: fresh_script(template))
+
+
+def run(args: argparse.Namespace, tmp: Path) -> int:
+    db = args.db or tmp / "tx.db"
+    harness.prepare_store(db, tmp, package=not args.no_package)
+    tx = harness.tx_server("txserver", db, args.opts, tmp)
+    same = orjson.dumps(claim(1))
+    with harness.running([tx]):
+        status, answer = harness.request(tx.port, "POST", PATH, same,
+                                         {"Content-Type": "application/fhir+json"})
         if status != 200:
             raise RuntimeError(f"Claim/$validate answered HTTP {status}: {answer[:300]!r}")
         print(f"the 20-line claim ({len(same)} bytes) answers 200: {summary_of(answer)}")
-        client = f"wrk ({wrk})" if wrk else "Python http.client threads"
-        print(f"load generator: {client}; gunicorn gthread workers={args.workers} "
-              f"threads={args.threads} worker-connections={per_worker}; {args.duration:g} s "
-              f"per run; {os.cpu_count()} CPUs", flush=True)
-
-        def load(kind: str, conns: int, seconds: float) -> Result:
-            if kind == "same claim":
-                ep = Endpoint(kind, "tx", "POST", PATH, same, "application/fhir+json")
-                return (wrk_load(wrk, port, ep, conns, seconds, tmp) if wrk
-                        else python_load(port, ep, conns, seconds))
-            if wrk:
-                return wrk_load_fresh(kind, wrk, port, templates[kind], conns, seconds, tmp)
-            fresh: Any = FreshBodies(kind, templates[kind])
-            return python_load(port, fresh, conns, seconds)
-
-        results = measure(load, ("same claim", *templates), args, str)
-        print()
-        print_table(results)
-        for r in results:
-            if r.connections == TARGET_CONNECTIONS:
-                met = r.p50_ms <= TARGET_P50_MS and r.errors == 0
-                print(f"{'target met' if met else 'target missed'} ({r.endpoint}): p50 "
-                      f"{r.p50_ms:.2f} ms at {TARGET_CONNECTIONS} connections (need <= "
-                      f"{TARGET_P50_MS:.0f} ms), p99 {r.p99_ms:.2f} ms")
-        return 0
-    finally:
-        if server is not None:
-            server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        body_file = tmp / "bare-body.json"
+        body_file.write_bytes(answer)
+        bare = harness.bare_server(body_file, args.opts, tmp)
+        with harness.running([bare]):
+            loads = [
+                Load("bare", "bare", "POST", [PATH], [same], "application/fhir+json",
+                     group="bare"),
+                Load("same claim", "tx", "POST", [PATH], [same], "application/fhir+json",
+                     group=GROUP),
+                fresh("one line changed", orjson.dumps(claim(MARK, "last"))),
+                fresh("all lines new", orjson.dumps(claim(MARK, "all"))),
+            ]
+            chosen = harness.wanted(args, loads)
+            print(f"{harness.stamp()}; {args.opts.kind} workers={args.workers} "
+                  f"threads={args.threads}; {args.cores.describe()}; {args.duration:g} s per "
+                  "run", flush=True)
+            results = harness.measure(harness.Wrk(args.cores, tmp),
+                                      {"bare": bare.port, "tx": tx.port}, chosen, args.conns,
+                                      args.duration, args.warmup, args.rounds)
+            print(f"\n{harness.stamp()}")
+            print(harness.table(results))
+            print()
+            names = [ld.name for ld in chosen if ld.name != "bare"]
+            print("\n".join(harness.verdicts(results, [
+                Target("p50 <= 10 ms", names, TARGET_CONNECTIONS, at_most("p50_ms",
+                                                                          TARGET_P50_MS))])))
+            print("\n".join(harness.memory_lines([tx])))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    args = harness.parse(harness.parser(__doc__.split("\n\n")[0]), argv)
+    return harness.main_wrapper(run, args)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from conftest import CPT
 from werkzeug.test import EnvironBuilder
 
-from conftest import CPT
 from server import create_app
 
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"

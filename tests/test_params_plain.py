@@ -90,14 +90,14 @@ def test_plain_queries_are_loaded_by_hand() -> None:
 
 
 @pytest.mark.parametrize(("flat", "error"), [
-    ({"system": ["s"]}, "The parameter 'code' is invalid: a code (with system) or a coding is "
-                        "required"),
+    ({"system": ["s"]},
+     "The parameter 'code' is invalid: a code (with system) or a coding is required"),
     ({"system": ["s"], "code": ["a"], "coding": [{"code": "b"}]},
      "The parameter 'code' is invalid: give either code (with system) or coding, not both"),
     ({"system": ["s"], "code": ["a", "b"]},
      "The parameter 'code' appears 2 times; it may appear only once"),
-    ({"system": ["s"], "coding": ["text"]}, "The parameter 'coding' is invalid: Invalid input "
-                                           "type."),
+    ({"system": ["s"], "coding": ["text"]},
+     "The parameter 'coding' is invalid: Invalid input type."),
 ])
 def test_lookup_errors_stay_the_schemas(flat: dict[str, list[Any]], error: str) -> None:
     with pytest.raises(InvalidRequest) as caught:

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from terminology.concepts import supplement_items, supplemented
 from terminology.model import Canonical, Concept
@@ -29,7 +29,7 @@ class SqlProvider:
 
     CACHE_SIZE = 8192
     RESOURCES_KEPT = 32  # whole resources (with their narratives) kept parsed, of all versions
-    _resources: OrderedDict[SqlProvider, dict[str, Any]] = OrderedDict()
+    _resources: ClassVar[OrderedDict[SqlProvider, dict[str, Any]]] = OrderedDict()
     _resources_lock = threading.Lock()
 
     def __init__(self, store: Store, info: CodeSystemInfo) -> None:

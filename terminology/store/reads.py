@@ -14,11 +14,11 @@ from terminology.model import Concept
 from terminology.store.connections import Connections
 from terminology.store.records import (
     CONCEPT_COLUMNS,
+    SUMMARY_KEYS,
     CodeSystemInfo,
     ConceptMapInfo,
     MapElement,
     NamingSystemId,
-    SUMMARY_KEYS,
     StoreVersion,
     ValueSetInfo,
     code_system_from_row,

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
 from functools import lru_cache
+from typing import Any
 from urllib.parse import unquote
 
 import orjson
@@ -123,7 +123,7 @@ class HotReads:
                 with self.registry.snapshot() as generation, budget.started(self.seconds):
                     found = (self._posted(answer, environ, flat, posted) if posted
                              else self._computed(answer, environ, flat, generation))
-        except Exception:
+        except Exception:  # noqa: BLE001 - as server.py's handler: logged, a 500 outcome
             found = self._unexpected(environ)
         status, body, headers = found
         start_response(status_line(status), [
@@ -168,7 +168,7 @@ class HotReads:
             if key is not None and not error.depends_on_load:  # the same request: the same
                 self.cache.put(key, found[1], error.status)  # type: ignore[union-attr]
             return found
-        except Exception:
+        except Exception:  # noqa: BLE001 - as server.py's handler: logged, a 500 outcome
             return self._unexpected(environ)
         if key is not None:
             self.cache.put(key, body)  # type: ignore[union-attr]
@@ -198,7 +198,7 @@ class HotReads:
             return 200, orjson.dumps(answer(self.registry, flat, environ)), []
         except TerminologyError as error:
             return _refusal(error)
-        except Exception:
+        except Exception:  # noqa: BLE001 - as server.py's handler: logged, a 500 outcome
             return self._unexpected(environ)
 
     @staticmethod
