@@ -114,6 +114,7 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     # a thread waiting for the interpreter gets it within 1 ms, not Python's default 5 ms: a
     # cheap request waits behind expensive ones at each of its SQLite calls (which release it)
     sys.setswitchinterval(float(os.environ.get("TX_SWITCH_INTERVAL", 0.001)))
+    serving.limit_malloc_arenas(int(os.environ.get("TX_MALLOC_ARENAS", 2)))  # before threads
     read_only = bool(app.config.get("READ_ONLY"))
     store = Store(app.config["DB"], immutable=read_only)
     if not read_only:

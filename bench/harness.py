@@ -160,18 +160,18 @@ class Server:
                 group.append(int(entry.name))
         return [pid for pid in group if pid != self.proc.pid] or group
 
-    def peak_rss_mb(self) -> list[float]:
-        """VmHWM (the peak resident set) of each worker, in MB."""
-        peaks = []
+    def rss_mb(self, field: str = "VmHWM") -> list[float]:
+        """VmHWM (the peak resident set; VmRSS: now) of each worker, in MB."""
+        found = []
         for pid in self.workers():
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
             except OSError:
                 continue
-            match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+            match = re.search(rf"^{field}:\s+(\d+) kB", status, re.M)
             if match:
-                peaks.append(int(match.group(1)) / 1024)
-        return peaks
+                found.append(int(match.group(1)) / 1024)
+        return found
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
@@ -545,15 +545,17 @@ def verdicts(results: Sequence[Result], targets: Sequence[Target]) -> list[str]:
 def memory_lines(servers: Sequence[Server], limit_mb: float | None = None) -> list[str]:
     lines = []
     for server in servers:
-        peaks = server.peak_rss_mb()
+        peaks = server.rss_mb()
         if not peaks:
             continue
         shown = ", ".join(f"{p:.0f}" for p in peaks)
+        now = ", ".join(f"{p:.0f}" for p in server.rss_mb("VmRSS"))
         verdict = ""
         if limit_mb is not None:
-            verdict = f" ({'met' if max(peaks) <= limit_mb else 'MISSED'}: need <= " \
-                      f"{limit_mb:g} MB)"
-        lines.append(f"peak RSS per worker of {server.name}: {shown} MB{verdict}")
+            met = "met" if max(peaks) <= limit_mb else "MISSED"
+            verdict = f" ({met}: need <= {limit_mb:g} MB)"
+        lines.append(f"peak RSS per worker of {server.name}: {shown} MB (now {now} MB)"
+                     f"{verdict}")
     return lines
 
 

@@ -85,3 +85,13 @@ def test_an_import_leaves_each_search_index_in_one_segment(tmp_path: Path) -> No
     found = app.test_client().get("/fhir/ValueSet/$expand?url=http://example.org/cs/other"
                                   "?fhir_vs&filter=number 7&count=5").get_json()
     assert [c["code"] for c in found["expansion"]["contains"]] == ["c7"]
+
+
+def test_malloc_arenas_are_limited_where_glibc_allows() -> None:
+    import platform
+
+    from terminology.web import serving
+
+    assert serving.limit_malloc_arenas(0) is False  # TX_MALLOC_ARENAS=0: glibc's default
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert serving.limit_malloc_arenas(2) is True
