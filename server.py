@@ -136,7 +136,7 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
                            os.environ.get("TX_CACHE_ANSWER_BYTES", DEFAULT_ANSWER_BYTES))))
     app.extensions["response_cache"] = answers
     # the hot operations answered before Flask, inside the heavy-work gate put in front next
-    hot = HotReads(app.wsgi_app, registry, answers, app.config["TIME_BUDGET"], app.config)
+    hot = HotReads(app.wsgi_app, registry, app.config["TIME_BUDGET"], app.config)
     app.wsgi_app = app.extensions["hot_reads"] = hot  # type: ignore[method-assign]
     admission.install(app, app.config["HEAVY_SLOTS"], app.config["TIME_BUDGET"])
     app.extensions["resource_store"] = FhirResources(store)

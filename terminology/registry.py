@@ -171,16 +171,6 @@ class StoreRegistry:
         return Catalog(generation, by_url, by_id, maps, value_sets, supplements, system_ids,
                        stored_systems)
 
-    def committed_generation(self) -> int:
-        """The generation this thread's request is pinned to, else the one committed now (one
-        read, no snapshot: for what needs only the number, as the answer cache's key)."""
-        pinned: Catalog | None = getattr(self._pinned, "catalog", None)
-        if pinned is not None:
-            return pinned.generation
-        if not self.store.path.exists():
-            return self._current().generation
-        return self.store.generation()
-
     @property
     def generation(self) -> int:
         """The store generation this thread's request reads (else the newest)."""

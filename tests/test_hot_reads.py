@@ -89,9 +89,27 @@ def _call(wsgi: Any, method: str, path: str, query: str, headers: dict[str, str]
     return seen["status"], seen["headers"], _VOLATILE.sub(rb'"\1":"-"', body)
 
 
-@pytest.fixture(scope="module", params=[0, 1 << 20], ids=["no-cache", "cache"])
-def hot_app(db_path, request):  # type: ignore[no-untyped-def]
-    return create_app({"DB": str(db_path), "CACHE_BYTES": request.param})
+@pytest.fixture(scope="module")
+def hot_app(db_path):  # type: ignore[no-untyped-def]
+    return create_app({"DB": str(db_path), "CACHE_BYTES": 0})
+
+
+@pytest.fixture(scope="module")
+def cached_apps(db_path):  # type: ignore[no-untyped-def]
+    """Two apps with the answer cache, the second without the hot layer (all goes to Flask)."""
+    hot, flask = (create_app({"DB": str(db_path), "CACHE_BYTES": 1 << 20}) for _ in range(2))
+    flask.extensions["hot_reads"].answers = {}
+    return hot, flask
+
+
+def _through_flask(app: Any, *request: Any) -> tuple[str, dict[str, str], bytes]:
+    """The answer of the same app with its hot layer stepping aside."""
+    hot = app.extensions["hot_reads"]
+    answers, hot.answers = hot.answers, {}
+    try:
+        return _call(app.wsgi_app, *request)
+    finally:
+        hot.answers = answers
 
 
 @pytest.mark.parametrize(("path", "query", "headers"), REQUESTS,
@@ -99,12 +117,29 @@ def hot_app(db_path, request):  # type: ignore[no-untyped-def]
                               enumerate(REQUESTS)])
 def test_hot_answer_is_the_flask_answer(hot_app, path: str, query: dict[str, Any],
                                         headers: dict[str, str]) -> None:
-    hot = hot_app.extensions["hot_reads"]
-    text = urlencode(query, doseq=True)
-    for _ in range(2):  # computed, then (with the cache) kept
-        answered = _call(hot_app.wsgi_app, "GET", path, text, headers)
-        flask = _call(hot.app, "GET", path, text, headers)  # the layer's inner app: Flask
-        assert answered == flask
+    request = ("GET", path, urlencode(query, doseq=True), headers)
+    assert _call(hot_app.wsgi_app, *request) == _through_flask(hot_app, *request)
+
+
+@pytest.mark.parametrize(("path", "query", "headers"), REQUESTS,
+                         ids=[f"{p.rsplit('/', 1)[1]}-{i}" for i, (p, _, _) in
+                              enumerate(REQUESTS)])
+def test_hot_answers_are_kept_as_flask_answers_are(cached_apps, path: str,
+                                                   query: dict[str, Any],
+                                                   headers: dict[str, str]) -> None:
+    """The HTTP cache keeps what the hot layer answers exactly when it keeps Flask's answer
+    (200s and the refusals that follow from the request), and serves it again."""
+    request = ("GET", path, urlencode(query, doseq=True), headers)
+    kept = []
+    for app in cached_apps:
+        cache = app.extensions["response_cache"]
+        before = len(cache)
+        status, _, body = _call(app.wsgi_app, *request)
+        kept.append(len(cache) - before)
+        again, _, body_again = _call(app.wsgi_app, *request)
+        assert (again[:3], body_again) == (status[:3], body)  # (a kept answer's reason phrase
+        # is the HTTP cache's own: `404 Not Found`)
+    assert kept[0] == kept[1]
 
 
 def _parameters(*items: tuple[str, str, Any]) -> bytes:
@@ -148,10 +183,8 @@ POSTS: list[tuple[str, str, bytes, dict[str, str]]] = [
                               enumerate(POSTS)])
 def test_hot_post_answer_is_the_flask_answer(hot_app, path: str, query: str, body: bytes,
                                              headers: dict[str, str]) -> None:
-    headers = {"Content-Type": "application/fhir+json", **headers}
-    hot = hot_app.extensions["hot_reads"]
-    answered = _call(hot_app.wsgi_app, "POST", path, query, headers, body)
-    assert answered == _call(hot.app, "POST", path, query, headers, body)
+    request = ("POST", path, query, {"Content-Type": "application/fhir+json", **headers}, body)
+    assert _call(hot_app.wsgi_app, *request) == _through_flask(hot_app, *request)
 
 
 def test_the_layer_answers_the_hot_gets_itself(db_path) -> None:  # type: ignore[no-untyped-def]

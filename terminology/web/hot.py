@@ -3,11 +3,12 @@
 POSTed Parameters resource.
 
 Flask's request context, routing, hooks and Response object cost about 100 µs a request here,
-as much as the terminology work itself. This WSGI layer answers those GETs with the same
-functions the Flask views call (web/api.py `*_answer`), the same checks of Accept and
-`_format`, the same store-generation pin and time budget, the same answer cache (a repeated
-GET is served from it without computing anything) and the same error answers. Any other
-request (a form, HEAD, a resource id in the path, a page) goes on to Flask unchanged.
+as much as the terminology work itself. This WSGI layer, inside the HTTP cache (a repeated GET
+is answered there, web/http_cache.py) and the heavy-work gate (web/admission.py), answers those
+requests with the same functions the Flask views call (web/api.py `*_answer`), the same checks
+of Accept and `_format`, the same store-generation pin and time budget, and the same error
+answers (a refusal that follows from the request alone marked for the cache to keep). Any
+other request (a form, HEAD, a resource id in the path, a page) goes on to Flask unchanged.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from terminology.fhir import params
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.registry import StoreRegistry
 from terminology.web import api
-from terminology.web.cache import Key, ResponseCache
+from terminology.web.http_cache import KEEPABLE_REFUSAL
+from terminology.web.wsgi import WsgiApp
 
 log = logging.getLogger("txserver")
 Environ = dict[str, Any]
@@ -89,12 +91,11 @@ def _refusal(error: TerminologyError) -> Found:
 class HotReads:
     """WSGI middleware answering the hot operations itself (see the module docstring)."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], registry: StoreRegistry,
-                 cache: ResponseCache | None, seconds: float, config: dict[str, Any]) -> None:
+    def __init__(self, app: WsgiApp, registry: StoreRegistry, seconds: float,
+                 config: dict[str, Any]) -> None:
         """`config`: the app's, read at each request as the views do (EXPAND_LIMIT)."""
         self.app = app
         self.registry = registry
-        self.cache = cache if cache is not None and cache.max_bytes > 0 else None
         self.seconds = seconds
         self.config = config
         self.answers: dict[str, Answer] = {
@@ -113,66 +114,17 @@ class HotReads:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         answer = self.answers.get(environ.get("PATH_INFO", ""))
         method = environ.get("REQUEST_METHOD")
-        posted = method == "POST" and self._json_length(environ)
+        posted = self._json_length(environ) if method == "POST" else 0
         if answer is None or not (method == "GET" or posted):
             return self.app(environ, start_response)
         try:
-            flat = query_parameters(environ.get("QUERY_STRING", ""))
-            found = None if posted else self._kept(environ, flat)
-            if found is None:
-                with self.registry.snapshot() as generation, budget.started(self.seconds):
-                    found = (self._posted(answer, environ, flat, posted) if posted
-                             else self._computed(answer, environ, flat, generation))
+            with self.registry.snapshot(), budget.started(self.seconds):
+                status, body, headers = self._answer(answer, environ, posted)
         except Exception:  # noqa: BLE001 - as server.py's handler: logged, a 500 outcome
-            found = self._unexpected(environ)
-        status, body, headers = found
+            status, body, headers = self._unexpected(environ)
         start_response(status_line(status), [
             ("Content-Type", api.FHIR_JSON), ("Content-Length", str(len(body))), *headers])
         return [body]
-
-    def _key(self, environ: Environ, generation: int) -> Key:
-        """The answer cache's key, as web/api.py cached_get makes it."""
-        return self.cache.key(  # type: ignore[union-attr]
-            environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "").encode("latin1"),
-            environ.get("HTTP_ACCEPT_LANGUAGE"), generation,
-            environ.get("HTTP_X_TOO_COSTLY_THRESHOLD"))
-
-    def _kept(self, environ: Environ, flat: dict[str, list[Any]]) -> Found | None:
-        """The kept answer to this request at the generation committed now, if any: it needs
-        only the generation, not a pinned read of the store."""
-        if self.cache is None:
-            return None
-        kept = self.cache.answer(self._key(environ, self.registry.committed_generation()))
-        if kept is None:
-            return None
-        try:
-            _check_format(environ, flat)
-        except TerminologyError as error:
-            return _refusal(error)
-        return kept[0], kept[1], []
-
-    def _computed(self, answer: Answer, environ: Environ, flat: dict[str, list[Any]],
-                  generation: int) -> Found:
-        key = None
-        try:
-            _check_format(environ, flat)
-            if self.cache is not None:
-                key = self._key(environ, generation)
-                kept = self.cache.answer(key)
-                if kept is not None:
-                    return kept[0], kept[1], []
-            flat = api.with_accept_language(flat, environ.get("HTTP_ACCEPT_LANGUAGE"))
-            body = orjson.dumps(answer(self.registry, flat, environ))
-        except TerminologyError as error:
-            found = _refusal(error)
-            if key is not None and not error.depends_on_load:  # the same request: the same
-                self.cache.put(key, found[1], error.status)  # type: ignore[union-attr]
-            return found
-        except Exception:  # noqa: BLE001 - as server.py's handler: logged, a 500 outcome
-            return self._unexpected(environ)
-        if key is not None:
-            self.cache.put(key, body)  # type: ignore[union-attr]
-        return 200, body, []
 
     def _json_length(self, environ: Environ) -> int:
         """The length of a POSTed Parameters resource this layer reads itself: FHIR JSON with
@@ -185,18 +137,22 @@ class HotReads:
         size = int(length)
         return size if 0 < size <= int(self.config["MAX_CONTENT_LENGTH"]) else 0
 
-    def _posted(self, answer: Answer, environ: Environ, flat: dict[str, list[Any]],
-                length: int) -> Found:
-        """As web/api.py operation_parameters and the view, for a POSTed Parameters body."""
+    def _answer(self, answer: Answer, environ: Environ, posted: int) -> Found:
+        """As web/api.py operation_parameters and the view: the query's parameters, with
+        those of a POSTed Parameters body."""
         try:
+            flat = query_parameters(environ.get("QUERY_STRING", ""))
             _check_format(environ, flat)
-            body = params.parameters_from_json(environ["wsgi.input"].read(length))
-            for name, values in body.items():
-                flat.setdefault(name, []).extend(values)
-            flat.pop("_format", None)
+            if posted:
+                body = params.parameters_from_json(environ["wsgi.input"].read(posted))
+                for name, values in body.items():
+                    flat.setdefault(name, []).extend(values)
+                flat.pop("_format", None)
             flat = api.with_accept_language(flat, environ.get("HTTP_ACCEPT_LANGUAGE"))
             return 200, orjson.dumps(answer(self.registry, flat, environ)), []
         except TerminologyError as error:
+            if not error.depends_on_load:  # the same request gets it again: the cache may keep
+                environ[KEEPABLE_REFUSAL] = True
             return _refusal(error)
         except Exception:  # noqa: BLE001 - as server.py's handler: logged, a 500 outcome
             return self._unexpected(environ)
@@ -204,6 +160,7 @@ class HotReads:
     @staticmethod
     def _unexpected(environ: Environ) -> Found:
         """As server.py's handler of unexpected errors: logged, and a 500 OperationOutcome."""
-        log.exception("unexpected error on GET %s", environ.get("PATH_INFO"))
+        log.exception("unexpected error on %s %s", environ.get("REQUEST_METHOD"),
+                      environ.get("PATH_INFO"))
         return 500, orjson.dumps(operation_outcome(
             "The server failed to process the request (see its log)", code="exception")), []
