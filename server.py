@@ -426,6 +426,9 @@ def serve(host: str, port: int, db: str | None, snapshots: Path | None, server_k
         source = str(store.path)
         target, factory = "server:create_app", create_app
     layers.from_env()  # a bad setting stops the start here, not in every worker
+    # the workers are forked from here: they keep the limit (their threads may start before
+    # the app is made)
+    serving.limit_malloc_arenas(int(os.environ.get("TX_MALLOC_ARENAS", 2)))
     click.echo(f"Serving FHIR R4 at http://{host}:{port}/fhir from {source}", err=True)
     settings = serving.Settings(host, port, workers, threads)
     if (dev or server_kind == "dev") and snapshots is not None:
