@@ -9,7 +9,10 @@ answer cache's day) comes from `today()`.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone, tzinfo
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import time as dt_time
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,6 +44,23 @@ def now() -> datetime:
     return _utc_now()
 
 
+_TODAY: tuple[Callable[[], datetime], str | None, float, str] | None = None
+
+
 def today() -> str:
-    """Today's date (ISO, YYYY-MM-DD) in the server's time zone."""
-    return _utc_now().astimezone(zone()).date().isoformat()
+    """Today's date (ISO, YYYY-MM-DD) in the server's time zone. Asked several times a
+    request: worked out at most once a second, and again at once when the clock (tests move
+    it), the zone or the day changes."""
+    global _TODAY
+    name = os.environ.get(ENV)
+    kept = _TODAY
+    if kept is not None and kept[0] is _utc_now and kept[1] == name \
+            and time.monotonic() < kept[2]:
+        return kept[3]
+    moment = _utc_now().astimezone(zone())
+    midnight = datetime.combine(moment.date() + timedelta(days=1), dt_time(0),
+                                tzinfo=moment.tzinfo)
+    left = (midnight - moment).total_seconds()
+    day = moment.date().isoformat()
+    _TODAY = (_utc_now, name, time.monotonic() + min(1.0, left), day)
+    return day

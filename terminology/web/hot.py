@@ -119,12 +119,19 @@ class HotReads:
             return self.app(environ, start_response)
         try:
             with self.registry.snapshot(), budget.started(self.seconds):
-                status, body, headers = self._answer(answer, environ, posted)
+                found = self._answer(answer, environ, posted)
+                self._start(start_response, found)  # still pinned: the headers name this
+                return [found[1]]  # generation, as an answer from Flask's view does
         except Exception:  # noqa: BLE001 - as server.py's handler: logged, a 500 outcome
-            status, body, headers = self._unexpected(environ)
+            found = self._unexpected(environ)
+        self._start(start_response, found)
+        return [found[1]]
+
+    @staticmethod
+    def _start(start_response: StartResponse, found: Found) -> None:
+        status, body, headers = found
         start_response(status_line(status), [
             ("Content-Type", api.FHIR_JSON), ("Content-Length", str(len(body))), *headers])
-        return [body]
 
     def _json_length(self, environ: Environ) -> int:
         """The length of a POSTed Parameters resource this layer reads itself: FHIR JSON with
