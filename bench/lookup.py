@@ -84,8 +84,9 @@ def loads(codes: list[tuple[str, str]]) -> list[Load]:
     out = [Load("bare", "bare", "GET", [operations(codes)["$lookup"][1][0]], group="bare")]
     for name, (method, paths, bodies) in operations(codes).items():
         ctype = "application/fhir+json" if method == "POST" else None
-        out.append(Load(f"{name} cached", "cached", method, paths[:1], bodies[:1], ctype,
-                        group="cached: one request repeated"))
+        label = f"{name} repeated (not kept)" if method == "POST" else f"{name} cached"
+        out.append(Load(label, "cached", method, paths[:1], bodies[:1], ctype,
+                        group="cached: one request repeated (POSTs are never kept)"))
     for name, (method, paths, bodies) in operations(codes).items():
         ctype = "application/fhir+json" if method == "POST" else None
         out.append(Load(f"{name} uncached", "uncached", method, paths, bodies, ctype,
