@@ -117,12 +117,16 @@ class HotReads:
         posted = self._json_length(environ) if method == "POST" else 0
         if answer is None or not (method == "GET" or posted):
             return self.app(environ, start_response)
+        started = False
         try:
             with self.registry.snapshot(), budget.started(self.seconds):
                 found = self._answer(answer, environ, posted)
-                self._start(start_response, found)  # still pinned: the headers name this
-                return [found[1]]  # generation, as an answer from Flask's view does
-        except Exception:  # noqa: BLE001 - as server.py's handler: logged, a 500 outcome
+                started = True  # still pinned: the headers name this generation, as those
+                self._start(start_response, found)  # of an answer from Flask's view do
+                return [found[1]]
+        except Exception:  # the store could not be read: logged, a 500
+            if started:
+                raise
             found = self._unexpected(environ)
         self._start(start_response, found)
         return [found[1]]
