@@ -9,7 +9,6 @@ Read from the store as the claim edits read it (codesystems/cms/edits.py), for o
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from codesystems.cms import definition as cms
 from codesystems.cms.edits import _in_force as addon_in_force
@@ -131,31 +130,35 @@ class CmsPolicies:
         for table in edit_tables(store, cms.PTP):
             setting = cms.PTP_SETTINGS.get(table.setting, table.setting)
             source = f"CMS NCCI PTP edits for {setting} ({table.source})"
-            rows = [r for r in ptp_rows(store, table.id, code)
-                    if r.modifier != 9 and r.column2 != code and ptp_in_force(r, day)]
-            if rows:
-                n = len(rows)
-                out.append(Policy(
-                    "Procedure-to-procedure edits",
-                    f"Bundled: the code{'s' if n != 1 else ''} below {'are' if n != 1 else 'is'} "
-                    f"not paid when reported with {code} for the same patient on the same day "
-                    f"({code} is column 1 of {n} pair{'s' if n != 1 else ''}).",
-                    _pair_lines(rows, lambda r: r.column2), source, ptp_release(table.label)))
-            into = [r for r in ptp_rows_bundling(store, table.id, code)
-                    if r.modifier != 9 and r.column1 != code and ptp_in_force(r, day)]
-            if into:
-                n = len(into)
-                out.append(Policy(
-                    "Procedure-to-procedure edits",
-                    f"Bundled into: {code} is not paid when reported with the "
-                    f"code{'s' if n != 1 else ''} below for the same patient on the same day "
-                    f"({code} is column 2 of {n} pair{'s' if n != 1 else ''}).",
-                    _pair_lines(into, lambda r: r.column1), source, ptp_release(table.label)))
+            as_column1 = [r for r in ptp_rows(store, table.id, code)
+                          if r.modifier != 9 and r.column2 != code and ptp_in_force(r, day)]
+            as_column2 = [r for r in ptp_rows_bundling(store, table.id, code)
+                          if r.modifier != 9 and r.column1 != code and ptp_in_force(r, day)]
+            for rows, column in ((as_column1, 1), (as_column2, 2)):
+                if rows:
+                    out.append(Policy("Procedure-to-procedure edits",
+                                      _pairs_summary(code, len(rows), column),
+                                      _pair_lines(rows, column), source,
+                                      ptp_release(table.label)))
         return out
 
 
-def _pair_lines(rows: list[PtpRow], other: Callable[[PtpRow], str]) -> tuple[PolicyLine, ...]:
-    """One line per pair: the other code, whether a modifier bypasses it, why, since when."""
+def _pairs_summary(code: str, n: int, column: int) -> str:
+    """What the pairs mean for `code` when it is column 1 of them (it bundles the others) or
+    column 2 (it is bundled into them)."""
+    codes = "codes" if n != 1 else "code"
+    are = "are" if n != 1 else "is"
+    pairs = "pairs" if n != 1 else "pair"
+    if column == 1:
+        return (f"Bundled: the {codes} below {are} not paid when reported with {code} for the "
+                f"same patient on the same day ({code} is column 1 of {n} {pairs}).")
+    return (f"Bundled into: {code} is not paid when reported with the {codes} below for the "
+            f"same patient on the same day ({code} is column 2 of {n} {pairs}).")
+
+
+def _pair_lines(rows: list[PtpRow], column: int) -> tuple[PolicyLine, ...]:
+    """One line per pair: the other code (column 2 of the pairs where `code` is column 1, and
+    the reverse), whether a modifier bypasses it, why, since when."""
     lines = []
     for row in rows:
         text = ("a modifier may bypass the edit (indicator 1)" if row.modifier == 1
@@ -164,7 +167,7 @@ def _pair_lines(rows: list[PtpRow], other: Callable[[PtpRow], str]) -> tuple[Pol
             text += f"; rationale: {row.rationale}"
         if row.effective:
             text += f"; in force since {row.effective}"
-        lines.append(PolicyLine(text, other(row)))
+        lines.append(PolicyLine(text, row.column2 if column == 1 else row.column1))
     if any(r.modifier == 1 for r in rows):
         lines.append(PolicyLine(f"Indicator 1 pairs are {BYPASS}."))
     return tuple(lines)
