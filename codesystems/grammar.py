@@ -51,6 +51,9 @@ class GrammarCodeSystem:
     def resource(self) -> dict[str, Any]:
         return self._resource
 
+    def summary(self) -> dict[str, Any]:
+        return self._resource  # no narrative held apart
+
     def iter_concepts(self) -> Iterator[Concept]:
         """A grammar cannot be listed: only a value set that names its codes can be expanded."""
         raise TooCostly(f'The code System "{self.canonical.url}" has a grammar, and cannot be '

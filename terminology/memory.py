@@ -81,6 +81,9 @@ class MemoryProvider:
     def resource(self) -> dict[str, Any]:
         return self._resource
 
+    def summary(self) -> dict[str, Any]:
+        return self._resource  # no narrative held apart
+
     def concepts_as_loaded(self) -> list[dict[str, Any]] | None:
         """The resource's concepts as given (see provider.AsLoaded)."""
         concepts = self.source_resource.get("concept")

@@ -71,6 +71,10 @@ class CodeSystemProvider(Protocol):
     def resource(self) -> dict[str, Any]:
         """The CodeSystem resource without its concepts."""
 
+    def summary(self) -> dict[str, Any]:
+        """The CodeSystem resource without its concepts and its narrative, at no cost: what a
+        status check of every code system an expansion drew on reads."""
+
     def iter_concepts(self) -> Iterator[Concept]:
         """Every concept it lists, in its own order."""
 

@@ -324,12 +324,16 @@ class StoreRegistry:
         """Every code of every code system loaded (the default version of each): one value set
         for "search all medical codes" ($expand with a filter, or paged). The built-in code
         systems are not in it: a grammar has no list of codes, and ISO country and currency
-        codes are not medical codes."""
+        codes are not medical codes; nor are the code systems stored without their concepts
+        (`content = not-present`: a package's stubs of SNOMED CT or LOINC), which have no
+        codes to search and would make every search of all codes fail."""
+        with_codes = sorted(url for url, providers in self._current().stored.items()
+                            if any(p.content != "not-present" for p in providers))
         return {
             "resourceType": "ValueSet", "id": "all-codes", "url": ALL_CODES_URL,
             "name": "AllCodes", "title": "All codes of every code system on this server",
             "status": "active", "experimental": False,
-            "compose": {"include": [{"system": url} for url in sorted(self._current().stored)]},
+            "compose": {"include": [{"system": url} for url in with_codes]},
         }
 
     # -- concept maps -------------------------------------------------------------------------
@@ -450,6 +454,8 @@ def _default_version(providers: Sequence[CodeSystemProvider],
     A year of CPT is published months before it takes effect: on 2026-11-25 a server holding
     2026 and 2027 answers with 2026 unless the request asks for 2027 or a 2027 date.
     """
+    if len(providers) == 1:
+        return providers[0]  # whatever the date, the only version is the one answered with
     day = (on_date or clock.today())[:10]
     in_force = [p for p in providers if not p.effective_date or p.effective_date <= day]
     dated = [p for p in in_force if p.effective_date]

@@ -247,6 +247,8 @@ class Evaluator:
         self.valueset_versions: dict[str, str] = {}  # default-valueset-version
         # the tests of one rule's filters on one provider, built once per request
         self._tests: dict[tuple[int, int, str], tuple[object, object, list[Predicate]]] = {}
+        self._policies: dict[int, tuple[dict[str, Any], VersionPolicy]] = {}  # by id(valueset)
+        self._acyclic: dict[int, dict[str, Any]] = {}  # value sets checked for cycles, by id
 
     # -- code systems -------------------------------------------------------------------------
 
@@ -331,8 +333,15 @@ class Evaluator:
             self._containers.pop()
 
     def policy(self, valueset: dict[str, Any]) -> VersionPolicy:
-        return VersionPolicy.of(valueset.get("compose") or {},
-                                versions_match_setting(valueset, self.versions_match))
+        """The version policy of a value set, worked out once per request (all-codes has an
+        include for each of hundreds of code systems)."""
+        kept = self._policies.get(id(valueset))
+        if kept is None or kept[0] is not valueset:
+            kept = (valueset, VersionPolicy.of(valueset.get("compose") or {},
+                                               versions_match_setting(valueset,
+                                                                      self.versions_match)))
+            self._policies[id(valueset)] = kept
+        return kept[1]
 
     def _expand(self, valueset: dict[str, Any], keep: int | None) -> Expansion:
         compose = valueset.get("compose") or {}
@@ -481,8 +490,9 @@ class Evaluator:
         Tested rule by rule against the one concept, without expanding: value sets over large
         code systems (and CPT's unbounded modifier expressions) are checked in constant time.
         """
-        if not self._stack:
-            self.check_references(valueset)
+        if not self._stack and self._acyclic.get(id(valueset)) is not valueset:
+            self.check_references(valueset)  # once per request: a search tests many codes
+            self._acyclic[id(valueset)] = valueset
         url = valueset.get("url", "")
         self._check_cycle(valueset)
         self._stack.append(url)

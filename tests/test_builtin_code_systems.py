@@ -53,3 +53,27 @@ def test_a_stored_not_present_stub_gives_way(tmp_path, db_path):
         "url": "urn:ietf:bcp:47", "code": "en-AU"}).fhir)
     assert params["result"] == [True] and params["display"] == ["English (Australia)"]
     assert client.get("/fhir/CodeSystem/v3-ietf3066").fhir["content"] == "not-present"
+
+
+def test_all_codes_leaves_out_stored_systems_without_concepts(tmp_path, db_path):
+    """A package's stub of a code system it does not hold (`content = not-present`, as
+    hl7.terminology carries for SNOMED CT or time-period-ranges) has no codes to search: all
+    codes is searched without it, not refused because of it."""
+    stub = tmp_path / "CodeSystem-absent.json"
+    stub.write_text(json.dumps({
+        "resourceType": "CodeSystem", "id": "absent", "url": "http://example.org/cs/absent",
+        "version": "1", "name": "Absent", "status": "active", "content": "not-present"}),
+        encoding="utf-8")
+    path = tmp_path / "store.db"
+    shutil.copy(db_path, path)
+    fhir_loader.import_paths(Store(path), [stub])
+    client = client_for(path)
+    listed = {i["system"] for i in client.get("/fhir/ValueSet/all-codes").fhir["compose"]["include"]}
+    assert "http://example.org/cs/absent" not in listed and "http://www.ama-assn.org/go/cpt" in listed
+    response = client.get("/fhir/ValueSet/all-codes/$expand",
+                          query_string={"filter": "facet", "count": 5})
+    assert response.status_code == 200, response.fhir
+    used = [p["valueUri"] for p in response.fhir["expansion"]["parameter"]
+            if p["name"] == "used-codesystem"]
+    assert not any(u.startswith("http://example.org/cs/absent") for u in used)
+    assert "64636" in [c["code"] for c in response.fhir["expansion"]["contains"]]

@@ -133,17 +133,12 @@ def _localise(entry: Entry, provider: CodeSystemProvider | None,
     return replace(entry, display=chosen.value if chosen else None, designations=designations)
 
 
-def _check_size(valueset: dict[str, Any], request: ExpandRequest, expansion: Expansion,
-                total: int, registry: Registry) -> None:
+def _check_size(valueset: dict[str, Any], request: ExpandRequest, total: int,
+                used_providers: Sequence[CodeSystemProvider]) -> None:
     """An unpaged expansion larger than the limit (the request's, or a code system's own, such
     as CPT's 1,000 agreed with the AMA) is refused as too costly."""
     limit = request.limit
-    for canonical in expansion.used_systems:
-        url, _, version = canonical.partition("|")
-        try:
-            provider = registry.resolve(url, version or None)
-        except NotFound:
-            continue
+    for provider in used_providers:
         if isinstance(provider, ExpansionLimit) and provider.expand_limit:
             limit = min(limit, provider.expand_limit)
     if total > limit and (request.count is None or request.count > limit):
@@ -199,13 +194,14 @@ def _whole_systems(valueset: dict[str, Any]) -> bool:
         for rule in compose.get("include", []))
 
 
-def _search_first(evaluator: Evaluator, valueset: dict[str, Any], text: str,
+def _search_first(evaluator: Evaluator, valueset: dict[str, Any],
+                  providers: list[CodeSystemProvider] | None, text: str,
                   window: int | None) -> tuple[Expansion, int] | None:
     """A text-filtered expansion from the code systems' ranked search, keeping the members:
     the best matches first, without listing every member of a large code system. Returns the
     expansion (entries up to `window` when every match is a member) and the total; None when
-    some code system cannot search (then the whole expansion is filtered instead)."""
-    providers = _searchable(evaluator, valueset)
+    some code system cannot search (`providers` None: then the whole expansion is filtered
+    instead)."""
     if providers is None:
         return None
     registry = evaluator.registry
@@ -251,10 +247,10 @@ def _searchable(evaluator: Evaluator,
     return providers if all(isinstance(p, TextSearch) for p in providers) else None
 
 
-def _correction(evaluator: Evaluator, valueset: dict[str, Any], text: str) -> str | None:
+def _correction(registry: Registry, providers: list[CodeSystemProvider] | None,
+                text: str) -> str | None:
     """The filter searched instead of `text` when a typo in it was corrected."""
-    providers = _searchable(evaluator, valueset)
-    return evaluator.registry.correction_across(providers, text) if providers else None
+    return registry.correction_across(providers, text) if providers else None
 
 
 def _ranked_hits(registry: Registry, providers: Sequence[CodeSystemProvider], text: str,
@@ -305,7 +301,8 @@ def expand(registry: Registry, request: ExpandRequest) -> ExpandResult:
     if evaluator.policy(valueset).merge:  # say that codes were compared across versions
         request = replace(request, echo=request.echo + (("versionsMatch", "valueBoolean", True),))
     window = None if request.count is None else request.offset + request.count
-    searched = (_search_first(evaluator, valueset, request.filter, window)
+    searchable = _searchable(evaluator, valueset) if request.filter else None
+    searched = (_search_first(evaluator, valueset, searchable, request.filter, window)
                 if request.filter else None)
     # a page over the limit is refused as soon as the members pass the limit, not after all
     paged_within_limit = window is not None and not request.filter and (
@@ -325,13 +322,13 @@ def expand(registry: Registry, request: ExpandRequest) -> ExpandResult:
         total = expansion.total
     else:
         total = len(entries)
-    _check_size(valueset, request, expansion, total, registry)
+    used_providers = _used_providers(expansion, registry)
+    _check_size(valueset, request, total, used_providers)
     if request.offset < 0 or (request.count is not None and request.count < 0):
         raise InvalidRequest("offset and count must not be negative", expression="offset")
     paged = request.offset > 0 or request.count is not None
     end = None if request.count is None else request.offset + request.count
     page = entries[request.offset:end]
-    used_providers = _used_providers(expansion, registry)
     providers = {p.canonical.url: p for p in used_providers}
     property_defs: dict[str, dict[str, Any]] = {}
     for provider in used_providers:
@@ -356,7 +353,7 @@ def expand(registry: Registry, request: ExpandRequest) -> ExpandResult:
         providers=providers,
         show_versions=evaluator.policy(valueset).several,
         status_warnings=_status_warnings(valueset, expansion, used_providers),
-        correction=(_correction(evaluator, valueset, request.filter)
+        correction=(_correction(evaluator.registry, searchable, request.filter)
                     if searched is not None and request.filter else None),
     )
 
@@ -390,6 +387,6 @@ def _status_warnings(valueset: dict[str, Any], expansion: Expansion,
                      providers: list[CodeSystemProvider]) -> list[tuple[str, str]]:
     """warning-<status> parameters for the value set and what its expansion drew on."""
     notes = [status.note(valueset, "ValueSet", None)]
-    notes += [status.note(p.resource(), "CodeSystem", valueset, p.canonical) for p in providers]
+    notes += [status.note(p.summary(), "CodeSystem", valueset, p.canonical) for p in providers]
     notes += [status.note(vs, "ValueSet", valueset) for vs in expansion.nested_valuesets]
     return list(dict.fromkeys(n.parameter for n in notes if n is not None))

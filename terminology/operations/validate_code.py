@@ -108,7 +108,7 @@ class _Validator:
 
     def note_status(self, provider: CodeSystemProvider) -> None:
         """An information issue when a code system checked against is draft, deprecated..."""
-        found = status_note(provider.resource(), "CodeSystem", self.valueset,
+        found = status_note(provider.summary(), "CodeSystem", self.valueset,
                             provider.canonical)
         if found is not None and found.issue() not in self.status_issues:
             self.status_issues.append(found.issue())

@@ -96,6 +96,9 @@ class SqlProvider:
                 cls._resources.popitem(last=False)
         return found
 
+    def summary(self) -> dict[str, Any]:
+        return self.info.resource  # the catalog's copy, without the narrative
+
     def iter_concepts(self) -> Iterator[Concept]:
         if not self._supplement_items:
             yield from self._listed()

@@ -185,7 +185,7 @@ class Search(Connections):
 
     def _count(self, con: sqlite3.Connection, query: Query, scope: _Scope,
                first_only: bool = False) -> int:
-        words, code = query.match_expression(), query.code_expression()
+        words, code = self._expressions(con, query)
         expression = words if code is None else f"({code}) OR ({words})"
         what, tail = ("1", " LIMIT 1") if first_only else ("count(*)", "")
         rows = con.execute(
@@ -216,13 +216,14 @@ class Search(Connections):
         seen = {(hit.cs_id, hit.code) for hit in hits}
         if limit is not None and len(hits) >= limit:
             return hits[:limit]
+        forms = self._words(con).forms
         candidates = con.execute(
             f"SELECT {_CANDIDATE} FROM concept_core k CROSS JOIN concept c ON c.id = k.rowid "
             f"WHERE concept_core MATCH ?{scope.sql} "
             f"ORDER BY bm25(concept_core), length(c.code), c.id LIMIT {RANKED}",
-            [HEADING, query.words_expression(), *scope.bound],
+            [HEADING, query.words_expression(forms), *scope.bound],
         ).fetchall()
-        matching = [query.match_expression(), *scope.bound]
+        matching = [self._expressions(con, query)[0], *scope.bound]
         complete = len(candidates) < RANKED
         if complete:
             core = {(r[0], r[1]) for r in candidates}
@@ -245,6 +246,15 @@ class Search(Connections):
                     seen.add((cs_id, found))
                     hits.append(SearchHit(cs_id, found, False, 0.0))
         return hits if limit is None else hits[:limit]
+
+    def _expressions(self, con: sqlite3.Connection, query: Query) -> tuple[str | None, str | None]:
+        """The FTS5 expressions of every match and of the text typed as a code. A word the
+        code systems use, typed alone, is a code only when typed whole (`key : "injury"`, not
+        every code starting with it)."""
+        vocabulary = self._words(con)
+        key = query.code_key
+        code_prefix = not (key and key.isalpha() and vocabulary.knows(key))
+        return (query.match_expression(vocabulary.forms, code_prefix), query.code_expression())
 
     def _corrected(self, con: sqlite3.Connection, query: Query) -> Query:
         """`query` with each word that no stored concept uses searched together with its

@@ -13,12 +13,16 @@ index's `stems` column); a literal word or one letter matches only as itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from terminology.textsearch.synonyms import Synonyms
 from terminology.textsearch.words import NEGATIONS, STOP_WORDS, WORD, stem
 
 TYPED, SYNONYM, CORRECTED = "typed", "synonym", "corrected"
+# The index terms that find a word in every form search accepts (spelling.Vocabulary.forms);
+# None when FTS5's own prefix query is the cheaper way.
+WordForms = Callable[[str], Sequence[str] | None]
 _NOT_KEY = re.compile(r"[^0-9a-z]")
 _QUOTED = re.compile(r'"([^"]*)"?')
 
@@ -62,17 +66,22 @@ class Query:
         return any(w in NEGATIONS for slot in self.slots for alt in slot.alternatives
                    for w in alt.words)
 
-    def words_expression(self) -> str:
+    def words_expression(self, forms: WordForms | None = None) -> str:
         """The FTS5 expression of the concepts that have every slot."""
-        return " AND ".join(_slot_expression(slot) for slot in self.slots)
+        return " AND ".join(_slot_expression(slot, forms) for slot in self.slots)
 
-    def match_expression(self) -> str | None:
-        """The FTS5 expression every matching concept satisfies (code prefix or all slots)."""
+    def match_expression(self, forms: WordForms | None = None,
+                         code_prefix: bool = True) -> str | None:
+        """The FTS5 expression every matching concept satisfies: all slots, or the text as a
+        code, as the start of a code unless `code_prefix` is false (a word the code systems use
+        is searched as a code only when typed whole: a prefix of every code costs as much as
+        the rest of the search)."""
         if not self.slots:
             return None
-        words = self.words_expression()
+        words = self.words_expression(forms)
         if self.code_key and len(self.code_key) > 1:
-            return f'(key : "{self.code_key}"*) OR ({words})'
+            star = "*" if code_prefix else ""
+            return f'(key : "{self.code_key}"{star}) OR ({words})'
         return words
 
     def code_expression(self) -> str | None:
@@ -97,17 +106,22 @@ class Query:
         return " ".join(shown)
 
 
-def word_expression(word: str, literal: bool) -> str:
-    """A word as FTS5 matches it: itself, the start of a word, its stem (not when literal)."""
+def word_expression(word: str, literal: bool, forms: WordForms | None = None) -> str:
+    """A word as FTS5 matches it: itself, the start of a word, its stem (not when literal).
+    With `forms`, the start of a word is spelt out as the index terms of the words that start
+    with it (an OR of a few terms, where FTS5 would merge every term with that prefix)."""
     if literal or len(word) == 1:
         return f'"{word}"'
+    found = forms(word) if forms is not None and word.isalpha() else None
+    if found:
+        return "(" + " OR ".join(f'"{term}"' for term in found) + ")"
     root = stem(word)
     parts = [f'"{word}"', f'"{word}"*'] + ([f'"{root}"'] if root != word else [])
     return f"({' OR '.join(parts)})"
 
 
-def _slot_expression(slot: Slot) -> str:
-    options = [" AND ".join(word_expression(w, alt.literal) for w in alt.words)
+def _slot_expression(slot: Slot, forms: WordForms | None) -> str:
+    options = [" AND ".join(word_expression(w, alt.literal, forms) for w in alt.words)
                for alt in slot.alternatives]
     return "(" + " OR ".join(f"({o})" for o in options) + ")"
 

@@ -21,6 +21,7 @@ from rapidfuzz.distance import OSA
 from terminology.textsearch.words import stem
 
 MAX_SUGGESTIONS = 4  # words searched in place of one typo
+MAX_FORMS = 24  # words starting with a typed one spelt out as index terms; more: FTS5's prefix
 MORE_USED = 10  # how many times more concepts a word one edit further needs
 _SOUNDS = str.maketrans("eiouyckqsxz", "aaaaakkkkkk")
 _DOUBLED = re.compile(r"(.)\1+")
@@ -36,11 +37,25 @@ def sound(word: str) -> str:
 
 
 class Vocabulary:
-    """The words of the search index with how many concepts use each, for correcting typos."""
+    """The words of the search index with how many concepts use each: for correcting typos,
+    and for spelling out which index terms find the words that start with a typed one."""
 
     def __init__(self, counts: Iterable[tuple[str, int]]) -> None:
+        counts = list(counts)
+        self.every = sorted(word for word, _ in counts)
         self.counts = {word: n for word, n in counts if len(word) >= 3 and word.isalpha()}
         self.words = sorted(self.counts)
+
+    def forms(self, word: str) -> list[str] | None:
+        """The index terms that find `word` as search reads it (itself, another form of it, the
+        start of a word): its stem, and each indexed word starting with it as the index holds
+        it (by its stem in the `stems` column where that differs: `fractures` -> fractur).
+        None when more than MAX_FORMS words start with it."""
+        lo = bisect.bisect_left(self.every, word)
+        hi = bisect.bisect_left(self.every, word + "\U0010ffff", lo)
+        if hi - lo > MAX_FORMS:
+            return None
+        return list(dict.fromkeys([stem(word), *(stem(w) for w in self.every[lo:hi])]))
 
     def knows(self, word: str) -> bool:
         """Whether some word of the index is `word` or starts with it."""
