@@ -3,6 +3,7 @@ matches of every word ranked by bm25; the index kept in step with re-imports; th
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -17,11 +18,12 @@ from codesets import (  # noqa: F401 (codeset_db_fixture: a fixture)
     build_codeset_store,
     codeset_db_fixture,
 )
+from codesystems.fhir_json import loader as fhir_loader
 from codesystems.icd10cm import loader as icd_loader
 from conftest import CPT
 from terminology.errors import TooCostly
 from terminology.provider import Registry
-from terminology.store import Store
+from terminology.store import Store, search
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +154,91 @@ def test_is_a_over_a_stored_hierarchy_lists_the_code_and_what_is_below(codeset_d
         assert ("E11" in codes) == (op == "is-a")
         if first:
             assert codes[0] == first
+
+
+def test_a_store_with_concept_ids_as_rowids_is_reindexed(tmp_path):
+    """Version 2 of the index had the concept ids as rowids; the next start rebuilds it with
+    rowids that hold the code system and the length candidates are taken in."""
+    store = build_codeset_store(tmp_path / "tx.db")
+    expected = [h.code for h in store.search("fracture femur", None, 30)]
+    total = store.count_matches("fracture", [info.id for info in store.code_systems()])
+    con = sqlite3.connect(store.path)
+    con.execute("UPDATE meta SET value = '2' WHERE key = 'search_index'")
+    con.execute("INSERT INTO concept_search (concept_search) VALUES ('delete-all')")
+    con.execute("INSERT INTO concept_search (rowid, key, display, terms, stems) "
+                "SELECT id, code, display, '', '' FROM concept")
+    con.commit()
+    con.close()
+    Store(store.path).create()
+    again = Store(store.path)
+    assert [h.code for h in again.search("fracture femur", None, 30)] == expected
+    assert again.count_matches("fracture", [info.id for info in again.code_systems()]) == total
+    con = sqlite3.connect(store.path)
+    rows = con.execute("SELECT rowid FROM concept_search").fetchall()
+    by_id = dict(con.execute("SELECT id, cs_id FROM concept").fetchall())
+    con.close()
+    assert len(rows) == len(by_id)
+    assert all(by_id[rowid & 0xFFFFFFFF] == rowid >> 44 for (rowid,) in rows)
+
+
+def test_the_index_gives_the_shortest_displays_first(codeset_db):
+    """Within one code system the index's own order is the display's length: the candidates
+    after the short terms are read off it with a LIMIT, not sorted from every match."""
+    con = sqlite3.connect(codeset_db)
+    (icd,) = con.execute("SELECT id FROM code_system WHERE url = ?", (ICD,)).fetchone()
+    found = con.execute(
+        "SELECT length(c.display) FROM concept_search s JOIN concept c "
+        "ON c.id = (s.rowid & 4294967295) WHERE concept_search MATCH 'fractur' "
+        "AND s.rowid BETWEEN ? AND ? ORDER BY s.rowid", (icd << 44, ((icd + 1) << 44) - 1)
+    ).fetchall()
+    con.close()
+    lengths = [n for (n,) in found]
+    assert len(lengths) > 10 and lengths == sorted(lengths)
+
+
+def test_a_code_typed_whole_is_counted_once_with_the_words(tmp_path):
+    """A word the code systems use, typed alone, finds the concept with that code (whatever
+    its display) and the concepts that say the word; codes that only start with it are not
+    matches. The total counts each once."""
+    path = tmp_path / "cs.json"
+    path.write_text(json.dumps({
+        "resourceType": "CodeSystem", "url": "http://example.org/cs/moves", "version": "1",
+        "status": "active", "content": "complete", "concept": [
+            {"code": "walk", "display": "Able to stroll"},
+            {"code": "w1", "display": "Walk slowly"},
+            {"code": "w2", "display": "Walking aid"},
+            {"code": "walker", "display": "Frame on wheels"},
+            {"code": "w3", "display": "Walk"}]}), encoding="utf-8")
+    store = Store(tmp_path / "tx.db")
+    fhir_loader.import_paths(store, [path])
+    client = server.create_app({"DB": str(store.path), "CACHE_BYTES": 0}).test_client()
+    body = client.get("/fhir/ValueSet/$expand", query_string={
+        "url": "http://example.org/cs/moves?fhir_vs", "filter": "walk", "count": 10}).get_json()
+    listed = [c["code"] for c in body["expansion"]["contains"]]
+    assert listed[0] == "walk" and set(listed) == {"walk", "w1", "w2", "w3"}
+    assert body["expansion"]["total"] == 4
+    body = client.get("/fhir/ValueSet/$expand", query_string={
+        "url": "http://example.org/cs/moves?fhir_vs", "filter": "w3", "count": 10}).get_json()
+    assert [c["code"] for c in body["expansion"]["contains"]] == ["w3"]
+    assert body["expansion"]["total"] == 1
+
+
+def test_pages_of_a_broad_search_across_code_systems_agree(codeset_db, monkeypatch):
+    """Every match reachable, each once, in the same order page by page: the candidates are
+    the same whatever the page (a broad word over five code systems; with 5 candidates ranked
+    instead of 200, so that most matches come after them, in the index's order)."""
+    monkeypatch.setattr(search, "RANKED", 5)
+    client = server.create_app({"DB": str(codeset_db), "CACHE_BYTES": 0}).test_client()
+    query = {"url": "urn:txserver:ValueSet/all-codes", "filter": "with"}
+    whole = client.get("/fhir/ValueSet/$expand", query_string={**query, "count": 1000}).get_json()
+    total = whole["expansion"]["total"]
+    every = [(c["system"], c["code"]) for c in whole["expansion"]["contains"]]
+    assert total == len(every) == len(set(every)) and total > 30
+    assert len({system for system, _ in every}) > 1
+    paged = []
+    for offset in range(0, total, 7):
+        page = client.get("/fhir/ValueSet/$expand", query_string={
+            **query, "count": 7, "offset": offset}).get_json()["expansion"]
+        assert page["total"] == total
+        paged += [(c["system"], c["code"]) for c in page["contains"]]
+    assert paged == every

@@ -13,11 +13,13 @@ from importlib import resources
 
 import orjson
 
-from terminology.store.search import add_to_index, index_rows
+from terminology.store.search import add_to_index, index_rows, optimize_indexes
 from terminology.store.writes import Writer
 
 SCHEMA_VERSION = "1"
-SEARCH_INDEX_VERSION = "2"  # the layout of the search index (2: stems column, concept_core)
+# the layout of the search index (2: stems column, concept_core; 3: rowids in the order
+# candidates are taken, search.index_rowid)
+SEARCH_INDEX_VERSION = "3"
 _SEARCH_TABLES = re.compile(r"CREATE VIRTUAL TABLE IF NOT EXISTS (concept_search|concept_core) "
                             r"USING[^;]*")
 COMMITTED_NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"  # SQL: the commit time, to the ms
@@ -74,7 +76,8 @@ def _store_memory_code_systems(con: sqlite3.Connection) -> None:
 
 def _index_existing(con: sqlite3.Connection, schema: str, rebuild: bool) -> None:
     """Build the search index over concepts stored before it existed, or before its present
-    layout (`rebuild`: version 1 had no stems and no concept_core); once per store and layout."""
+    layout (`rebuild`: version 1 had no stems and no concept_core, version 2 had the concept
+    ids as rowids); once per store and layout."""
     con.execute("BEGIN IMMEDIATE")
     try:
         if rebuild:
@@ -84,8 +87,10 @@ def _index_existing(con: sqlite3.Connection, schema: str, rebuild: bool) -> None
                 con.execute(statement.group(0))
         for table in ("concept_search", "concept_core"):
             con.execute(f"INSERT INTO {table} ({table}) VALUES ('delete-all')")
-        rows = con.execute("SELECT id, code, display, designations FROM concept").fetchall()
+        rows = con.execute(
+            "SELECT id, cs_id, code, display, designations FROM concept").fetchall()
         add_to_index(con, [index_rows(*row) for row in rows])
+        optimize_indexes(con)
         con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('search_index', ?)",
                     (SEARCH_INDEX_VERSION,))
         con.execute("COMMIT")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -19,7 +19,7 @@ from terminology.errors import TooCostly
 from terminology.store.connections import Connections
 from terminology.store.records import SearchHit
 from terminology.textsearch.query import CORRECTED, Query, parse, search_key
-from terminology.textsearch.ranking import concept_key, core_words, said_alternatives
+from terminology.textsearch.ranking import Ranker, core_words, said_alternatives
 from terminology.textsearch.spelling import Vocabulary
 from terminology.textsearch.synonyms import Synonyms
 from terminology.textsearch.words import stems_of
@@ -29,14 +29,14 @@ __all__ = ["SEARCH_SECONDS", "IndexRows", "Search", "add_to_index", "index_rows"
 
 SEARCH_SECONDS = 2.0  # a text search running longer than this answers too-costly
 TIME_CHECK_STEPS = 20000  # SQLite VM steps between two looks at the clock
+KEPT_ANSWERS = 32  # statements' answers kept per thread for the store generation it reads
 RANKED = 200  # candidates of each kind put in order by the ranking, whatever the page asked
 HEADING = '["notSelectable","boolean",true]'  # how a stored heading's property reads
-_CANDIDATE = ("c.cs_id, c.code, c.display, c.designations, c.inactive, "
-              "instr(c.properties, ?) > 0, c.id")
-_MATCHING = ("FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
-             "WHERE concept_search MATCH ?")
-_SHORTEST = "ORDER BY length(c.display), length(c.code), c.id"
+# what the ranking reads of a candidate (after its index rowid)
+_CANDIDATE = (f"c.cs_id, c.code, c.display, c.designations, c.inactive, "
+              f"instr(c.properties, '{HEADING}') > 0")
 
+_T = TypeVar("_T")
 SearchRow = tuple[int, str, str, str, str]  # rowid, key, display, terms, stems
 CoreRow = tuple[int, str]  # rowid, core
 IndexRows = tuple[SearchRow, CoreRow | None]
@@ -47,13 +47,35 @@ _INSERT_CORE = "INSERT INTO concept_core (rowid, core) VALUES (?, ?)"
 _DELETE_CORE = "INSERT INTO concept_core (concept_core, rowid, core) VALUES ('delete', ?, ?)"
 
 
-def index_rows(concept_id: int, code: str, display: str | None,
+ID_BITS, LENGTH_BITS, SYSTEM_SHIFT = 32, 12, 44  # an index rowid: system | length | concept
+CONCEPT_MASK = (1 << ID_BITS) - 1
+MAX_LENGTH = (1 << LENGTH_BITS) - 1
+MAX_SYSTEM = (1 << (63 - SYSTEM_SHIFT)) - 1
+
+
+def index_rowid(cs_id: int, length: int, concept_id: int) -> int:
+    """The rowid of a concept in a search index: its code-system version, the length of the
+    text it is found by, its id. Rowid order is then, within one code system, shortest first:
+    the order candidates are taken in, read straight off the index with a LIMIT, where sorting
+    by display length would read every match's row first."""
+    if not (0 <= concept_id <= CONCEPT_MASK and 0 <= cs_id <= MAX_SYSTEM):
+        raise ValueError(f"concept {concept_id} of code system {cs_id} is past the index's ids")
+    return cs_id << SYSTEM_SHIFT | min(length, MAX_LENGTH) << ID_BITS | concept_id
+
+
+def system_rowids(cs_id: int) -> tuple[int, int]:
+    """The first and last index rowid a code-system version's concepts can have."""
+    return cs_id << SYSTEM_SHIFT, ((cs_id + 1) << SYSTEM_SHIFT) - 1
+
+
+def index_rows(concept_id: int, cs_id: int, code: str, display: str | None,
                designations: str | bytes) -> IndexRows:
     """What a stored concept puts into the search indexes. concept_search: key, display, the
-    other designations, the stems of their words. concept_core (when it has a short term): the
-    essential words of its short terms (ranking.core_words: "diabetes" for "diabetes NOS"), the
-    first place to look for the concept a person means. Indexing and unindexing both build
-    the rows here, so that they always agree."""
+    other designations, the stems of their words; ordered by the display's length.
+    concept_core (when it has a short term): the essential words of its short terms
+    (ranking.core_words: "diabetes" for "diabetes NOS"), the first place to look for the
+    concept a person means; ordered by the length of the shortest. Indexing and unindexing
+    both build the rows here, so that they always agree."""
     text = display or ""
     seen = {" ".join(text.casefold().split())}
     terms: list[str] = []
@@ -64,10 +86,13 @@ def index_rows(concept_id: int, code: str, display: str | None,
             seen.add(folded)
             terms.append(value)
     joined = "\n".join(terms)
-    core = "\n".join(dict.fromkeys(" ".join(words) for term in (text, *terms)
-                                   if (words := core_words(term))))
-    row = (concept_id, search_key(code), text, joined, " ".join(stems_of(f"{text}\n{joined}")))
-    return row, ((concept_id, core) if core else None)
+    cores = list(dict.fromkeys(" ".join(words) for term in (text, *terms)
+                               if (words := core_words(term))))
+    row = (index_rowid(cs_id, len(text), concept_id), search_key(code), text, joined,
+           " ".join(stems_of(f"{text}\n{joined}")))
+    if not cores:
+        return row, None
+    return row, (index_rowid(cs_id, min(map(len, cores)), concept_id), "\n".join(cores))
 
 
 def add_to_index(con: sqlite3.Connection, rows: list[IndexRows]) -> None:
@@ -106,9 +131,10 @@ def _time_limit(con: sqlite3.Connection, seconds: float, text: str) -> Iterator[
 
 
 class _Scope:
-    """The code-system versions a search is limited to, as SQL."""
+    """The code-system versions a search is limited to (None: all of them), also as SQL."""
 
     def __init__(self, cs_ids: list[int] | None) -> None:
+        self.ids = cs_ids
         self.sql = (f" AND c.cs_id IN ({','.join('?' * len(cs_ids))})"
                     if cs_ids is not None else "")
         self.bound: list[Any] = list(cs_ids or [])
@@ -183,78 +209,142 @@ class Search(Connections):
 
     # -- the statements -----------------------------------------------------------------------
 
-    def _count(self, con: sqlite3.Connection, query: Query, scope: _Scope,
-               first_only: bool = False) -> int:
-        words, code = self._expressions(con, query)
-        expression = words if code is None else f"({code}) OR ({words})"
-        what, tail = ("1", " LIMIT 1") if first_only else ("count(*)", "")
+    def _count(self, con: sqlite3.Connection, query: Query, scope: _Scope) -> int:
+        """Every match: the concepts with all the words (or the start of the code typed), and
+        the code typed exactly where it has not the words."""
+        matching, code_prefix = self._expressions(con, query)
+        total = sum(self._systems(con, matching, scope).values())
+        if not code_prefix and matching is not None:
+            total += sum(1 for rowid, _, _ in self._exact(con, query, scope)
+                         if con.execute("SELECT 1 FROM concept_search WHERE concept_search "
+                                        "MATCH ? AND rowid = ?", [matching, rowid]).fetchone()
+                         is None)
+        return total
+
+    def _exact(self, con: sqlite3.Connection, query: Query,
+               scope: _Scope) -> list[tuple[int, int, str]]:
+        """(index rowid, cs_id, code) of the concepts whose code is the text typed."""
+        code = query.code_expression()
+        if code is None:
+            return []
+        return self._kept(con, ("exact", code, scope.sql, *scope.bound), lambda: [
+            (int(rowid), int(cs_id), str(found)) for rowid, cs_id, found in con.execute(
+                "SELECT s.rowid, c.cs_id, c.code FROM concept_search s CROSS JOIN concept c "
+                f"ON c.id = (s.rowid & {CONCEPT_MASK}) WHERE concept_search MATCH ?{scope.sql}",
+                [code, *scope.bound])])
+
+    def _kept(self, con: sqlite3.Connection, key: tuple[object, ...],
+              compute: Callable[[], _T]) -> _T:
+        """`compute()`, once per key and store generation on this thread: one request counts
+        the matches and then ranks them, and both need the same statements' answers."""
+        generation = self._words(con).generation
+        kept: tuple[str, dict[tuple[object, ...], Any]] | None = getattr(
+            self._local, "search_kept", None)
+        if kept is None or kept[0] != generation:
+            kept = (generation, {})
+            self._local.search_kept = kept
+        answers = kept[1]
+        if key not in answers:
+            if len(answers) >= KEPT_ANSWERS:
+                answers.clear()
+            answers[key] = compute()
+        return cast(_T, answers[key])
+
+    def _systems(self, con: sqlite3.Connection, expression: str | None,
+                 scope: _Scope) -> dict[int, int]:
+        """The code-system versions in scope with a match, and how many: counted in the index
+        alone (the system is in the rowid), never reading a concept row."""
+        if expression is None:
+            return {}
+        return self._kept(con, ("systems", expression, scope.ids is None, *(scope.ids or ())),
+                          lambda: self._count_systems(con, expression, scope))
+
+    @staticmethod
+    def _count_systems(con: sqlite3.Connection, expression: str,
+                       scope: _Scope) -> dict[int, int]:
+        if scope.ids is not None and len(scope.ids) == 1:
+            (cs_id,) = scope.ids
+            found = con.execute(
+                "SELECT count(*) FROM concept_search WHERE concept_search MATCH ? "
+                "AND rowid BETWEEN ? AND ?", [expression, *system_rowids(cs_id)]).fetchone()[0]
+            return {cs_id: int(found)} if found else {}
         rows = con.execute(
-            f"SELECT {what} FROM concept_search s CROSS JOIN concept c ON c.id = s.rowid "
-            f"WHERE concept_search MATCH ?{scope.sql}{tail}",
-            [expression, *scope.bound],
-        ).fetchall()
-        return len(rows) if first_only else int(rows[0][0])
+            f"SELECT rowid >> {SYSTEM_SHIFT}, count(*) FROM concept_search "
+            "WHERE concept_search MATCH ? GROUP BY 1", [expression]).fetchall()
+        wanted = None if scope.ids is None else set(scope.ids)
+        return {int(cs): int(n) for cs, n in rows if wanted is None or cs in wanted}
+
+    @staticmethod
+    def _first(con: sqlite3.Connection, table: str, columns: str, expression: str,
+               systems: Iterable[int], limit: int | None) -> list[tuple[Any, ...]]:
+        """The first `limit` matches of `table` in rowid order (shortest first) across
+        `systems`: (rowid, *columns of the concept) each. The index gives each system's matches
+        in order and stops at the limit; several systems' lists are merged by length."""
+        tail = "" if limit is None else f" LIMIT {int(limit)}"
+        found: list[tuple[Any, ...]] = []
+        systems = list(systems)
+        for cs_id in systems:
+            found += con.execute(
+                f"SELECT s.rowid, {columns} FROM {table} s CROSS JOIN concept c "
+                f"ON c.id = (s.rowid & {CONCEPT_MASK}) WHERE {table} MATCH ? "
+                f"AND s.rowid BETWEEN ? AND ? ORDER BY s.rowid{tail}",
+                [expression, *system_rowids(cs_id)]).fetchall()
+        if len(systems) > 1:
+            found.sort(key=lambda row: ((row[0] >> ID_BITS) & MAX_LENGTH, row[0]))
+        return found if limit is None else found[:limit]
 
     def _hits(self, con: sqlite3.Connection, query: Query, scope: _Scope,
               limit: int | None) -> list[SearchHit]:
         """The exact code first; then the candidates put in order by the ranking: the concepts
-        with a short term holding the words (concept_core, best bm25 first) and, when those are
-        fewer than RANKED, the matches with the shortest displays; then every other match,
-        shortest display first. The candidates depend on the data only, never on `limit`, so
-        that pages of one search agree."""
-        hits: list[SearchHit] = []
-        code = query.code_expression()
-        if code is not None:
-            rows = con.execute(
-                "SELECT c.cs_id, c.code FROM concept_search s CROSS JOIN concept c "
-                f"ON c.id = s.rowid WHERE concept_search MATCH ?{scope.sql}",
-                [code, *scope.bound],
-            ).fetchall()
-            typed = query.text.strip()
-            rows.sort(key=lambda r: (r[1] != typed, r[1].casefold() != typed.casefold(), r[1]))
-            hits = [SearchHit(cs_id, found, True, float("-inf")) for cs_id, found in rows]
+        with a short term holding the words (concept_core, the shortest such term first) and,
+        when those are fewer than RANKED, the matches with the shortest displays; then every
+        other match, shortest display first. The candidates depend on the data only, never on
+        `limit`, so that pages of one search agree."""
+        typed = query.text.strip()
+        exact = sorted(self._exact(con, query, scope), key=lambda r: (
+            r[2] != typed, r[2].casefold() != typed.casefold(), r[2]))
+        hits = [SearchHit(cs_id, found, True, float("-inf")) for _, cs_id, found in exact]
         seen = {(hit.cs_id, hit.code) for hit in hits}
         if limit is not None and len(hits) >= limit:
             return hits[:limit]
-        forms = self._words(con).forms
-        candidates = con.execute(
-            f"SELECT {_CANDIDATE} FROM concept_core k CROSS JOIN concept c ON c.id = k.rowid "
-            f"WHERE concept_core MATCH ?{scope.sql} "
-            f"ORDER BY bm25(concept_core), length(c.code), c.id LIMIT {RANKED}",
-            [HEADING, query.words_expression(forms), *scope.bound],
-        ).fetchall()
-        matching = [self._expressions(con, query)[0], *scope.bound]
+        matching = self._expressions(con, query)[0]
+        if matching is None:
+            return hits
+        systems = sorted(self._systems(con, matching, scope))
+        candidates = self._first(con, "concept_core", _CANDIDATE,
+                                 query.words_expression(self._words(con).forms), systems, RANKED)
         complete = len(candidates) < RANKED
         if complete:
-            core = {(r[0], r[1]) for r in candidates}
-            shortest = con.execute(f"SELECT {_CANDIDATE} {_MATCHING}{scope.sql} {_SHORTEST} "
-                                   f"LIMIT {RANKED}", [HEADING, *matching]).fetchall()
-            candidates += [r for r in shortest if (r[0], r[1]) not in core]
+            core = {row[0] & CONCEPT_MASK for row in candidates}
+            shortest = self._first(con, "concept_search", _CANDIDATE, matching, systems, RANKED)
+            candidates += [r for r in shortest if r[0] & CONCEPT_MASK not in core]
             complete = len(shortest) < RANKED
-        candidates.sort(key=lambda r: concept_key(
-            query, r[2], [d[3] for d in orjson.loads(r[3])], bool(r[5]), bool(r[4]), r[1], r[6]))
+        ranker = Ranker(query)
+        candidates.sort(key=lambda r: ranker.key(
+            r[3], [d[3] for d in orjson.loads(r[4])], bool(r[6]), bool(r[5]), r[2],
+            r[0] & CONCEPT_MASK))
         for row in candidates:
-            if (row[0], row[1]) not in seen:
-                seen.add((row[0], row[1]))
-                hits.append(SearchHit(row[0], row[1], False, 0.0))
+            if (row[1], row[2]) not in seen:
+                seen.add((row[1], row[2]))
+                hits.append(SearchHit(row[1], row[2], False, 0.0))
         if not complete and (limit is None or len(hits) < limit):
-            more = -1 if limit is None else limit + len(seen)
-            for cs_id, found in con.execute(
-                    f"SELECT c.cs_id, c.code {_MATCHING}{scope.sql} {_SHORTEST} LIMIT {more}",
-                    matching):
+            more = None if limit is None else limit + len(seen)
+            for _, cs_id, found in self._first(con, "concept_search", "c.cs_id, c.code",
+                                               matching, systems, more):
                 if (cs_id, found) not in seen:
                     seen.add((cs_id, found))
                     hits.append(SearchHit(cs_id, found, False, 0.0))
         return hits if limit is None else hits[:limit]
 
-    def _expressions(self, con: sqlite3.Connection, query: Query) -> tuple[str | None, str | None]:
-        """The FTS5 expressions of every match and of the text typed as a code. A word the
-        code systems use, typed alone, is a code only when typed whole (`key : "injury"`, not
-        every code starting with it)."""
+    def _expressions(self, con: sqlite3.Connection, query: Query) -> tuple[str | None, bool]:
+        """The FTS5 expression of the matches besides the code typed exactly, and whether it
+        holds every code starting with the text (then the code typed too). A word the code systems use, typed alone, is
+        a code only when typed whole (found by `_exact`: `injury`, not every code starting
+        with it, which would cost as much as the rest of the search)."""
         vocabulary = self._words(con)
-        key = query.code_key
-        code_prefix = not (key and key.isalpha() and vocabulary.knows(key))
-        return (query.match_expression(vocabulary.forms, code_prefix), query.code_expression())
+        key = query.code_key or ""
+        code_prefix = len(key) > 1 and not (key.isalpha() and vocabulary.knows(key))
+        return query.match_expression(vocabulary.forms, code_prefix), code_prefix
 
     def _corrected(self, con: sqlite3.Connection, query: Query) -> Query:
         """`query` with each word that no stored concept uses searched together with its
@@ -275,5 +365,5 @@ class Search(Connections):
         if kept is None or kept[0] != generation:
             rows = con.execute("SELECT term, sum(doc) FROM concept_search_vocab "
                                "WHERE col IN ('display', 'terms') GROUP BY term").fetchall()
-            kept = self._vocabulary = (generation, Vocabulary(rows))
+            kept = self._vocabulary = (generation, Vocabulary(rows, generation))
         return kept[1]

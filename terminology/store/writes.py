@@ -63,7 +63,7 @@ class Writer:
         """Take the concepts `where` selects out of the search index, before deleting them."""
         self._index_pending()
         rows = self.con.execute(
-            f"SELECT id, code, display, designations FROM concept WHERE {where}", params
+            f"SELECT id, cs_id, code, display, designations FROM concept WHERE {where}", params
         ).fetchall()
         remove_from_index(self.con, (index_rows(*row) for row in rows))
         self.reindexed = True
@@ -230,7 +230,7 @@ class Writer:
             self.con.executemany(
                 "INSERT INTO concept_property (concept_id, code, value) VALUES (?, ?, ?)", rows
             )
-        self._to_index.append(index_rows(concept_id, c.code, c.display, designations))
+        self._to_index.append(index_rows(concept_id, cs_id, c.code, c.display, designations))
         if len(self._to_index) >= self.SEARCH_BATCH:
             self._index_pending()
 

@@ -72,16 +72,13 @@ class Query:
 
     def match_expression(self, forms: WordForms | None = None,
                          code_prefix: bool = True) -> str | None:
-        """The FTS5 expression every matching concept satisfies: all slots, or the text as a
-        code, as the start of a code unless `code_prefix` is false (a word the code systems use
-        is searched as a code only when typed whole: a prefix of every code costs as much as
-        the rest of the search)."""
+        """The FTS5 expression of the concepts that have all slots or (with `code_prefix`)
+        whose code starts with the text; the code typed exactly is `code_expression`."""
         if not self.slots:
             return None
         words = self.words_expression(forms)
-        if self.code_key and len(self.code_key) > 1:
-            star = "*" if code_prefix else ""
-            return f'(key : "{self.code_key}"{star}) OR ({words})'
+        if code_prefix and self.code_key and len(self.code_key) > 1:
+            return f'(key : "{self.code_key}"*) OR ({words})'
         return words
 
     def code_expression(self) -> str | None:

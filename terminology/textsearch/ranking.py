@@ -45,6 +45,7 @@ class TermWords:
     essential: tuple[bool, ...]
     denied: tuple[bool, ...]
     size: int  # essential words (at least 1)
+    weights: tuple[float, ...]  # what saying each word is worth: 1, or half when not essential
 
 
 @lru_cache(maxsize=65536)
@@ -79,7 +80,8 @@ def analyse(text: str) -> TermWords:
     denied = tuple(i > 0 and words[i - 1] in NEGATIONS and not (words[i - 1] == "not" and w in _NOT_DENYING)
                    for i, w in enumerate(words))
     return TermWords(tuple(words), tuple(stem(w) for w in words), tuple(essential), denied,
-                     max(1, sum(essential)))
+                     max(1, sum(essential)),
+                     tuple(1.0 if e else NON_ESSENTIAL_WEIGHT for e in essential))
 
 
 def core_words(text: str) -> list[str]:
@@ -96,93 +98,119 @@ def _has_run(words: list[str], run: tuple[str, ...]) -> bool:
     return any(tuple(words[i:i + len(run)]) == run for i in range(len(words)))
 
 
-def _word_positions(word: str, literal: bool, term: TermWords,
-                    denials: bool) -> dict[int, float]:
-    """Where `word` is said in `term`, and how well (`denials`: a denied word is not said)."""
+_Word = tuple[str, str, bool, bool]  # the word, its stem, literal, may match a word's start
+_Option = tuple[float, tuple[_Word, ...], Alternative]  # (kind's weight, its words, itself)
+
+
+class Ranker:
+    """The ranking of one query: its slots worked out once (stems, weights), then each found
+    concept's sort key from its terms. A search puts hundreds of candidates in order, so the
+    inner loop over a term's words is kept to comparisons."""
+
+    __slots__ = ("options", "denials", "slots")
+
+    def __init__(self, query: Query) -> None:
+        self.slots = len(query.slots)
+        self.denials = not query.denies  # a query that says "without" means it
+        self.options: tuple[tuple[_Option, ...], ...] = tuple(
+            tuple((KIND_WEIGHT.get(alt.kind, 1.0),
+                   tuple((w, stem(w), alt.literal, not alt.literal and len(w) > 1)
+                         for w in alt.words), alt)
+                  for alt in slot.alternatives)
+            for slot in query.slots)
+
+    def match(self, term: TermWords) -> tuple[int, float, dict[int, Alternative]]:
+        """(slots said, coverage, the alternative said for each slot): each slot by the
+        alternative that says the most of the term (`systemic lupus erythematosus` rather than
+        `lupus` in "Systemic lupus erythematosus")."""
+        words, stems, weights = term.words, term.stems, term.weights
+        denied = term.denied if self.denials else None
+        said = 0
+        chosen: dict[int, Alternative] = {}
+        positions: dict[int, float] = {}
+        for n, options in enumerate(self.options):
+            best_value, best = 0.0, None
+            for weight, option_words, alt in options:
+                found = _positions(option_words, words, stems, denied)
+                if found is None:
+                    continue
+                value = weight * sum(v * weights[i] for i, v in found.items())
+                if value > best_value:
+                    best_value, best, chosen[n] = value, (weight, found), alt
+            if best is not None:
+                said += 1
+                weight, found = best
+                for i, v in found.items():
+                    if v * weight > positions.get(i, 0.0):
+                        positions[i] = v * weight
+        coverage = sum(v * weights[i] for i, v in positions.items()) / term.size
+        return said, min(1.0, coverage), chosen
+
+    def key(self, display: str | None, designations: list[str], heading: bool,
+            inactive: bool, code: str, position: int = 0) -> tuple[object, ...]:
+        """The sort key of a found concept (smaller first); among equals, the shorter code (the
+        broader one), then the code system's own order (`position`, the order it was stored
+        in)."""
+        best = (0, 0.0)
+        for i, text in enumerate([display or "", *designations]):
+            said, coverage, _ = self.match(analyse(text))
+            if i:
+                coverage *= DESIGNATION_WEIGHT
+            if (said, coverage) > best:
+                best = (said, coverage)
+        said, coverage = best
+        return (said < self.slots, heading, -round(coverage * COVERAGE_STEPS), inactive,
+                len(code), position)
+
+
+def _positions(option_words: tuple[_Word, ...], words: tuple[str, ...], stems: tuple[str, ...],
+               denied: tuple[bool, ...] | None) -> dict[int, float] | None:
+    """Where the term says every word of an alternative, and how well (the best way each
+    position says one: as itself, by its stem, as the start of the word); None when one word
+    is not said. A denied word (`denied`) is not said."""
     found: dict[int, float] = {}
-    root = stem(word)
-    for i, w in enumerate(term.words):
-        if denials and term.denied[i]:
-            continue
-        if w == word:
-            found[i] = EXACT
-        elif literal:
-            continue
-        elif term.stems[i] == root:
-            found[i] = STEMMED
-        elif len(word) > 1 and w.startswith(word):
-            found[i] = PREFIX
+    for word, root, literal, prefixable in option_words:
+        hit = False
+        for i, w in enumerate(words):
+            if denied is not None and denied[i]:
+                continue
+            if w == word:
+                value = EXACT
+            elif literal:
+                continue
+            elif stems[i] == root:
+                value = STEMMED
+            elif prefixable and w.startswith(word):
+                value = PREFIX
+            else:
+                continue
+            hit = True
+            if value > found.get(i, 0.0):
+                found[i] = value
+        if not hit:
+            return None
     return found
-
-
-def _alternative_match(alt: Alternative, term: TermWords,
-                       denials: bool) -> tuple[float, dict[int, float]]:
-    """(weight, positions) of an alternative in a term; weight 0 when a word is missing."""
-    positions: dict[int, float] = {}
-    for word in alt.words:
-        found = _word_positions(word, alt.literal, term, denials)
-        if not found:
-            return 0.0, {}
-        for i, w in found.items():
-            positions[i] = max(positions.get(i, 0.0), w)
-    return KIND_WEIGHT.get(alt.kind, 1.0), positions
 
 
 def term_score(query: Query, term: TermWords) -> tuple[int, float]:
     """(slots the term says, coverage of its essential words)."""
-    said, coverage, _ = _term_match(query, term)
+    said, coverage, _ = Ranker(query).match(term)
     return said, coverage
 
 
 def said_alternatives(query: Query, texts: list[str]) -> dict[int, Alternative]:
     """For each slot, the alternative that the concept's best term says (for the top hit of a
     corrected query: the correction it stands for)."""
+    ranker = Ranker(query)
     best: tuple[int, float, dict[int, Alternative]] = (0, 0.0, {})
     for text in texts:
-        found = _term_match(query, analyse(text))
+        found = ranker.match(analyse(text))
         if found[:2] > best[:2]:
             best = found
     return best[2]
 
 
-def _term_match(query: Query, term: TermWords) -> tuple[int, float, dict[int, Alternative]]:
-    """(slots said, coverage, the alternative said for each slot): each slot by the
-    alternative that says the most of the term (`systemic lupus erythematosus` rather than
-    `lupus` in "Systemic lupus erythematosus")."""
-    said = 0
-    chosen: dict[int, Alternative] = {}
-    positions: dict[int, float] = {}
-    denials = not query.denies
-    for n, slot in enumerate(query.slots):
-        best_value, best = 0.0, {}
-        for alt in slot.alternatives:
-            weight, found = _alternative_match(alt, term, denials)
-            value = weight * _said(term, found)
-            if value > best_value:
-                best_value, chosen[n] = value, alt
-                best = {i: w * weight for i, w in found.items()}
-        if best_value:
-            said += 1
-            for i, w in best.items():
-                positions[i] = max(positions.get(i, 0.0), w)
-    return said, min(1.0, _said(term, positions) / term.size), chosen
-
-
-def _said(term: TermWords, positions: dict[int, float]) -> float:
-    """How much of the term the matched positions say (a non-essential word counts half)."""
-    return sum(w if term.essential[i] else w * NON_ESSENTIAL_WEIGHT for i, w in positions.items())
-
-
 def concept_key(query: Query, display: str | None, designations: list[str], heading: bool,
                 inactive: bool, code: str, position: int = 0) -> tuple[object, ...]:
-    """The sort key of a found concept (smaller first); among equals, the shorter code (the
-    broader one), then the code system's own order (`position`, the order it was stored in)."""
-    best = (0, 0.0)
-    for i, text in enumerate([display or "", *designations]):
-        said, coverage = term_score(query, analyse(text))
-        if i:
-            coverage *= DESIGNATION_WEIGHT
-        best = max(best, (said, coverage))
-    said, coverage = best
-    return (said < len(query.slots), heading, -round(coverage * COVERAGE_STEPS), inactive,
-            len(code), position)
+    """The sort key of a found concept (Ranker.key), for one concept."""
+    return Ranker(query).key(display, designations, heading, inactive, code, position)
