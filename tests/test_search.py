@@ -1,5 +1,6 @@
-"""Ranked text search (SQLite FTS5) and the stored hierarchy: a typed code first, then word-prefix
-matches of every word ranked by bm25; the index kept in step with re-imports; the time limit."""
+"""Ranked text search (SQLite FTS5) and the stored hierarchy: a typed code first, then the matches
+of every word in the ranking's order; the index's order and counts, kept in step with re-imports
+and rebuilt from older layouts; pages that agree; the time limit."""
 
 from __future__ import annotations
 
