@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def default_path() -> Path:
@@ -50,6 +51,20 @@ class Connections:
             con.execute("PRAGMA query_only = ON")
             self._local.con = con
         return con
+
+    def _snapshot_kept(self) -> dict[tuple[object, ...], Any] | None:
+        """Answers kept for the rest of this thread's snapshot (Reads.snapshot: one request);
+        None outside one, where nothing is kept."""
+        con = self._reader()
+        if not con.in_transaction:
+            return None
+        kept: dict[tuple[object, ...], Any] | None = getattr(self._local, "kept", None)
+        if kept is None:
+            kept = self._local.kept = {}
+        return kept
+
+    def _forget_snapshot(self) -> None:
+        self._local.kept = None
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)

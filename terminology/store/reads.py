@@ -56,6 +56,7 @@ class Reads(Connections):
         try:
             yield self.generation()  # the first read fixes the snapshot
         finally:
+            self._forget_snapshot()
             if con.in_transaction:
                 con.execute("ROLLBACK")
 

@@ -107,8 +107,9 @@ CREATE TABLE IF NOT EXISTS concept_link (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS concept_link_by_parent ON concept_link (cs_id, parent, child);
 
--- Text search over every stored concept (rowid = concept.id): `key`, the code folded to letters
--- and digits (E11.9 -> e119), the display, the designations that differ from it, and `stems`:
+-- Text search over every stored concept (rowid: the code-system version, a length, concept.id:
+-- terminology/store/search.py index_rowid): `key`, the code folded to letters and digits and
+-- marked as a code (E11.9 -> ke119), the display, the designations that differ from it, and `stems`:
 -- the Snowball stems of their words where a stem differs from its word (diabetic -> diabet), so
 -- that word forms find each other. concept_core holds, for the concepts that have short terms
 -- (at most 3 essential words: "diabetes NOS", "Pneumonia, unspecified organism"), those words

@@ -18,7 +18,7 @@ from terminology import budget
 from terminology.errors import TooCostly
 from terminology.store.connections import Connections
 from terminology.store.records import SearchHit
-from terminology.textsearch.query import CORRECTED, Query, parse, search_key
+from terminology.textsearch.query import CORRECTED, Query, key_token, parse, search_key
 from terminology.textsearch.ranking import Ranker, core_words, said_alternatives
 from terminology.textsearch.spelling import Vocabulary
 from terminology.textsearch.synonyms import Synonyms
@@ -29,8 +29,7 @@ __all__ = ["SEARCH_SECONDS", "IndexRows", "Search", "add_to_index", "index_rows"
 
 SEARCH_SECONDS = 2.0  # a text search running longer than this answers too-costly
 TIME_CHECK_STEPS = 20000  # SQLite VM steps between two looks at the clock
-KEPT_ANSWERS = 32  # statements' answers kept per thread for the store generation it reads
-RANKED = 200  # candidates of each kind put in order by the ranking, whatever the page asked
+RANKED = 100  # candidates of each kind put in order by the ranking, whatever the page asked
 HEADING = '["notSelectable","boolean",true]'  # how a stored heading's property reads
 # what the ranking reads of a candidate (after its index rowid)
 _CANDIDATE = (f"c.cs_id, c.code, c.display, c.designations, c.inactive, "
@@ -88,7 +87,7 @@ def index_rows(concept_id: int, cs_id: int, code: str, display: str | None,
     joined = "\n".join(terms)
     cores = list(dict.fromkeys(" ".join(words) for term in (text, *terms)
                                if (words := core_words(term))))
-    row = (index_rowid(cs_id, len(text), concept_id), search_key(code), text, joined,
+    row = (index_rowid(cs_id, len(text), concept_id), key_token(search_key(code)), text, joined,
            " ".join(stems_of(f"{text}\n{joined}")))
     if not cores:
         return row, None
@@ -227,26 +226,20 @@ class Search(Connections):
         code = query.code_expression()
         if code is None:
             return []
-        return self._kept(con, ("exact", code, scope.sql, *scope.bound), lambda: [
+        return self._kept(("search exact", code, scope.sql, *scope.bound), lambda: [
             (int(rowid), int(cs_id), str(found)) for rowid, cs_id, found in con.execute(
                 "SELECT s.rowid, c.cs_id, c.code FROM concept_search s CROSS JOIN concept c "
                 f"ON c.id = (s.rowid & {CONCEPT_MASK}) WHERE concept_search MATCH ?{scope.sql}",
                 [code, *scope.bound])])
 
-    def _kept(self, con: sqlite3.Connection, key: tuple[object, ...],
-              compute: Callable[[], _T]) -> _T:
-        """`compute()`, once per key and store generation on this thread: one request counts
-        the matches and then ranks them, and both need the same statements' answers."""
-        generation = self._words(con).generation
-        kept: tuple[str, dict[tuple[object, ...], Any]] | None = getattr(
-            self._local, "search_kept", None)
-        if kept is None or kept[0] != generation:
-            kept = (generation, {})
-            self._local.search_kept = kept
-        answers = kept[1]
+    def _kept(self, key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
+        """`compute()`, once per key within one snapshot (one request): a request counts the
+        matches and then ranks them, and both need the same statements' answers. Nothing is
+        kept from one request to the next."""
+        answers = self._snapshot_kept()
+        if answers is None:
+            return compute()
         if key not in answers:
-            if len(answers) >= KEPT_ANSWERS:
-                answers.clear()
             answers[key] = compute()
         return cast(_T, answers[key])
 
@@ -256,7 +249,7 @@ class Search(Connections):
         alone (the system is in the rowid), never reading a concept row."""
         if expression is None:
             return {}
-        return self._kept(con, ("systems", expression, scope.ids is None, *(scope.ids or ())),
+        return self._kept(("search systems", expression, scope.ids is None, *(scope.ids or ())),
                           lambda: self._count_systems(con, expression, scope))
 
     @staticmethod
@@ -365,5 +358,5 @@ class Search(Connections):
         if kept is None or kept[0] != generation:
             rows = con.execute("SELECT term, sum(doc) FROM concept_search_vocab "
                                "WHERE col IN ('display', 'terms') GROUP BY term").fetchall()
-            kept = self._vocabulary = (generation, Vocabulary(rows, generation))
+            kept = self._vocabulary = (generation, Vocabulary(rows))
         return kept[1]

@@ -32,6 +32,16 @@ def search_key(code: str) -> str:
     return _NOT_KEY.sub("", code.casefold())
 
 
+def key_token(key: str) -> str:
+    """How the index's `key` column holds a folded code: marked (`ke119`), so that a code
+    is a term of its own, never the same term as a word (looking up the code `fracture` then
+    reads that code's entries, not those of the 20,000 concepts whose text says fracture)."""
+    return f"k{key}"
+
+
+WORD_COLUMNS = "{display terms stems}"  # where words are looked for; codes are in `key`
+
+
 @dataclass(frozen=True, slots=True)
 class Alternative:
     """Words that together satisfy a slot; `literal` words match only as themselves."""
@@ -77,13 +87,14 @@ class Query:
         if not self.slots:
             return None
         words = self.words_expression(forms)
+        words = f"{WORD_COLUMNS} : ({words})"
         if code_prefix and self.code_key and len(self.code_key) > 1:
-            return f'(key : "{self.code_key}"*) OR ({words})'
+            return f'(key : "{key_token(self.code_key)}"*) OR ({words})'
         return words
 
     def code_expression(self) -> str | None:
         """The FTS5 expression of the text typed as a code (`key : "e119"`)."""
-        return f'key : "{self.code_key}"' if self.code_key else None
+        return f'key : "{key_token(self.code_key)}"' if self.code_key else None
 
     def with_corrections(self, corrections: dict[int, list[str]]) -> Query:
         """This query with slot i's typed word searched together with corrections[i]."""

@@ -40,8 +40,7 @@ class Vocabulary:
     """The words of the search index with how many concepts use each: for correcting typos,
     and for spelling out which index terms find the words that start with a typed one."""
 
-    def __init__(self, counts: Iterable[tuple[str, int]], generation: str = "") -> None:
-        self.generation = generation  # the store generation the words were read at
+    def __init__(self, counts: Iterable[tuple[str, int]]) -> None:
         counts = list(counts)
         self.every = sorted(word for word, _ in counts)
         self.counts = {word: n for word, n in counts if len(word) >= 3 and word.isalpha()}
