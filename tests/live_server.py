@@ -19,6 +19,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def measuring_coverage() -> bool:
+    """Whether this test run is measured by coverage.py (`python -m coverage run -m pytest`)."""
+    coverage = sys.modules.get("coverage")
+    return coverage is not None and coverage.Coverage.current() is not None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

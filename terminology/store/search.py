@@ -331,9 +331,9 @@ class Search(Connections):
 
     def _expressions(self, con: sqlite3.Connection, query: Query) -> tuple[str | None, bool]:
         """The FTS5 expression of the matches besides the code typed exactly, and whether it
-        holds every code starting with the text (then the code typed too). A word the code systems use, typed alone, is
-        a code only when typed whole (found by `_exact`: `injury`, not every code starting
-        with it, which would cost as much as the rest of the search)."""
+        holds every code starting with the text (then the code typed too). A word the code
+        systems use, typed alone, is a code only when typed whole (found by `_exact`: `walk`,
+        not every code starting with it)."""
         vocabulary = self._words(con)
         key = query.code_key or ""
         code_prefix = len(key) > 1 and not (key.isalpha() and vocabulary.knows(key))
