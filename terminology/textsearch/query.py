@@ -86,14 +86,13 @@ class Query:
         whose code starts with the text; the code typed exactly is `code_expression`."""
         if not self.slots:
             return None
-        words = self.words_expression(forms)
-        words = f"{WORD_COLUMNS} : ({words})"
+        words = f"{WORD_COLUMNS} : ({self.words_expression(forms)})"
         if code_prefix and self.code_key and len(self.code_key) > 1:
             return f'(key : "{key_token(self.code_key)}"*) OR ({words})'
         return words
 
     def code_expression(self) -> str | None:
-        """The FTS5 expression of the text typed as a code (`key : "e119"`)."""
+        """The FTS5 expression of the text typed as a code (`key : "ke119"`: key_token)."""
         return f'key : "{key_token(self.code_key)}"' if self.code_key else None
 
     def with_corrections(self, corrections: dict[int, list[str]]) -> Query:
