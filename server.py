@@ -97,6 +97,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def serving_app() -> Flask:
+    """create_app() as a serving worker runs it: with the start's heap settled
+    (serving.settle_heap), since the worker keeps what it built at start for its whole life."""
+    app = create_app()
+    serving.settle_heap()
+    return app
+
+
 def build_app(config: dict[str, Any] | None = None) -> Flask:
     """The Flask app over one store, with its HTTP cache in front, without the process-wide
     layers (a snapshot replica makes one of these per snapshot, inside one set of layers).
@@ -178,6 +186,13 @@ def create_replica() -> Any:
         log.error("no valid snapshot in %s yet: answering 503 until one arrives", folder)
     replica.watch()
     return layers.wrap(replica, config)
+
+
+def serving_replica() -> Any:
+    """create_replica() as a serving worker runs it, with the start's heap settled."""
+    replica = create_replica()
+    serving.settle_heap()
+    return replica
 
 
 class FhirResources:
@@ -374,8 +389,9 @@ def main() -> None:
               type=click.Choice(["granian", "gunicorn", "dev"]),
               help="granian (default), gunicorn's gthread workers, or Flask's dev server")
 @click.option("--workers", default=1, show_default=True, type=int, help="worker processes")
-@click.option("--threads", default=8, show_default=True, type=int,
-              help="threads per worker that run requests (one in eight may do expensive work)")
+@click.option("--threads", default=serving.DEFAULT_THREADS, show_default=True, type=int,
+              help="threads per worker that run requests (one in eight, at least one, may do "
+                   "expensive work)")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="one line per request on stderr")
 @click.option("--access-log-format", default=None,
@@ -417,14 +433,14 @@ def serve(host: str, port: int, db: str | None, snapshots: Path | None, server_k
                                        "serves snapshots (import on the primary)")
         os.environ["TX_SNAPSHOTS"] = str(snapshots.resolve())
         source = f"the newest snapshot in {snapshots}"
-        target, factory = "server:create_replica", create_replica
+        target, factory = "server:serving_replica", serving_replica
     else:
         store = _store(db)
         first_start(store)
         ensure_packages(store, list(packages))
         os.environ["TX_DB"] = str(store.path)
         source = str(store.path)
-        target, factory = "server:create_app", create_app
+        target, factory = "server:serving_app", serving_app
     layers.from_env()  # a bad setting stops the start here, not in every worker
     # the workers are forked from here: they keep the limit (their threads may start before
     # the app is made)

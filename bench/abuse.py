@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+from terminology.web import serving
+
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -50,10 +52,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(db: Path, port: int, log: Path, threads: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ, TX_DB=str(db))
     command = [sys.executable, "-c", "from server import main; main()", "serve", "--host", HOST,
-               "--port", str(port), "--no-access-log"]
+               "--port", str(port), "--threads", str(threads), "--no-access-log"]
     if len(os.sched_getaffinity(0)) >= 2 and shutil.which("taskset"):
         command = ["taskset", "-c", "0", *command]  # the server on core 0, the clients on 1
     with log.open("wb") as out:
@@ -186,13 +188,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, help="an existing store (default: a fresh one)")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--threads", type=int, default=serving.DEFAULT_THREADS,
+                        help=f"threads of the worker (default {serving.DEFAULT_THREADS}, as "
+                             "`txserver serve`)")
     args = parser.parse_args()
     if len(os.sched_getaffinity(0)) >= 2:
         os.sched_setaffinity(0, {1})  # this process and its client processes on core 1
     folder = Path(tempfile.mkdtemp(prefix="tx-abuse-"))
     db = args.db or folder / "tx.db"
     port = free_port()
-    server = start_server(db, port, folder / "server.log")
+    server = start_server(db, port, folder / "server.log", args.threads)
     verdicts = []
     try:
         report("quiet", *measure_lookup(port, args.seconds))

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from terminology.web import serving
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 HOST = "127.0.0.1"
@@ -562,7 +564,7 @@ def memory_lines(servers: Sequence[Server], limit_mb: float | None = None) -> li
 # -- options ---------------------------------------------------------------------------------
 
 
-def parser(description: str, threads: int = 8) -> argparse.ArgumentParser:
+def parser(description: str, threads: int = serving.DEFAULT_THREADS) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per run (default 10)")
     ap.add_argument("--connections", default="1,16",

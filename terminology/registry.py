@@ -88,6 +88,7 @@ class StoreRegistry:
         self._lock = threading.Lock()
         self._catalogs: OrderedDict[int, Catalog] = OrderedDict()
         self._pinned = _Pin()
+        self._file_seen = False
         self._value_sets: OrderedDict[tuple[int, int], dict[str, Any] | None] = OrderedDict()
         self.refresh()
 
@@ -101,7 +102,7 @@ class StoreRegistry:
         if pinned is not None:
             yield pinned.generation
             return
-        if not self.store.path.exists():
+        if not self._store_exists():
             yield self._current().generation
             return
         with self.store.snapshot() as generation:
@@ -123,10 +124,17 @@ class StoreRegistry:
         pinned = self._pinned.catalog
         if pinned is not None:
             return pinned
-        if not self.store.path.exists():
+        if not self._store_exists():
             return self._build(0, exists=False)
         with self.store.snapshot() as generation:
             return self._catalog_at(generation)
+
+    def _store_exists(self) -> bool:
+        """Whether the store's file exists: asked of the file system only until it does (once
+        made, a store is never removed under a running server; a stat saved per request)."""
+        if not self._file_seen:
+            self._file_seen = self.store.path.exists()
+        return self._file_seen
 
     def _catalog_at(self, generation: int) -> Catalog:
         """The catalog of `generation`; call inside a store snapshot of that generation."""

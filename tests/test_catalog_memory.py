@@ -4,12 +4,15 @@ their narratives, which a CodeSystem read gives back as stored."""
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
+import pytest
+
 from codesystems.fhir_json import loader as fhir_loader
-from server import create_app
-from terminology.store import Store
+from server import create_app, serving_app
+from terminology.store import Store, provider
 
 NARRATED = {
     "resourceType": "CodeSystem", "id": "narrated", "url": "http://example.org/cs/narrated",
@@ -95,3 +98,37 @@ def test_malloc_arenas_are_limited_where_glibc_allows() -> None:
     assert serving.limit_malloc_arenas(0) is False  # TX_MALLOC_ARENAS=0: glibc's default
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert serving.limit_malloc_arenas(2) is True
+
+
+def test_a_serving_worker_keeps_what_it_built_at_start_out_of_full_collections(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full collection walks every tracked object while the worker's threads wait: the
+    catalog and the rest of a worker's start are frozen once built (serving.settle_heap)."""
+    _app(tmp_path)  # the store
+    monkeypatch.setenv("TX_DB", str(tmp_path / "tx.db"))
+    try:
+        app = serving_app()
+        registry = app.extensions["registry"]
+        assert gc.get_freeze_count() > 1000
+        assert not any(tracked is registry for tracked in gc.get_objects())
+        assert app.test_client().get("/fhir/CodeSystem/narrated").status_code == 200
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as before
+
+
+def test_concepts_read_from_every_code_system_share_one_bound(tmp_path: Path) -> None:
+    """What providers keep of the store is bounded for the process, not per code system (a
+    package loads hundreds of them)."""
+    other = dict(NARRATED, id="other", url="http://example.org/cs/other",
+                 concept=[{"code": "b", "display": "Beta"}])
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    app = _app(tmp_path)
+    fhir_loader.import_paths(app.extensions["store"], [tmp_path / "other.json"])
+    kept = provider._kept_concept
+    kept.cache_clear()
+    client = app.test_client()
+    for url, code in (("http://example.org/cs/narrated", "a"), ("http://example.org/cs/other", "b")):
+        answer = client.get(f"/fhir/CodeSystem/$lookup?system={url}&code={code}")
+        assert answer.status_code == 200, answer.get_json()
+    assert kept.cache_info().currsize == 2
+    assert kept.cache_info().maxsize == provider.CONCEPTS_KEPT

@@ -108,7 +108,7 @@ class CptProvider(SqlProvider):
     def _locate_enriched(self, code: str, day: str) -> Concept | None:
         """The stored concept with CPT's derived facts, those of the date `day` included
         (cached per code and day: a new day computes its own)."""
-        concept = self._cached(code)
+        concept = self._stored(code)
         if concept is None:
             return None
         extra: list[Property] = []
@@ -165,7 +165,7 @@ class CptProvider(SqlProvider):
         for code in modifier_codes:
             if not code:
                 raise InvalidCode(f"The expression '{expression}' has an empty modifier")
-            modifier = self._cached(code)
+            modifier = self._stored(code)
             if modifier is None:
                 raise InvalidCode(f"The modifier '{code}' is not a known CPT modifier")
             if not _flag(modifier, "modifier"):

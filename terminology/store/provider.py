@@ -24,10 +24,39 @@ from terminology.store import CodeSystemInfo, Store
 SupplementItem = tuple[dict[str, Any], str, str | None]  # (concept item, url|version, language)
 
 
-class SqlProvider:
-    """A provider over one stored code-system version. Concepts are cached per provider."""
+# What the stored code systems keep read, all of them together: a bound per code system grew
+# with the number loaded (the HL7 Terminology package has 897), 31 MB after expanding every one
+# of its value sets once.
+CONCEPTS_KEPT = 16384  # concepts
+LINKS_KEPT = 16384  # lists of parents, and of children
+DESCENDANT_SETS_KEPT = 64  # the codes below one code (an is-a filter's test)
 
-    CACHE_SIZE = 8192
+
+@lru_cache(maxsize=CONCEPTS_KEPT)
+def _kept_concept(provider: SqlProvider, code: str) -> Concept | None:
+    return provider._load(code)
+
+
+@lru_cache(maxsize=LINKS_KEPT)
+def _kept_parents(provider: SqlProvider, code: str) -> tuple[str, ...]:
+    return tuple(provider.store.parents(provider.info.id, code))
+
+
+@lru_cache(maxsize=LINKS_KEPT)
+def _kept_children(provider: SqlProvider, code: str) -> tuple[str, ...]:
+    return tuple(provider.store.children(provider.info.id, code))
+
+
+@lru_cache(maxsize=DESCENDANT_SETS_KEPT)
+def _kept_below(provider: SqlProvider, code: str) -> frozenset[str]:
+    return frozenset(provider.store.descendants(provider.info.id, code))
+
+
+class SqlProvider:
+    """A provider over one stored code-system version. What it reads of the store is kept in
+    process-wide caches (above), keyed by the provider it was read for."""
+
+    CACHE_SIZE = 8192  # per-provider caches of subclasses (CPT's enriched concepts)
     RESOURCES_KEPT = 32  # whole resources (with their narratives) kept parsed, of all versions
     _resources: ClassVar[OrderedDict[SqlProvider, dict[str, Any]]] = OrderedDict()
     _resources_lock = threading.Lock()
@@ -50,14 +79,11 @@ class SqlProvider:
         self.resource_id: str | None = info.resource_id
         self.effective_date = info.effective_date
         self.language: str | None = info.resource.get("language")
-        self._cached = lru_cache(maxsize=self.CACHE_SIZE)(self._load)
+        self._kept_as = self  # the caches' key, which a copy with supplements shares
         self.property_defs: dict[str, dict[str, Any]] = {
             p["code"]: p for p in info.resource.get("property", [])
             if isinstance(p, dict) and p.get("code")
         }
-        self._parents = lru_cache(maxsize=self.CACHE_SIZE)(self._load_parents)
-        self._children = lru_cache(maxsize=self.CACHE_SIZE)(self._load_children)
-        self._below = lru_cache(maxsize=64)(self._load_below)
         self._hierarchical: bool | None = None
         self._supplement_items: dict[str, list[SupplementItem]] = {}
 
@@ -112,7 +138,11 @@ class SqlProvider:
 
     def _located(self, code: str) -> Concept | None:
         """The concept as the code system holds it (before supplements)."""
-        return self._cached(code)
+        return self._stored(code)
+
+    def _stored(self, code: str) -> Concept | None:
+        """The concept's row as read from the store (kept: _kept_concept)."""
+        return _kept_concept(self._kept_as, code)
 
     def _listed(self) -> Iterator[Concept]:
         """Every concept as the code system holds it (before supplements)."""
@@ -127,20 +157,11 @@ class SqlProvider:
             self._hierarchical = self.store.has_links(self.info.id)
         return self._hierarchical
 
-    def _load_parents(self, code: str) -> tuple[str, ...]:
-        return tuple(self.store.parents(self.info.id, code))
-
-    def _load_children(self, code: str) -> tuple[str, ...]:
-        return tuple(self.store.children(self.info.id, code))
-
-    def _load_below(self, code: str) -> frozenset[str]:
-        return frozenset(self.store.descendants(self.info.id, code))
-
     def parents(self, code: str) -> list[str]:
-        return list(self._parents(code)) if self.hierarchical else []
+        return list(_kept_parents(self._kept_as, code)) if self.hierarchical else []
 
     def children(self, code: str) -> list[str]:
-        return list(self._children(code)) if self.hierarchical else []
+        return list(_kept_children(self._kept_as, code)) if self.hierarchical else []
 
     def descendants(self, code: str) -> list[str]:
         """Every code below `code`, in the code system's order."""
@@ -151,7 +172,7 @@ class SqlProvider:
         and kept, so an is-a filter testing every concept against one code stays cheap."""
         if ancestor == code:
             return True
-        return self.hierarchical and code in self._below(ancestor)
+        return self.hierarchical and code in _kept_below(self._kept_as, ancestor)
 
     # -- text search --------------------------------------------------------------------------
 

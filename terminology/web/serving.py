@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter
+# Python threads per worker. They share one interpreter lock, so more threads do not add
+# throughput on a core; they add requests in flight, each waiting its turn for the lock at
+# every SQLite call, and so the tail: at 16 connections on one core, p99 25-34 ms with 8
+# threads, 14-18 with 4, 10 with 2, for the same req/s with 4 as with 8 (bench/lookup.py,
+# 2026-12-03). granian queues what waits beyond them, in order.
+DEFAULT_THREADS = 4
 HEADER_READ_TIMEOUT_MS = 10_000  # a client must send its request headers within this time
 
 
@@ -68,6 +75,16 @@ def run_gunicorn(factory: Callable[[], Any], settings: Settings) -> None:
             return factory()
 
     Gunicorn().run()
+
+
+def settle_heap() -> None:
+    """Collect once, then take every object alive now out of the cyclic collector's scans
+    (gc.freeze). What a worker builds at start (modules, the catalog, the vocabulary) lives as
+    long as the worker, yet each full collection walks all of it while every thread of the
+    worker waits: 125-140 ms with ICD-10-CM and the HL7 Terminology package loaded, the first
+    of them during the first requests served. Reference counting still frees these objects."""
+    gc.collect()
+    gc.freeze()
 
 
 def limit_malloc_arenas(arenas: int) -> bool:
