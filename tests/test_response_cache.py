@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 from codesystems.cpt import loader
 from conftest import changed_2025
 from server import create_app
@@ -123,3 +125,35 @@ def test_app_cache_stays_within_tx_cache_bytes(tmp_path, monkeypatch):
                                                              "count": 200})
     assert big.status_code == 200 and len(big.data) > 8_000
     assert all(len(body) <= 8_000 for body in cache.bodies())
+
+
+def test_the_cache_holds_no_more_memory_than_it_counts(tmp_path, monkeypatch):
+    """orjson's answers keep the buffer they were written into (8 KiB for a short answer): a
+    kept answer is a copy of its own length, so the bound is the memory the cache holds."""
+    monkeypatch.setenv("TX_ACCESS_LOG", "off")  # pytest would keep every line it logs
+    db = tmp_path / "tx.db"
+    loader.import_release(Store(db), loader.sample_folder("2026"), "2026")
+    app = create_app({"DB": str(db)})
+    client = app.test_client()
+    cache = app.extensions["response_cache"]
+    codes = [c["code"] for c in client.post("/fhir/ValueSet/$expand", json={
+        "resourceType": "Parameters", "parameter": [
+            {"name": "url", "valueUri": f"{CPT}?fhir_vs"},
+            {"name": "count", "valueInteger": 60}]}).get_json()["expansion"]["contains"]]
+    for code in codes:  # the concepts read and kept first, by a request never kept
+        assert client.post("/fhir/CodeSystem/$validate-code", json={
+            "resourceType": "Parameters", "parameter": [{"name": "url", "valueUri": CPT},
+                                                        {"name": "code", "valueCode": code}]
+        }).status_code == 200
+    tracemalloc.start()
+    try:
+        before, counted = tracemalloc.take_snapshot(), cache.bytes
+        for code in codes:
+            assert client.get("/fhir/CodeSystem/$lookup",
+                              query_string={"system": CPT, "code": code}).status_code == 200
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    held = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert len(cache) == len(codes)
+    assert held <= 1.5 * (cache.bytes - counted), (held, cache.bytes - counted)

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pydantic
 
 from codesystems.fhir_json.packages import Package
 from terminology.errors import ImportFailed, fhirpath
@@ -223,6 +222,7 @@ def _read_package_archive(path: Path,
 def check(where: str, resource: dict[str, Any]) -> None:
     """The resource must be valid FHIR R4 (R4B models) or R5; and, but for a NamingSystem
     (which has no url in R4), have a url."""
+    import pydantic  # with the models: imported when a resource is first checked
     from fhir.resources import get_fhir_model_class as r5_model
     from fhir.resources.R4B import get_fhir_model_class as r4_model
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import pydantic
+
+if TYPE_CHECKING:  # imported with the models, when a resource is first checked: pydantic and
+    import pydantic  # the models take 23 MB of a worker that never checks one
 
 CHECKED_KINDS = ("CodeSystem", "ValueSet", "ConceptMap", "NamingSystem")
 # pydantic error types that are about content, not shape (see the module docstring)
@@ -44,6 +46,7 @@ def _first_problem(kind: str, error: pydantic.ValidationError) -> str | None:
 
 @lru_cache(maxsize=512)
 def _problem_of(digest: bytes, data: bytes) -> str | None:
+    import pydantic
     from fhir.resources import get_fhir_model_class as r5_model
     from fhir.resources.R4B import get_fhir_model_class as r4_model
 

@@ -24,11 +24,11 @@ from terminology.store import CodeSystemInfo, Store
 SupplementItem = tuple[dict[str, Any], str, str | None]  # (concept item, url|version, language)
 
 
-# What the stored code systems keep read, all of them together: a bound per code system grew
-# with the number loaded (the HL7 Terminology package has 897), 31 MB after expanding every one
-# of its value sets once.
-CONCEPTS_KEPT = 16384  # concepts
-LINKS_KEPT = 16384  # lists of parents, and of children
+# What the stored code systems keep read, all of them together: a bound per code system let
+# memory grow with the number loaded (up to 8,192 concepts each of the HL7 Terminology
+# package's 897 code systems).
+CONCEPTS_KEPT = 8192  # concepts (~1 KB each read from ICD-10-CM)
+LINKS_KEPT = 8192  # lists of parents, and of children
 DESCENDANT_SETS_KEPT = 64  # the codes below one code (an is-a filter's test)
 
 

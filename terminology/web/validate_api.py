@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import pydantic
-from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.claim import ClaimItem
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 
@@ -73,11 +70,26 @@ class _ValidParts:
             self._seen[key] = None
 
 
+def _model_of(kind: str) -> Any:
+    """The fhir.resources R4B model of a resource type (KeyError, ValueError: no such type).
+    Imported when first asked for: the models and pydantic take 23 MB of a worker that
+    checks no resource's structure."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    return get_fhir_model_class(kind)
+
+
+def _claim_item_model() -> Any:
+    from fhir.resources.R4B.claim import ClaimItem
+
+    return ClaimItem
+
+
 @functools.lru_cache(maxsize=256)
 def is_resource_type(kind: str) -> bool:
     """Whether `kind` names a FHIR R4 (R4B models) resource."""
     try:
-        get_fhir_model_class(kind)
+        _model_of(kind)
     except (KeyError, ValueError):
         return False
     return True
@@ -116,6 +128,8 @@ def _model_issues(model: Any, data: dict[str, Any], prefix: str,
                                   digest_size=20).digest()
             if key in seen:
                 return []
+    import pydantic  # with the models (see _model_of)
+
     try:
         model.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -194,13 +208,13 @@ def structure_issues(resource: dict[str, Any], prefix: str | None = None,
     if not is_resource_type(kind):
         return [Issue("error", "structure", f"'{kind}' is not a FHIR R4 resource type", None,
                       f"{prefix}.resourceType")]
-    model = get_fhir_model_class(kind)
+    model = _model_of(kind)
     items = resource.get("item")
     if kind == "Claim" and isinstance(items, list) and all(isinstance(i, dict) for i in items):
         shell = {k: v for k, v in resource.items() if k != "item"}
         issues = _model_issues(model, shell, prefix, seen)
         for i, item in enumerate(items):
-            issues += _model_issues(ClaimItem, item, f"{prefix}.item[{i}]", seen)
+            issues += _model_issues(_claim_item_model(), item, f"{prefix}.item[{i}]", seen)
         return issues
     entries = resource.get("entry")
     if kind == "Bundle" and isinstance(entries, list) and all(
