@@ -16,9 +16,9 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 # per worker process: with ICD-10-CM, the samples and the HL7 Terminology package a worker holds
-# ~105 MB before it answers anything; its peak (the target: 150 MB) is that, this, and the
+# ~95 MB before it answers anything; its peak (the target: 150 MB) is that, this, and the
 # concepts and value sets kept parsed (~15 MB)
-DEFAULT_BYTES = 32 * 1024 * 1024
+DEFAULT_BYTES = 24 * 1024 * 1024
 DEFAULT_ANSWER_BYTES = 1024 * 1024
 ENTRY_OVERHEAD = 500  # the dict slot, the key tuple, the str and bytes headers (measured)
 
