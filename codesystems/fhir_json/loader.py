@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from codesystems.fhir_json.packages import Package
 from terminology.errors import ImportFailed, fhirpath
 from terminology.store import MapElement, Store, Writer
