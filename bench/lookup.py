@@ -29,6 +29,7 @@ import argparse
 import http.client
 import sqlite3
 import sys
+from collections import Counter
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -125,12 +126,15 @@ def expand_every_value_set(port: int) -> str:
             break
         status, body = harness.request(port, "GET", f"/fhir/ValueSet?_count=1000&_offset="
                                                     f"{offset}&_elements=url")
-    answered: dict[int, int] = {}
+    answered: Counter[int] = Counter()
     for url in urls:
         code, _ = harness.request(port, "GET", "/fhir/ValueSet/$expand?" + q(url=url))
-        answered[code] = answered.get(code, 0) + 1
-    return f"{len(urls)} value sets expanded: " + ", ".join(
-        f"{n} answered {code}" for code, n in sorted(answered.items()))
+        answered[code] += 1
+    return f"{len(urls)} value sets expanded: {_by_status(answered)}"
+
+
+def _by_status(answered: Counter[int]) -> str:
+    return ", ".join(f"{n} answered {code}" for code, n in sorted(answered.items()))
 
 
 def fill_answer_cache(port: int, db: Path) -> str:
@@ -139,7 +143,7 @@ def fill_answer_cache(port: int, db: Path) -> str:
     memory target, cache included, is measured after)."""
     codes = icd_codes(db, n=0)
     conn = http.client.HTTPConnection(harness.HOST, port, timeout=30)
-    answered: dict[int, int] = {}
+    answered: Counter[int] = Counter()
     sent = 0
     try:
         for code, display in codes:
@@ -147,11 +151,11 @@ def fill_answer_cache(port: int, db: Path) -> str:
             conn.request("GET", path)
             response = conn.getresponse()
             sent += len(response.read())
-            answered[response.status] = answered.get(response.status, 0) + 1
+            answered[response.status] += 1
     finally:
         conn.close()
     return (f"{len(codes)} ICD-10-CM codes validated ({sent / 2**20:.0f} MiB of answers): "
-            + ", ".join(f"{n} answered {code}" for code, n in sorted(answered.items())))
+            f"{_by_status(answered)}")
 
 
 def run(args: argparse.Namespace, tmp: Path) -> int:

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-if TYPE_CHECKING:  # imported with the models, when a resource is first checked: pydantic and
-    import pydantic  # the models take 23 MB of a worker that never checks one
+# pydantic is imported with the models, when a resource is first checked: together they take
+# 23 MB of a worker that never checks one
+if TYPE_CHECKING:
+    import pydantic
 
 CHECKED_KINDS = ("CodeSystem", "ValueSet", "ConceptMap", "NamingSystem")
 # pydantic error types that are about content, not shape (see the module docstring)
