@@ -243,3 +243,35 @@ def test_pages_of_a_broad_search_across_code_systems_agree(codeset_db, monkeypat
         assert page["total"] == total
         paged += [(c["system"], c["code"]) for c in page["contains"]]
     assert paged == every
+
+
+def test_a_kept_count_is_never_served_for_another_generation(tmp_path, monkeypatch):
+    """The count of a broad word's matches is kept across requests (Search._systems), for
+    the store generation it was read in: after a re-import of the same code system (the same
+    version, here under the same store id) the total is counted again."""
+    monkeypatch.setattr(search, "RANKED", 2)  # fewer candidates than matches: counted
+    path = tmp_path / "cs.json"
+
+    def write(walks: int) -> None:
+        path.write_text(json.dumps({
+            "resourceType": "CodeSystem", "url": "http://example.org/cs/moves", "version": "1",
+            "status": "active", "content": "complete", "concept": [
+                {"code": f"w{n}", "display": f"Walk number {n}"} for n in range(walks)]}),
+            encoding="utf-8")
+
+    write(5)
+    store = Store(tmp_path / "tx.db")
+    fhir_loader.import_paths(store, [path])
+    before = {info.url: info.id for info in store.code_systems()}
+    client = server.create_app({"DB": str(store.path), "CACHE_BYTES": 0}).test_client()
+    query = {"url": "http://example.org/cs/moves?fhir_vs", "filter": "walk"}
+
+    def total(**page: int) -> int:
+        body = client.get("/fhir/ValueSet/$expand", query_string={**query, **page}).get_json()
+        return int(body["expansion"]["total"])
+
+    assert total(count=3) == total(count=2, offset=2) == 5
+    write(7)
+    fhir_loader.import_paths(store, [path])
+    assert {info.url: info.id for info in store.code_systems()} == before  # the same cs_id
+    assert total(count=3) == total(count=2, offset=4) == 7

@@ -209,8 +209,8 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any],
     expansion.used_systems = list(dict.fromkeys(str(p.canonical) for p in providers))
     whole = _whole_systems(valueset) and not evaluator.active_only
     if whole and window is not None:  # every match is a member: rank one page, count the rest
+        hits = registry.search_across(providers, text, window)  # first: it may count them too
         total = registry.count_across(providers, text)
-        hits = registry.search_across(providers, text, window)
         if total is not None and hits is not None:
             for provider, code in hits:
                 entry = evaluator.member(valueset, provider.canonical.url, code)

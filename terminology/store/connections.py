@@ -63,8 +63,27 @@ class Connections:
             kept = self._local.kept = {}
         return kept
 
+    def _generation(self) -> int:
+        """The store's generation: the one this thread's snapshot reads when inside one (read
+        once, when it began: Reads.snapshot), else read now."""
+        con = self._reader()
+        kept: int | None = getattr(self._local, "generation", None)
+        if kept is not None and con.in_transaction:
+            return kept
+        row = con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _begin_snapshot(self) -> int:
+        """Start this thread's read transaction and fix it (the first read does): its generation."""
+        con = self._reader()
+        con.execute("BEGIN")
+        self._local.generation = None
+        generation = self._local.generation = self._generation()
+        return generation
+
     def _forget_snapshot(self) -> None:
         self._local.kept = None
+        self._local.generation = None
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)

@@ -32,8 +32,7 @@ class Reads(Connections):
     """What readers ask the store (a part of Store; see terminology/store/__init__.py)."""
 
     def generation(self) -> int:
-        row = self._reader().execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return int(row[0]) if row else 0
+        return self._generation()
 
     def version(self) -> StoreVersion:
         """The generation read now, with the store's id and that generation's commit time."""
@@ -52,9 +51,8 @@ class Reads(Connections):
         if con.in_transaction:
             yield self.generation()
             return
-        con.execute("BEGIN")
         try:
-            yield self.generation()  # the first read fixes the snapshot
+            yield self._begin_snapshot()
         finally:
             self._forget_snapshot()
             if con.in_transaction:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -29,6 +31,8 @@ __all__ = ["SEARCH_SECONDS", "IndexRows", "Search", "add_to_index", "index_rows"
 
 SEARCH_SECONDS = 2.0  # a text search running longer than this answers too-costly
 TIME_CHECK_STEPS = 20000  # SQLite VM steps between two looks at the clock
+COUNTS_KEPT = 4096  # match counts kept across requests (Search._systems), per process
+FEW_SYSTEMS = 4  # a scope of at most this many code systems is read without counting first
 RANKED = 100  # candidates of each kind put in order by the ranking, whatever the page asked
 HEADING = '["notSelectable","boolean",true]'  # how a stored heading's property reads
 # what the ranking reads of a candidate (after its index rowid)
@@ -129,6 +133,14 @@ def _time_limit(con: sqlite3.Connection, seconds: float, text: str) -> Iterator[
         con.set_progress_handler(None, 0)
 
 
+@lru_cache(maxsize=COUNTS_KEPT)
+def _kept_count(search: Search, generation: int, expression: str,
+                ids: tuple[int, ...] | None) -> dict[int, int]:
+    """Search._systems's count of one generation, read in the calling thread's snapshot (which
+    reads that generation: the key's). An interrupted count raises, and is not kept."""
+    return Search._count_systems(search._reader(), expression, ids)
+
+
 class _Scope:
     """The code-system versions a search is limited to (None: all of them), also as SQL."""
 
@@ -143,7 +155,7 @@ class Search(Connections):
     """The Store's text search (a part of Store; see terminology/store/__init__.py)."""
 
     synonyms: Synonyms | None = None  # the app's table (server.py: codesystems/synonyms)
-    _vocabulary: tuple[str, Vocabulary] | None = None  # (generation, its words)
+    _vocabulary: tuple[int, Vocabulary] | None = None  # (generation, its words)
 
     def use_synonyms(self, synonyms: Synonyms | None) -> None:
         """Search with this table of abbreviations and lay terms from now on."""
@@ -164,7 +176,7 @@ class Search(Connections):
         `cs_ids` limits the search to those code-system versions. Runs under a time limit:
         a search that takes longer than `seconds` raises TooCostly.
         """
-        query = parse(text, self.synonyms)
+        query = self._parsed(text)
         ids = list(cs_ids) if cs_ids is not None else None
         if not query.slots or (ids is not None and not ids):
             return []
@@ -176,7 +188,7 @@ class Search(Connections):
                    seconds: float = SEARCH_SECONDS) -> str | None:
         """What the best match says instead of `text` when that is a correction of a typed
         word no code system uses (`diabetes` for `diabetis`); else None."""
-        query = parse(text, self.synonyms)
+        query = self._parsed(text)
         scope = _Scope(list(cs_ids))
         if not query.slots or not scope.bound:
             return None
@@ -198,7 +210,7 @@ class Search(Connections):
     def count_matches(self, text: str, cs_ids: Iterable[int],
                       seconds: float = SEARCH_SECONDS) -> int:
         """How many concepts `search` would find for `text`, without ranking them."""
-        query = parse(text, self.synonyms)
+        query = self._parsed(text)
         scope = _Scope(list(cs_ids))
         if not query.slots or not scope.bound:
             return 0
@@ -243,20 +255,45 @@ class Search(Connections):
             answers[key] = compute()
         return cast(_T, answers[key])
 
+    def _keep(self, key: tuple[object, ...], answer: object) -> None:
+        """Keep `answer` for `key` for the rest of this snapshot (see `_kept`)."""
+        answers = self._snapshot_kept()
+        if answers is not None:
+            answers[key] = answer
+
+    @staticmethod
+    def _systems_key(expression: str, scope: _Scope) -> tuple[object, ...]:
+        return ("search systems", expression, scope.ids is None, *(scope.ids or ()))
+
     def _systems(self, con: sqlite3.Connection, expression: str | None,
                  scope: _Scope) -> dict[int, int]:
         """The code-system versions in scope with a match, and how many: counted in the index
-        alone (the system is in the rowid), never reading a concept row."""
+        alone (the system is in the rowid), never reading a concept row. A count is kept for
+        the store generation (COUNTS_KEPT of them): the matches of a common word are counted
+        once, not on every page of every search for it."""
         if expression is None:
             return {}
-        return self._kept(("search systems", expression, scope.ids is None, *(scope.ids or ())),
-                          lambda: self._count_systems(con, expression, scope))
+        if self._snapshot_kept() is None:  # no snapshot: no generation to keep a count for
+            return self._count_systems(con, expression, scope)
+        ids = None if scope.ids is None else tuple(scope.ids)
+        return self._kept(self._systems_key(expression, scope),
+                          lambda: _kept_count(self, self._generation(), expression, ids))
+
+    def _candidate_systems(self, con: sqlite3.Connection, expression: str,
+                           scope: _Scope) -> list[int]:
+        """The code-system versions to read candidates from: all those in scope when they are
+        few (reading a system's empty range costs less than counting the matches first), else
+        those with a match."""
+        if scope.ids is not None and len(scope.ids) <= FEW_SYSTEMS:
+            return sorted(set(scope.ids))
+        return sorted(self._systems(con, expression, scope))
 
     @staticmethod
     def _count_systems(con: sqlite3.Connection, expression: str,
-                       scope: _Scope) -> dict[int, int]:
-        if scope.ids is not None and len(scope.ids) == 1:
-            (cs_id,) = scope.ids
+                       scope: _Scope | tuple[int, ...] | None) -> dict[int, int]:
+        ids = scope.ids if isinstance(scope, _Scope) else scope
+        if ids is not None and len(ids) == 1:
+            (cs_id,) = ids
             found = con.execute(
                 "SELECT count(*) FROM concept_search WHERE concept_search MATCH ? "
                 "AND rowid BETWEEN ? AND ?", [expression, *system_rowids(cs_id)]).fetchone()[0]
@@ -264,7 +301,7 @@ class Search(Connections):
         rows = con.execute(
             f"SELECT rowid >> {SYSTEM_SHIFT}, count(*) FROM concept_search "
             "WHERE concept_search MATCH ? GROUP BY 1", [expression]).fetchall()
-        wanted = None if scope.ids is None else set(scope.ids)
+        wanted = None if ids is None else set(ids)
         return {int(cs): int(n) for cs, n in rows if wanted is None or cs in wanted}
 
     @staticmethod
@@ -303,7 +340,7 @@ class Search(Connections):
         matching = self._expressions(con, query)[0]
         if matching is None:
             return hits
-        systems = sorted(self._systems(con, matching, scope))
+        systems = self._candidate_systems(con, matching, scope)
         candidates = self._first(con, "concept_core", _CANDIDATE,
                                  query.words_expression(self._words(con).forms), systems, RANKED)
         complete = len(candidates) < RANKED
@@ -312,6 +349,9 @@ class Search(Connections):
             shortest = self._first(con, "concept_search", _CANDIDATE, matching, systems, RANKED)
             candidates += [r for r in shortest if r[0] & CONCEPT_MASK not in core]
             complete = len(shortest) < RANKED
+            if complete:  # every match is in hand: the count needs no statement of its own
+                self._keep(self._systems_key(matching, scope),
+                           dict(Counter(int(row[1]) for row in shortest)))
         ranker = Ranker(query)
         candidates.sort(key=lambda r: ranker.key(
             r[3], [d[3] for d in orjson.loads(r[4])], bool(r[6]), bool(r[5]), r[2],
@@ -339,9 +379,16 @@ class Search(Connections):
         code_prefix = len(key) > 1 and not (key.isalpha() and vocabulary.knows(key))
         return query.match_expression(vocabulary.forms, code_prefix), code_prefix
 
+    def _parsed(self, text: str) -> Query:
+        """The query for `text` (parsed once per request: it counts, ranks and corrects)."""
+        return self._kept(("search parsed", text), lambda: parse(text, self.synonyms))
+
     def _corrected(self, con: sqlite3.Connection, query: Query) -> Query:
         """`query` with each word that no stored concept uses searched together with its
         nearest words (terminology/textsearch/spelling.py)."""
+        return self._kept(("search corrected", query), lambda: self._correct(con, query))
+
+    def _correct(self, con: sqlite3.Connection, query: Query) -> Query:
         typed = [(i, slot.alternatives[0].words[0]) for i, slot in enumerate(query.slots)
                  if slot.correctable]
         if not typed:
@@ -352,8 +399,7 @@ class Search(Connections):
 
     def _words(self, con: sqlite3.Connection) -> Vocabulary:
         """The index's words (of displays and designations), read once per store generation."""
-        generation = str(con.execute(
-            "SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+        generation = self._generation()
         kept = self._vocabulary
         if kept is None or kept[0] != generation:
             rows = con.execute("SELECT term, sum(doc) FROM concept_search_vocab "

@@ -123,42 +123,54 @@ class Ranker:
         """(slots said, coverage, the alternative said for each slot): each slot by the
         alternative that says the most of the term (`systemic lupus erythematosus` rather than
         `lupus` in "Systemic lupus erythematosus")."""
+        chosen: dict[int, Alternative] = {}
+        said, coverage = self._score(term, chosen)
+        return said, coverage, chosen
+
+    def _score(self, term: TermWords,
+               chosen: dict[int, Alternative] | None) -> tuple[int, float]:
+        """(slots said, coverage) of `match`, noting in `chosen` (when given) the alternative
+        said for each slot. The inner loop of every search: plain loops, no generators."""
         words, stems, weights = term.words, term.stems, term.weights
         denied = term.denied if self.denials else None
         said = 0
-        chosen: dict[int, Alternative] = {}
         positions: dict[int, float] = {}
         for n, options in enumerate(self.options):
-            best_value, best = 0.0, None
+            best_value, best_weight, best = 0.0, 0.0, None
             for weight, option_words, alt in options:
                 found = _positions(option_words, words, stems, denied)
                 if found is None:
                     continue
-                value = weight * sum(v * weights[i] for i, v in found.items())
+                value = 0.0
+                for i, v in found.items():
+                    value += v * weights[i]
+                value *= weight
                 if value > best_value:
-                    best_value, best, chosen[n] = value, (weight, found), alt
+                    best_value, best_weight, best = value, weight, found
+                    if chosen is not None:
+                        chosen[n] = alt
             if best is not None:
                 said += 1
-                weight, found = best
-                for i, v in found.items():
-                    if v * weight > positions.get(i, 0.0):
-                        positions[i] = v * weight
-        coverage = sum(v * weights[i] for i, v in positions.items()) / term.size
-        return said, min(1.0, coverage), chosen
+                for i, v in best.items():
+                    v *= best_weight
+                    if v > positions.get(i, 0.0):
+                        positions[i] = v
+        coverage = 0.0
+        for i, v in positions.items():
+            coverage += v * weights[i]
+        return said, min(1.0, coverage / term.size)
 
     def key(self, display: str | None, designations: list[str], heading: bool,
             inactive: bool, code: str, position: int = 0) -> tuple[object, ...]:
         """The sort key of a found concept (smaller first); among equals, the shorter code (the
         broader one), then the code system's own order (`position`, the order it was stored
         in)."""
-        best = (0, 0.0)
-        for i, text in enumerate([display or "", *designations]):
-            said, coverage, _ = self.match(analyse(text))
-            if i:
-                coverage *= DESIGNATION_WEIGHT
-            if (said, coverage) > best:
-                best = (said, coverage)
-        said, coverage = best
+        said, coverage = self._score(analyse(display or ""), None)
+        for text in designations:
+            other, covered = self._score(analyse(text), None)
+            covered *= DESIGNATION_WEIGHT
+            if (other, covered) > (said, coverage):
+                said, coverage = other, covered
         return (said < self.slots, heading, -round(coverage * COVERAGE_STEPS), inactive,
                 len(code), position)
 
@@ -172,8 +184,6 @@ def _positions(option_words: tuple[_Word, ...], words: tuple[str, ...], stems: t
     for word, root, literal, prefixable in option_words:
         hit = False
         for i, w in enumerate(words):
-            if denied is not None and denied[i]:
-                continue
             if w == word:
                 value = EXACT
             elif literal:
@@ -183,6 +193,8 @@ def _positions(option_words: tuple[_Word, ...], words: tuple[str, ...], stems: t
             elif prefixable and w.startswith(word):
                 value = PREFIX
             else:
+                continue
+            if denied is not None and denied[i]:
                 continue
             hit = True
             if value > found.get(i, 0.0):
