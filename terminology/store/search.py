@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
@@ -32,6 +33,7 @@ __all__ = ["SEARCH_SECONDS", "IndexRows", "Search", "add_to_index", "index_rows"
 SEARCH_SECONDS = 2.0  # a text search running longer than this answers too-costly
 TIME_CHECK_STEPS = 20000  # SQLite VM steps between two looks at the clock
 COUNTS_KEPT = 4096  # match counts kept across requests (Search._systems), per process
+RANKINGS_KEPT = 256  # ranked candidate lists kept across requests (Search._ranked), per process
 FEW_SYSTEMS = 4  # a scope of at most this many code systems is read without counting first
 RANKED = 100  # candidates of each kind put in order by the ranking, whatever the page asked
 HEADING = '["notSelectable","boolean",true]'  # how a stored heading's property reads
@@ -139,6 +141,25 @@ def _kept_count(search: Search, generation: int, expression: str,
     """Search._systems's count of one generation, read in the calling thread's snapshot (which
     reads that generation: the key's). An interrupted count raises, and is not kept."""
     return Search._count_systems(search._reader(), expression, ids)
+
+
+@lru_cache(maxsize=RANKINGS_KEPT)
+def _kept_ranking(search: Search, generation: int, query: Query,
+                  ids: tuple[int, ...] | None) -> _Ranked:
+    """Search._rank's answer in one generation, read in the calling thread's snapshot (which
+    reads that generation). An interrupted ranking raises, and is not kept."""
+    return search._rank(search._reader(), query, _Scope(None if ids is None else list(ids)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranked:
+    """What a search finds before any page is cut from it (Search._rank)."""
+
+    hits: tuple[SearchHit, ...]  # the exact code, then the ranked candidates
+    complete: bool  # every match is among the hits
+    matching: str | None  # the FTS5 expression of the other matches (None: there are none)
+    systems: tuple[int, ...]  # the code-system versions to read the other matches from
+    counts: dict[int, int] | None  # when complete: the matches of each code-system version
 
 
 class _Scope:
@@ -325,33 +346,58 @@ class Search(Connections):
 
     def _hits(self, con: sqlite3.Connection, query: Query, scope: _Scope,
               limit: int | None) -> list[SearchHit]:
+        """The exact code first; then the candidates put in order by the ranking (`_ranked`);
+        then every other match, shortest display first. The candidates depend on the data
+        only, never on `limit`, so that pages of one search agree."""
+        ranked = self._ranked(con, query, scope)
+        if ranked.counts is not None and ranked.matching is not None:
+            self._keep(self._systems_key(ranked.matching, scope), ranked.counts)
+        hits = list(ranked.hits)
+        if ranked.complete or ranked.matching is None or (
+                limit is not None and len(hits) >= limit):
+            return hits if limit is None else hits[:limit]
+        seen = {(hit.cs_id, hit.code) for hit in hits}
+        more = None if limit is None else limit + len(seen)
+        for _, cs_id, found in self._first(con, "concept_search", "c.cs_id, c.code",
+                                           ranked.matching, ranked.systems, more):
+            if (cs_id, found) not in seen:
+                seen.add((cs_id, found))
+                hits.append(SearchHit(cs_id, found, False, 0.0))
+        return hits if limit is None else hits[:limit]
+
+    def _ranked(self, con: sqlite3.Connection, query: Query, scope: _Scope) -> _Ranked:
+        """`_rank`'s answer, kept for the store generation (RANKINGS_KEPT of them, like a search
+        engine's result cache): a common word is ranked once, not on every page of every
+        search for it."""
+        if self._snapshot_kept() is None:  # no snapshot: no generation to keep it for
+            return self._rank(con, query, scope)
+        ids = None if scope.ids is None else tuple(scope.ids)
+        return _kept_ranking(self, self._generation(), query, ids)
+
+    def _rank(self, con: sqlite3.Connection, query: Query, scope: _Scope) -> _Ranked:
         """The exact code first; then the candidates put in order by the ranking: the concepts
         with a short term holding the words (concept_core, the shortest such term first) and,
-        when those are fewer than RANKED, the matches with the shortest displays; then every
-        other match, shortest display first. The candidates depend on the data only, never on
-        `limit`, so that pages of one search agree."""
+        when those are fewer than RANKED, the matches with the shortest displays."""
         typed = query.text.strip()
         exact = sorted(self._exact(con, query, scope), key=lambda r: (
             r[2] != typed, r[2].casefold() != typed.casefold(), r[2]))
         hits = [SearchHit(cs_id, found, True, float("-inf")) for _, cs_id, found in exact]
         seen = {(hit.cs_id, hit.code) for hit in hits}
-        if limit is not None and len(hits) >= limit:
-            return hits[:limit]
         matching = self._expressions(con, query)[0]
         if matching is None:
-            return hits
+            return _Ranked(tuple(hits), True, None, (), None)
         systems = self._candidate_systems(con, matching, scope)
         candidates = self._first(con, "concept_core", _CANDIDATE,
                                  query.words_expression(self._words(con).forms), systems, RANKED)
         complete = len(candidates) < RANKED
+        counts = None
         if complete:
             core = {row[0] & CONCEPT_MASK for row in candidates}
             shortest = self._first(con, "concept_search", _CANDIDATE, matching, systems, RANKED)
             candidates += [r for r in shortest if r[0] & CONCEPT_MASK not in core]
             complete = len(shortest) < RANKED
             if complete:  # every match is in hand: the count needs no statement of its own
-                self._keep(self._systems_key(matching, scope),
-                           dict(Counter(int(row[1]) for row in shortest)))
+                counts = dict(Counter(int(row[1]) for row in shortest))
         ranker = Ranker(query)
         candidates.sort(key=lambda r: ranker.key(
             r[3], [d[3] for d in orjson.loads(r[4])], bool(r[6]), bool(r[5]), r[2],
@@ -360,14 +406,7 @@ class Search(Connections):
             if (row[1], row[2]) not in seen:
                 seen.add((row[1], row[2]))
                 hits.append(SearchHit(row[1], row[2], False, 0.0))
-        if not complete and (limit is None or len(hits) < limit):
-            more = None if limit is None else limit + len(seen)
-            for _, cs_id, found in self._first(con, "concept_search", "c.cs_id, c.code",
-                                               matching, systems, more):
-                if (cs_id, found) not in seen:
-                    seen.add((cs_id, found))
-                    hits.append(SearchHit(cs_id, found, False, 0.0))
-        return hits if limit is None else hits[:limit]
+        return _Ranked(tuple(hits), complete, matching, tuple(systems), counts)
 
     def _expressions(self, con: sqlite3.Connection, query: Query) -> tuple[str | None, bool]:
         """The FTS5 expression of the matches besides the code typed exactly, and whether it
