@@ -245,10 +245,11 @@ def test_pages_of_a_broad_search_across_code_systems_agree(codeset_db, monkeypat
     assert paged == every
 
 
-def test_a_kept_count_is_never_served_for_another_generation(tmp_path, monkeypatch):
-    """The count of a broad word's matches is kept across requests (Search._systems), for
-    the store generation it was read in: after a re-import of the same code system (the same
-    version, here under the same store id) the total is counted again."""
+def test_a_kept_search_is_never_served_for_another_generation(tmp_path, monkeypatch):
+    """The count of a broad word's matches and its ranked candidates are kept across requests
+    (Search._systems, Search._ranked), for the store generation they were read in: after a
+    re-import of the same code system (the same version, here under the same code-system id)
+    the search runs again."""
     monkeypatch.setattr(search, "RANKED", 2)  # fewer candidates than matches: counted
     path = tmp_path / "cs.json"
 
@@ -266,12 +267,20 @@ def test_a_kept_count_is_never_served_for_another_generation(tmp_path, monkeypat
     client = server.create_app({"DB": str(store.path), "CACHE_BYTES": 0}).test_client()
     query = {"url": "http://example.org/cs/moves?fhir_vs", "filter": "walk"}
 
+    def expansion(**page: int) -> dict:
+        found = client.get("/fhir/ValueSet/$expand", query_string={**query, **page})
+        return dict(found.get_json()["expansion"])
+
     def total(**page: int) -> int:
-        body = client.get("/fhir/ValueSet/$expand", query_string={**query, **page}).get_json()
-        return int(body["expansion"]["total"])
+        return int(expansion(**page)["total"])
+
+    def listed() -> set[str]:
+        return {c["code"] for c in expansion(count=20)["contains"]}
 
     assert total(count=3) == total(count=2, offset=2) == 5
+    assert listed() == {f"w{n}" for n in range(5)}
     write(7)
     fhir_loader.import_paths(store, [path])
     assert {info.url: info.id for info in store.code_systems()} == before  # the same cs_id
     assert total(count=3) == total(count=2, offset=4) == 7
+    assert listed() == {f"w{n}" for n in range(7)}  # nor a kept ranking

@@ -29,9 +29,11 @@ KIND_WEIGHT = {SYNONYM: 0.95, CORRECTED: 1.0}
 DESIGNATION_WEIGHT = 0.97  # a display saying it as well as a designation comes first
 COVERAGE_STEPS = 20
 CORE_WORDS = 3  # a term of at most this many essential words has its core indexed
+TERMS_KEPT = 4096  # terms kept analysed (analyse): 65,536 held ~60 MB in a searching worker
 _TOKEN = re.compile(r"[^\W_]+|[()\[\],;]")
 _OPEN, _CLOSE = "([", ")]"
 NON_ESSENTIAL_RUNS = (("not", "elsewhere", "classified"), ("not", "otherwise", "specified"))
+_RUN_STARTS = frozenset(run[0] for run in NON_ESSENTIAL_RUNS)
 _NOT_DENYING = frozenset({"elsewhere", "otherwise", "specified"})  # "not specified" says no less
 NON_ESSENTIAL_WEIGHT = 0.5  # a word said only in parentheses counts half
 
@@ -48,7 +50,7 @@ class TermWords:
     weights: tuple[float, ...]  # what saying each word is worth: 1, or half when not essential
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=TERMS_KEPT)
 def analyse(text: str) -> TermWords:
     """Words, stems, which words are essential and which are denied, of one term."""
     words: list[str] = []
@@ -66,10 +68,11 @@ def analyse(text: str) -> TermWords:
             clauses[-1].append(len(words))
             words.append(token)
             essential.append(depth == 0 and token not in CONNECTIVES)
-    for i in range(len(words)):
-        run = next((r for r in NON_ESSENTIAL_RUNS if tuple(words[i:i + len(r)]) == r), None)
-        for j in range(i, i + len(run) if run else i):
-            essential[j] = False
+    for i, word in enumerate(words):
+        if word in _RUN_STARTS:
+            run = next((r for r in NON_ESSENTIAL_RUNS if tuple(words[i:i + len(r)]) == r), ())
+            for j in range(i, i + len(run)):
+                essential[j] = False
     # a clause after a comma that leaves an axis open: ", unspecified organism",
     # ", site not specified", ", not specified as acute or chronic"
     for clause in clauses[1:]:
@@ -77,9 +80,10 @@ def analyse(text: str) -> TermWords:
         if said and (said[0] == "unspecified" or _has_run(said, ("not", "specified"))):
             for i in clause:
                 essential[i] = False
-    denied = tuple(i > 0 and words[i - 1] in NEGATIONS and not (words[i - 1] == "not" and w in _NOT_DENYING)
-                   for i, w in enumerate(words))
-    return TermWords(tuple(words), tuple(stem(w) for w in words), tuple(essential), denied,
+    denied = (False,) * len(words) if NEGATIONS.isdisjoint(words) else tuple(
+        i > 0 and words[i - 1] in NEGATIONS and not (words[i - 1] == "not" and w in _NOT_DENYING)
+        for i, w in enumerate(words))
+    return TermWords(tuple(words), tuple(map(stem, words)), tuple(essential), denied,
                      max(1, sum(essential)),
                      tuple(1.0 if e else NON_ESSENTIAL_WEIGHT for e in essential))
 
