@@ -210,6 +210,7 @@ class ExplainsUnknownCodes(Protocol, metaclass=_Capability):
 # -- the registry ---------------------------------------------------------------------------
 
 Hit = tuple[CodeSystemProvider, str]  # a code found by text search, and its code system
+ALL_CODES_URL = "urn:txserver:ValueSet/all-codes"  # every code of every code system loaded
 
 
 class Registry(Protocol):
@@ -251,8 +252,10 @@ class Registry(Protocol):
         """(provider, code) best first across several stored code systems in one ranked
         search; None when some provider is not a stored one (each must be searched alone)."""
 
-    def count_across(self, providers: Sequence[CodeSystemProvider], text: str) -> int | None:
-        """How many codes `search_across` would find, without ranking them (None as there)."""
+    def counts_across(self, providers: Sequence[CodeSystemProvider],
+                      text: str) -> list[tuple[CodeSystemProvider, int]] | None:
+        """How many codes `search_across` would find in each code system that has a match,
+        without ranking them (None as there)."""
 
     def correction_across(self, providers: Sequence[CodeSystemProvider],
                           text: str) -> str | None:

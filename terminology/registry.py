@@ -28,7 +28,7 @@ from terminology import clock
 from terminology.errors import NotFound
 from terminology.memory import MemoryProvider
 from terminology.model import Canonical
-from terminology.provider import CodeSystemProvider, Hit, Registry
+from terminology.provider import ALL_CODES_URL, CodeSystemProvider, Hit, Registry
 from terminology.store import CodeSystemInfo, ConceptMapInfo, Store, ValueSetInfo, version_key
 from terminology.store.provider import SqlProvider, one_store
 from terminology.textsearch.synonyms import Synonyms
@@ -49,6 +49,7 @@ class Catalog:
     supplements: dict[str, list[dict[str, Any]]]
     system_ids: dict[str, str]  # another unique id of a code system (urn:oid:...) -> its url
     stored: dict[str, list[CodeSystemProvider]]  # by_url without the built-in providers
+    all_codes: dict[str, Any]  # the all-codes value set (StoreRegistry.all_codes)
 
 
 class _Pin(threading.local):
@@ -177,7 +178,7 @@ class StoreRegistry:
         maps = self.store.concept_maps() if exists else []
         system_ids = _system_ids(self.store, by_url) if exists else {}
         return Catalog(generation, by_url, by_id, maps, value_sets, supplements, system_ids,
-                       stored_systems)
+                       stored_systems, _all_codes(stored_systems))
 
     @property
     def generation(self) -> int:
@@ -266,9 +267,13 @@ class StoreRegistry:
         by_id = {p.info.id: p for p in providers if isinstance(p, SqlProvider)}
         return [(by_id[hit.cs_id], hit.code) for hit in store.search(text, list(by_id), limit)]
 
-    def count_across(self, providers: Sequence[CodeSystemProvider], text: str) -> int | None:
+    def counts_across(self, providers: Sequence[CodeSystemProvider],
+                      text: str) -> list[tuple[CodeSystemProvider, int]] | None:
         store = one_store(providers)
-        return None if store is None else store.count_matches(text, _stored_ids(providers))
+        if store is None:
+            return None
+        by_id = {p.info.id: p for p in providers if isinstance(p, SqlProvider)}
+        return [(by_id[cs_id], n) for cs_id, n in store.count_by_system(text, list(by_id)).items()]
 
     def correction_across(self, providers: Sequence[CodeSystemProvider],
                           text: str) -> str | None:
@@ -330,19 +335,9 @@ class StoreRegistry:
 
     def all_codes(self) -> dict[str, Any]:
         """Every code of every code system loaded (the default version of each): one value set
-        for "search all medical codes" ($expand with a filter, or paged). The built-in code
-        systems are not in it: a grammar has no list of codes, and ISO country and currency
-        codes are not medical codes; nor are the code systems stored without their concepts
-        (`content = not-present`: a package's stubs of SNOMED CT or LOINC), which have no
-        codes to search and would make every search of all codes fail."""
-        with_codes = sorted(url for url, providers in self._current().stored.items()
-                            if any(p.content != "not-present" for p in providers))
-        return {
-            "resourceType": "ValueSet", "id": "all-codes", "url": ALL_CODES_URL,
-            "name": "AllCodes", "title": "All codes of every code system on this server",
-            "status": "active", "experimental": False,
-            "compose": {"include": [{"system": url} for url in with_codes]},
-        }
+        for "search all medical codes" ($expand with a filter, or paged). Built with the
+        catalog (_all_codes), once per generation."""
+        return self._current().all_codes
 
     # -- concept maps -------------------------------------------------------------------------
 
@@ -352,6 +347,22 @@ class StoreRegistry:
     def concept_map_resources(self) -> list[dict[str, Any]]:
         """Every stored ConceptMap as a FHIR R4 resource, its groups rebuilt from the store."""
         return [concept_map_resource(self.store, info) for info in self.concept_maps()]
+
+
+def _all_codes(stored: dict[str, list[CodeSystemProvider]]) -> dict[str, Any]:
+    """The all-codes value set: every stored code system with its codes. The built-in code
+    systems are not in it: a grammar has no list of codes, and ISO country and currency
+    codes are not medical codes; nor are the code systems stored without their concepts
+    (`content = not-present`: a package's stubs of SNOMED CT or LOINC), which have no
+    codes to search and would make every search of all codes fail."""
+    with_codes = sorted(url for url, providers in stored.items()
+                        if any(p.content != "not-present" for p in providers))
+    return {
+        "resourceType": "ValueSet", "id": "all-codes", "url": ALL_CODES_URL,
+        "name": "AllCodes", "title": "All codes of every code system on this server",
+        "status": "active", "experimental": False,
+        "compose": {"include": [{"system": url} for url in with_codes]},
+    }
 
 
 def _stored_ids(providers: Sequence[CodeSystemProvider]) -> list[int]:
@@ -498,7 +509,6 @@ def concept_map_resource(store: Store, info: ConceptMapInfo) -> dict[str, Any]:
     return resource
 
 
-ALL_CODES_URL = "urn:txserver:ValueSet/all-codes"
 
 
 def implicit_value_set(url: str) -> dict[str, Any] | None:
@@ -573,8 +583,9 @@ class RegistryLayer:
                       limit: int | None) -> list[Hit] | None:
         return self.base.search_across(providers, text, limit)
 
-    def count_across(self, providers: Sequence[CodeSystemProvider], text: str) -> int | None:
-        return self.base.count_across(providers, text)
+    def counts_across(self, providers: Sequence[CodeSystemProvider],
+                      text: str) -> list[tuple[CodeSystemProvider, int]] | None:
+        return self.base.counts_across(providers, text)
 
     def correction_across(self, providers: Sequence[CodeSystemProvider],
                           text: str) -> str | None:

@@ -563,6 +563,17 @@ class Evaluator:
             return None
         return Entry(url, version, concept, concept.display)
 
+    @staticmethod
+    def whole_system_member(provider: CodeSystemProvider, code: str) -> Entry | None:
+        """The entry for `code` of a code system a value set includes whole (no filter, no
+        list, no exclude): what `member` finds for it, without going through the rules (an
+        all-codes value set has one for each of hundreds of code systems)."""
+        concept = _locate(provider, code)
+        if concept is None:
+            return None
+        return Entry(provider.canonical.url, provider.canonical.version, concept,
+                     concept.display)
+
 
 def _within_budget() -> bool:
     """True, or OverBudget raised: a filter may test every concept of a code system."""

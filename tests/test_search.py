@@ -284,3 +284,27 @@ def test_a_kept_search_is_never_served_for_another_generation(tmp_path, monkeypa
     assert {info.url: info.id for info in store.code_systems()} == before  # the same cs_id
     assert total(count=3) == total(count=2, offset=4) == 7
     assert listed() == {f"w{n}" for n in range(7)}  # nor a kept ranking
+
+
+def test_a_search_of_all_codes_names_the_code_systems_that_matched(codeset_db):
+    """All codes includes every code system loaded (hundreds with a package): its filtered
+    expansion names as used-codesystem those with a match, each once, not all of them."""
+    client = server.create_app({"DB": str(codeset_db), "CACHE_BYTES": 0}).test_client()
+    included = [rule["system"] for rule in client.get("/fhir/ValueSet/all-codes").get_json()[
+        "compose"]["include"]]
+    fewer = []
+    for text in ("fracture", "with", "64636"):
+        body = client.get("/fhir/ValueSet/$expand", query_string={
+            "url": "urn:txserver:ValueSet/all-codes", "filter": text, "count": 3}).get_json()
+        used = [p["valueUri"].partition("|")[0] for p in body["expansion"]["parameter"]
+                if p["name"] == "used-codesystem"]
+        matched = [url for url in included if client.get("/fhir/ValueSet/$expand", query_string={
+            "url": f"{url}?fhir_vs", "filter": text, "count": 0}).get_json()[
+                "expansion"]["total"] > 0]
+        assert used == matched and matched, text
+        fewer.append(len(matched) < len(included))
+        assert body["expansion"]["total"] == sum(
+            client.get("/fhir/ValueSet/$expand", query_string={
+                "url": f"{url}?fhir_vs", "filter": text, "count": 0}).get_json()[
+                "expansion"]["total"] for url in matched)
+    assert any(fewer)  # some search left code systems out

@@ -10,6 +10,7 @@ from terminology import budget, languages, status, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
 from terminology.model import Canonical, Designation, ExpandRequest
 from terminology.provider import (
+    ALL_CODES_URL,
     CodeSystemProvider,
     ExpansionLimit,
     Expressions,
@@ -130,7 +131,10 @@ def _localise(entry: Entry, provider: CodeSystemProvider | None,
         shown = [d for d in candidates if d is not chosen and d.value
                  and (d.language or d.use) and _designation_wanted(d, request.designations)]
         designations = tuple(shown)
-    return replace(entry, display=chosen.value if chosen else None, designations=designations)
+    display = chosen.value if chosen else None
+    if display == entry.display and designations == entry.designations:
+        return entry
+    return replace(entry, display=display, designations=designations)
 
 
 def _check_size(valueset: dict[str, Any], request: ExpandRequest, total: int,
@@ -206,17 +210,25 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any],
         return None
     registry = evaluator.registry
     expansion = Expansion(entries=[])
-    expansion.used_systems = list(dict.fromkeys(str(p.canonical) for p in providers))
     whole = _whole_systems(valueset) and not evaluator.active_only
     if whole and window is not None:  # every match is a member: rank one page, count the rest
         hits = registry.search_across(providers, text, window)  # first: it may count them too
-        total = registry.count_across(providers, text)
-        if total is not None and hits is not None:
+        counts = registry.counts_across(providers, text)
+        if counts is not None and hits is not None:
+            total = sum(n for _, n in counts)
+            # all codes draws on hundreds of code systems: it names those with a match
+            matched = {id(p) for p, n in counts if n}
+            named = [p for p in providers if id(p) in matched] \
+                if valueset.get("url") == ALL_CODES_URL else providers
+            expansion.used_systems = list(dict.fromkeys(str(p.canonical) for p in named))
+            one_each = len({p.canonical.url for p in providers}) == len(providers)
             for provider, code in hits:
-                entry = evaluator.member(valueset, provider.canonical.url, code)
+                entry = (evaluator.whole_system_member(provider, code) if one_each
+                         else evaluator.member(valueset, provider.canonical.url, code))
                 if entry is not None:
                     expansion.entries.append(entry)
             return expansion, max(total, len(expansion.entries))
+    expansion.used_systems = list(dict.fromkeys(str(p.canonical) for p in providers))
     hits = _ranked_hits(registry, providers, text, SEARCH_CANDIDATES)
     if hits is None:  # too many matches to test one by one: list the members, keep the matches
         return _matching_members(evaluator, valueset, providers, text)

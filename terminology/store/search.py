@@ -231,27 +231,32 @@ class Search(Connections):
     def count_matches(self, text: str, cs_ids: Iterable[int],
                       seconds: float = SEARCH_SECONDS) -> int:
         """How many concepts `search` would find for `text`, without ranking them."""
+        return sum(self.count_by_system(text, cs_ids, seconds).values())
+
+    def count_by_system(self, text: str, cs_ids: Iterable[int],
+                        seconds: float = SEARCH_SECONDS) -> dict[int, int]:
+        """`count_matches` for each code-system version that has a match (cs_id: count)."""
         query = self._parsed(text)
         scope = _Scope(list(cs_ids))
         if not query.slots or not scope.bound:
-            return 0
+            return {}
         con = self._reader()
         with _time_limit(con, seconds, text):
             return self._count(con, self._corrected(con, query), scope)
 
     # -- the statements -----------------------------------------------------------------------
 
-    def _count(self, con: sqlite3.Connection, query: Query, scope: _Scope) -> int:
-        """Every match: the concepts with all the words (or the start of the code typed), and
-        the code typed exactly where it has not the words."""
+    def _count(self, con: sqlite3.Connection, query: Query, scope: _Scope) -> dict[int, int]:
+        """Every match, by code-system version: the concepts with all the words (or the start
+        of the code typed), and the code typed exactly where it has not the words."""
         matching, code_prefix = self._expressions(con, query)
-        total = sum(self._systems(con, matching, scope).values())
+        counts = dict(self._systems(con, matching, scope))
         if not code_prefix and matching is not None:
-            total += sum(1 for rowid, _, _ in self._exact(con, query, scope)
-                         if con.execute("SELECT 1 FROM concept_search WHERE concept_search "
-                                        "MATCH ? AND rowid = ?", [matching, rowid]).fetchone()
-                         is None)
-        return total
+            for rowid, cs_id, _ in self._exact(con, query, scope):
+                if con.execute("SELECT 1 FROM concept_search WHERE concept_search MATCH ? "
+                               "AND rowid = ?", [matching, rowid]).fetchone() is None:
+                    counts[cs_id] = counts.get(cs_id, 0) + 1
+        return counts
 
     def _exact(self, con: sqlite3.Connection, query: Query,
                scope: _Scope) -> list[tuple[int, int, str]]:
