@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -300,7 +300,7 @@ class Search(Connections):
         if expression is None:
             return {}
         if self._snapshot_kept() is None:  # no snapshot: no generation to keep a count for
-            return self._count_systems(con, expression, scope)
+            return self._count_systems(con, expression, scope.ids)
         ids = None if scope.ids is None else tuple(scope.ids)
         return self._kept(self._systems_key(expression, scope),
                           lambda: _kept_count(self, self._generation(), expression, ids))
@@ -316,8 +316,7 @@ class Search(Connections):
 
     @staticmethod
     def _count_systems(con: sqlite3.Connection, expression: str,
-                       scope: _Scope | tuple[int, ...] | None) -> dict[int, int]:
-        ids = scope.ids if isinstance(scope, _Scope) else scope
+                       ids: Sequence[int] | None) -> dict[int, int]:
         if ids is not None and len(ids) == 1:
             (cs_id,) = ids
             found = con.execute(
