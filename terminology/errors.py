@@ -2,7 +2,9 @@
 
 Each carries what the FHIR edge needs to build an OperationOutcome: the HTTP status, the
 issue code (http://hl7.org/fhir/issue-type), an optional tx-issue-type code, the message id
-tx.fhir.org uses, and the FHIRPath `expression` of the offending element.
+tx.fhir.org uses, and the FHIRPath `expression` of the offending element. Also what the FHIR
+models (fhir.resources) say is wrong in a resource (`model_errors`), and where (`fhirpath`):
+both the importers and the checks of inline resources use them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,29 @@ def fhirpath(prefix: str, loc: tuple[Any, ...]) -> str:
         elif isinstance(part, str) and _NAME.match(part):
             path += f".{part}"
     return path
+
+
+def model_errors(resource: dict[str, Any]) -> list[list[dict[str, Any]]] | None:
+    """None when the FHIR R4 models (R4B) or the R5 ones accept `resource`; else each one's
+    validation errors, R4's first. A model that cannot read it at all (a contained resource of
+    a type it lacks) gives one error saying so. pydantic and the models are imported on the
+    first call: together they take 23 MB of a worker that never checks a resource."""
+    import pydantic
+    from fhir.resources import get_fhir_model_class as r5_model
+    from fhir.resources.R4B import get_fhir_model_class as r4_model
+
+    kind = resource["resourceType"]
+    found: list[list[dict[str, Any]]] = []
+    for model in (r4_model, r5_model):
+        try:
+            model(kind).model_validate(resource)
+            return None
+        except pydantic.ValidationError as exc:
+            found.append([dict(e) for e in exc.errors()])
+        except (KeyError, TypeError):  # how the models fail on a nested resourceType they lack
+            found.append([{"type": "unknown_resource", "loc": ("contained",),
+                           "msg": "a resource of no known FHIR resource type"}])
+    return found
 
 
 class TerminologyError(Exception):

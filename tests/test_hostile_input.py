@@ -40,6 +40,8 @@ def _code_system(**changes) -> dict:
     ({"concept": [{"code": 5}]}, "CodeSystem.concept[0].code"),
     ({"concept": None}, "CodeSystem.concept: null"),
     ({"concept": [{"code": "a", "designation": None}]}, "CodeSystem.concept[0].designation"),
+    # a contained resource of no FHIR type: the models raise KeyError, once a 500
+    ({"contained": [{"resourceType": "NoSuchThing", "id": "x"}]}, "CodeSystem.contained"),
 ])
 def test_wrong_types_in_a_tx_resource_are_400_naming_the_element(client, changes, element):
     status, body = _post(client, VALIDATE_CS, _parameters(

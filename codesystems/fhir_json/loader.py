@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from codesystems.fhir_json.packages import Package
-from terminology.errors import ImportFailed, fhirpath
+from terminology.errors import ImportFailed, fhirpath, model_errors
 from terminology.store import MapElement, Store, Writer
 
 KINDS = ("CodeSystem", "ValueSet", "ConceptMap", "NamingSystem")
@@ -221,23 +221,12 @@ def _read_package_archive(path: Path,
 def check(where: str, resource: dict[str, Any]) -> None:
     """The resource must be valid FHIR R4 (R4B models) or R5; and, but for a NamingSystem
     (which has no url in R4), have a url."""
-    import pydantic  # with the models: imported when a resource is first checked
-    from fhir.resources import get_fhir_model_class as r5_model
-    from fhir.resources.R4B import get_fhir_model_class as r4_model
-
     kind = resource["resourceType"]
-    problems: list[list[str]] = []
-    for model in (r4_model, r5_model):
-        try:
-            model(kind).model_validate(resource)
-            break
-        except pydantic.ValidationError as exc:
-            problems.append([f"{fhirpath(kind, tuple(e['loc']))}: {e['msg']}"
-                             for e in exc.errors()[:MAX_PROBLEMS]])
-        except (KeyError, TypeError):  # how the models fail on a nested resourceType they lack
-            problems.append([f"{kind}.contained: a resource of no known FHIR resource type"])
-    else:
-        raise ImportFailed(f"{where}: {kind} is not valid FHIR: {'; '.join(problems[0])}")
+    errors = model_errors(resource)
+    if errors is not None:
+        first = "; ".join(f"{fhirpath(kind, tuple(e['loc']))}: {e['msg']}"
+                          for e in errors[0][:MAX_PROBLEMS])
+        raise ImportFailed(f"{where}: {kind} is not valid FHIR: {first}")
     if not resource.get("url") and kind != "NamingSystem":
         raise ImportFailed(f"{where}: {kind} has no url, so it cannot be referenced")
 

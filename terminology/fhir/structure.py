@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-# pydantic is imported with the models, when a resource is first checked: together they take
-# 23 MB of a worker that never checks one
-if TYPE_CHECKING:
-    import pydantic
+from terminology.errors import model_errors
 
 CHECKED_KINDS = ("CodeSystem", "ValueSet", "ConceptMap", "NamingSystem")
 # pydantic error types that are about content, not shape (see the module docstring)
@@ -36,8 +33,8 @@ def _location(kind: str, loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _first_problem(kind: str, error: pydantic.ValidationError) -> str | None:
-    wrong = [e for e in error.errors() if e["type"] not in NOT_SHAPE]
+def _first_problem(kind: str, errors: list[dict[str, Any]]) -> str | None:
+    wrong = [e for e in errors if e["type"] not in NOT_SHAPE]
     if not wrong:
         return None
     first = wrong[0]
@@ -48,23 +45,12 @@ def _first_problem(kind: str, error: pydantic.ValidationError) -> str | None:
 
 @lru_cache(maxsize=512)
 def _problem_of(digest: bytes, data: bytes) -> str | None:
-    import pydantic
-    from fhir.resources import get_fhir_model_class as r5_model
-    from fhir.resources.R4B import get_fhir_model_class as r4_model
-
     resource = orjson.loads(data)
-    kind = resource["resourceType"]
-    problems = []
-    for model in (r4_model, r5_model):
-        try:
-            model(kind).model_validate(resource)
-            return None
-        except pydantic.ValidationError as error:
-            found = _first_problem(kind, error)
-            if found is None:
-                return None
-            problems.append(found)
-    return problems[0]
+    errors = model_errors(resource)
+    if errors is None:
+        return None
+    problems = [_first_problem(resource["resourceType"], found) for found in errors]
+    return None if None in problems else problems[0]  # a model that finds no shape wrong: ok
 
 
 def _null_element(resource: dict[str, Any]) -> str | None:
