@@ -349,7 +349,7 @@ def lua_string(text: str) -> str:
 
 def lua_script(load: Load) -> str | None:
     """None for one GET (wrk's own loop, the fastest); else a script that sends the requests
-    in turn, each connection starting at a different one."""
+    in turn, from a start that differs run by run."""
     if load.script is not None:
         return load.script()
     if len(load.paths) == 1 and load.method == "GET":
@@ -368,7 +368,8 @@ def lua_script(load: Load) -> str | None:
     lines += [
         "local i = 0",
         "setup = function(thread) end",
-        "init = function(args) i = math.random(#paths) - 1 end",
+        # seeded by the clock: unseeded, wrk's random start is the same every run
+        "init = function(args) math.randomseed(os.time()) i = math.random(#paths) - 1 end",
         "request = function()",
         "  i = i % #paths + 1",
         ("  return wrk.format(nil, paths[i], nil, bodies[i])" if load.bodies

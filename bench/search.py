@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -65,17 +64,6 @@ def display_words(db: Path) -> list[str]:
         con.close()
 
 
-def first_search_script(paths: list[str]) -> Callable[[], str]:
-    """A wrk script that sends `paths` in turn from a start that differs run by run (seeded
-    with the clock: wrk's own random start is the same every run)."""
-    listed = ",\n".join(harness.lua_string(p) for p in paths)
-    return lambda: (f"local paths = {{{listed}}}\nlocal i = 0\n"
-                    "init = function(args) math.randomseed(os.time()) "
-                    "i = math.random(#paths) - 1 end\n"
-                    "request = function() i = i % #paths + 1 "
-                    "return wrk.format(nil, paths[i]) end\n")
-
-
 def loads(db: Path) -> list[Load]:
     narrow = [f"{name} number {n}" for name in PROCEDURES[:10] for n in (12, 17, 23, 38, 41)]
     group = "uncached $expand, filter, count=20 (TX_CACHE_BYTES=0)"
@@ -89,8 +77,7 @@ def loads(db: Path) -> list[Load]:
         Load("ICD-10-CM narrow", "tx", "GET", expand_paths(ICD, list(ICD_NARROW)), group=group),
         Load("ICD-10-CM broad", "tx", "GET", expand_paths(ICD, list(ICD_BROAD)), group=group),
         Load(f"ICD-10-CM, a word's first search ({len(first):,} words)", "tx", "GET", first,
-             group="not a target: searches not yet ranked nor counted",
-             script=first_search_script(first)),
+             group="not a target: searches not yet ranked nor counted"),
     ]
 
 

@@ -264,7 +264,7 @@ class StoreRegistry:
         store = one_store(providers)
         if store is None:
             return None
-        by_id = {p.info.id: p for p in providers if isinstance(p, SqlProvider)}
+        by_id = _stored_by_id(providers)
         return [(by_id[hit.cs_id], hit.code) for hit in store.search(text, list(by_id), limit)]
 
     def counts_across(self, providers: Sequence[CodeSystemProvider],
@@ -272,7 +272,7 @@ class StoreRegistry:
         store = one_store(providers)
         if store is None:
             return None
-        by_id = {p.info.id: p for p in providers if isinstance(p, SqlProvider)}
+        by_id = _stored_by_id(providers)
         return [(by_id[cs_id], n) for cs_id, n in store.count_by_system(text, list(by_id)).items()]
 
     def correction_across(self, providers: Sequence[CodeSystemProvider],
@@ -365,9 +365,14 @@ def _all_codes(stored: dict[str, list[CodeSystemProvider]]) -> dict[str, Any]:
     }
 
 
+def _stored_by_id(providers: Sequence[CodeSystemProvider]) -> dict[int, SqlProvider]:
+    """The stored code-system versions among `providers`, by their row id in the store."""
+    return {p.info.id: p for p in providers if isinstance(p, SqlProvider)}
+
+
 def _stored_ids(providers: Sequence[CodeSystemProvider]) -> list[int]:
     """The store's row ids of the code-system versions (of the stored ones among them)."""
-    return [p.info.id for p in providers if isinstance(p, SqlProvider)]
+    return list(_stored_by_id(providers))
 
 
 URI_IDENTIFIER = "urn:ietf:rfc:3986"
@@ -507,8 +512,6 @@ def concept_map_resource(store: Store, info: ConceptMapInfo) -> dict[str, Any]:
         for (source, target), elements in groups.items()
     ]
     return resource
-
-
 
 
 def implicit_value_set(url: str) -> dict[str, Any] | None:

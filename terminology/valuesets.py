@@ -556,18 +556,18 @@ class Evaluator:
             return Entry(url, version, concept, item.get("display") or concept.display,
                          tuple(designation_of(d) for d in item.get("designation", [])),
                          enumerated=True, extensions=tuple(item.get("extension", [])))
-        concept = _locate(provider, code)
-        if concept is None:
+        entry = self.whole_system_member(provider, code)
+        if entry is None or not all(test(entry.concept)
+                                    for test in self._filters(provider, rule, where)):
             return None
-        if not all(test(concept) for test in self._filters(provider, rule, where)):
-            return None
-        return Entry(url, version, concept, concept.display)
+        return entry
 
     @staticmethod
     def whole_system_member(provider: CodeSystemProvider, code: str) -> Entry | None:
         """The entry for `code` of a code system a value set includes whole (no filter, no
         list, no exclude): what `member` finds for it, without going through the rules (an
-        all-codes value set has one for each of hundreds of code systems)."""
+        all-codes value set has one for each of hundreds of code systems). An include's
+        filters then test it (`_system_member`)."""
         concept = _locate(provider, code)
         if concept is None:
             return None
