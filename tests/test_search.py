@@ -25,6 +25,8 @@ from conftest import CPT
 from terminology.errors import TooCostly
 from terminology.provider import Registry
 from terminology.store import Store, search
+from terminology.textsearch import ranking
+from terminology.textsearch.words import WORD, words
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +140,79 @@ def test_a_store_with_the_first_index_layout_is_reindexed(tmp_path):
     con.close()
     Store(store.path).create()
     assert [h.code for h in Store(store.path).search("choleras", None, 1)] == ["A00"]  # stems
+
+
+def test_a_store_from_before_terms_were_analysed_at_import_is_analysed_once(tmp_path):
+    """The ranking reads each concept's terms as analysed at import (concept.analysed); a
+    store made before the column, or analysed by other rules, is analysed again on the next
+    start, in a new generation, and ranks as a fresh one does."""
+    store = build_codeset_store(tmp_path / "tx.db")
+    queries = ("fracture femur", "diabetes", "cholera", "without complications")
+    expected = {q: [h.code for h in store.search(q, None, 30)] for q in queries}
+    generation = store.generation()
+    con = sqlite3.connect(store.path)
+    con.execute("ALTER TABLE concept DROP COLUMN analysed")
+    con.execute("DELETE FROM meta WHERE key = 'term_analysis'")
+    con.commit()
+    con.close()
+    Store(store.path).create()
+    again = Store(store.path)
+    assert {q: [h.code for h in again.search(q, None, 30)] for q in queries} == expected
+    assert again.generation() == generation + 1
+    con = sqlite3.connect(store.path)
+    assert con.execute("SELECT count(*) FROM concept WHERE analysed IS NULL").fetchone() == (0,)
+    con.execute("UPDATE concept SET analysed = '[]'")  # as if other rules had analysed them
+    con.execute("UPDATE meta SET value = 'other rules' WHERE key = 'term_analysis'")
+    con.commit()
+    con.close()
+    Store(store.path).create()
+    assert {q: [h.code for h in Store(store.path).search(q, None, 30)]
+            for q in queries} == expected
+    Store(store.path).create()  # once: nothing to do at the next start
+    assert Store(store.path).generation() == generation + 2
+
+
+def test_stored_analyses_are_the_analyses(codeset_db, monkeypatch):
+    """What the ranking reads back from the store is what `analyse` gives, for every term
+    of the samples; and a change to the rules changes the digest that has
+    stores analysed again."""
+    con = sqlite3.connect(codeset_db)
+    rows = con.execute("SELECT display, designations, analysed FROM concept").fetchall()
+    con.close()
+    assert len(rows) > 100
+    terms = [ranking.concept_terms(display, (d[3] for d in json.loads(designations)))
+             for display, designations, _ in rows]
+    expected = [[ranking.analyse(t) for t in texts] for texts in terms]
+    with monkeypatch.context() as patch:  # read from the marks, never analysed again
+        patch.setattr(ranking, "analyse", lambda text: pytest.fail(f"analysed {text!r}"))
+        for texts, (_, _, analysed), analyses in zip(terms, rows, expected):
+            assert ranking.decode_terms(texts, analysed) == analyses
+    assert any(any(term.denied) for analyses in expected for term in analyses)
+    assert ranking.decode_terms(["Non-diabetic hypoglycemia"], None) == [
+        ranking.analyse("Non-diabetic hypoglycemia")]  # nothing stored: analysed
+    digest = ranking.analysis_digest()
+    ranking.analysis_digest.cache_clear()
+    monkeypatch.setattr(ranking, "CONNECTIVES", ranking.CONNECTIVES - {"due"})
+    ranking.analyse.cache_clear()
+    try:
+        assert ranking.analysis_digest() != digest
+    finally:
+        monkeypatch.undo()
+        ranking.analyse.cache_clear()
+        ranking.analysis_digest.cache_clear()
+    assert ranking.analysis_digest() == digest
+
+
+def test_words_are_the_runs_of_letters_and_digits(codeset_db):
+    """words() skips the regular expression for ASCII text: the same words either way."""
+    con = sqlite3.connect(codeset_db)
+    texts = [t for (t,) in con.execute("SELECT display FROM concept WHERE display IS NOT NULL")]
+    con.close()
+    texts += ["Non-diabetic", "x_y 2_b", "A\tb\nc", "naïve café", "Straße", "ﬁle", "50%–60%",
+              "µg/dL", "T-cell (CD4+) count; [ratio]", ""]
+    for text in texts:
+        assert words(text) == WORD.findall(text.casefold()), text
+    assert words("x_y Straße") == ["x", "y", "strasse"]
 
 
 def test_is_a_over_a_stored_hierarchy_lists_the_code_and_what_is_below(codeset_db):

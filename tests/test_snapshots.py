@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import shutil
+import sqlite3
 import stat
 import threading
 from pathlib import Path
@@ -204,6 +205,26 @@ def test_a_damaged_or_half_copied_snapshot_is_refused_and_the_old_one_kept(
     repaired = write_snapshot(store_copy, out)
     assert replica.check() and replica.snapshot == repaired
     assert display(client).startswith("CHANGED ")
+
+
+def test_a_snapshot_made_by_another_version_is_refused_and_the_old_one_kept(
+        store_copy: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A snapshot is served read-only, so it cannot be brought up to this version's search
+    index or term analysis: one made by another version is refused, not served wrong."""
+    out = tmp_path / "snapshots"
+    good = write_snapshot(store_copy, out)
+    replica = SnapshotReplica(out, open_snapshot)
+    replica.check()
+    con = sqlite3.connect(store_copy)
+    con.execute("UPDATE meta SET value = 'other rules' WHERE key = 'term_analysis'")
+    con.commit()
+    con.close()
+    older = write_snapshot(store_copy, out, name="20991231T000000.000Z-g98")
+    caplog.set_level(logging.INFO, logger="txserver")
+    assert replica.check() is False and replica.snapshot == good
+    assert f"refused snapshot {older.folder}" in caplog.text
+    assert "made by another version of txserver" in caplog.text
+    assert "analysed for search by other rules" in caplog.text
 
 
 def test_removing_the_snapshot_served_rolls_back_to_the_newest_left(store_copy: Path,

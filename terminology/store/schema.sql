@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS concept (
     properties   TEXT NOT NULL DEFAULT '[]',
     abstract     INTEGER NOT NULL DEFAULT 0,  -- not selectable (also: a notSelectable property)
     extensions   TEXT,                        -- JSON: the concept extensions expansions carry
+    analysed     TEXT,                        -- the ranking's marks of its terms (encode_terms)
     UNIQUE (cs_id, code)
 );
 

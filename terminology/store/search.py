@@ -22,7 +22,8 @@ from terminology.errors import TooCostly
 from terminology.store.connections import Connections
 from terminology.store.records import SearchHit
 from terminology.textsearch.query import CORRECTED, Query, key_token, parse, search_key
-from terminology.textsearch.ranking import Ranker, core_words, said_alternatives
+from terminology.textsearch.ranking import (Ranker, concept_terms, core_words, decode_terms,
+                                            said_alternatives)
 from terminology.textsearch.spelling import Vocabulary
 from terminology.textsearch.synonyms import Synonyms
 from terminology.textsearch.words import stems_of
@@ -38,7 +39,7 @@ FEW_SYSTEMS = 4  # a scope of at most this many code systems is read without cou
 RANKED = 100  # candidates of each kind put in order by the ranking, whatever the page asked
 HEADING = '["notSelectable","boolean",true]'  # how a stored heading's property reads
 # what the ranking reads of a candidate (after its index rowid)
-_CANDIDATE = (f"c.cs_id, c.code, c.display, c.designations, c.inactive, "
+_CANDIDATE = (f"c.cs_id, c.code, c.display, c.designations, c.analysed, c.inactive, "
               f"instr(c.properties, '{HEADING}') > 0")
 
 _T = TypeVar("_T")
@@ -404,8 +405,8 @@ class Search(Connections):
                 counts = dict(Counter(int(row[1]) for row in shortest))
         ranker = Ranker(query)
         candidates.sort(key=lambda r: ranker.key(
-            r[3], [d[3] for d in orjson.loads(r[4])], bool(r[6]), bool(r[5]), r[2],
-            r[0] & CONCEPT_MASK))
+            decode_terms(concept_terms(r[3], (d[3] for d in orjson.loads(r[4]))), r[5]),
+            bool(r[7]), bool(r[6]), r[2], r[0] & CONCEPT_MASK))
         for row in candidates:
             if (row[1], row[2]) not in seen:
                 seen.add((row[1], row[2]))

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from terminology.store.reads import Reads
+from terminology.store.schema import out_of_date
 from terminology.store.records import StoreVersion
 
 FORMAT = "txserver-snapshot/1"
@@ -214,10 +215,14 @@ def verify(snapshot: Snapshot) -> Snapshot:
     reads = Reads(db, immutable=True)
     try:
         inside = reads.version()
+        stale = out_of_date(reads._reader())
     except sqlite3.DatabaseError as exc:
         raise SnapshotRefused(f"{snapshot.name}: {db.name} is not a readable store ({exc})")
     finally:
         reads.close()
+    if stale is not None:  # served read-only, it cannot be brought up to date in place
+        raise SnapshotRefused(f"{snapshot.name}: made by another version of txserver: {stale} "
+                              f"(take a new snapshot)")
     if inside != snapshot.version:
         raise SnapshotRefused(f"{snapshot.name}: the store inside is {inside.id}, the manifest "
                               f"says {snapshot.version.id}")

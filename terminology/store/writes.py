@@ -32,6 +32,7 @@ from terminology.store.search import (
     optimize_indexes,
     remove_from_index,
 )
+from terminology.textsearch.ranking import concept_terms, encode_terms
 
 
 class Writer:
@@ -202,8 +203,8 @@ class Writer:
         try:
             cur = self.con.execute(
                 "INSERT INTO concept (cs_id, code, display, definition, inactive, effective, "
-                "withdrawn, derived, designations, properties, abstract, extensions) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "withdrawn, derived, designations, properties, abstract, extensions, analysed) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     cs_id,
                     c.code,
@@ -217,6 +218,7 @@ class Writer:
                     encode_properties(c.properties),
                     int(c.abstract),
                     orjson.dumps(c.extensions) if c.extensions else None,
+                    encode_terms(concept_terms(c.display, (d.value for d in c.designations))),
                 ),
             )
         except sqlite3.IntegrityError as exc:

@@ -17,19 +17,22 @@ Order: terms that say every slot first; headings (chapters, blocks) after codes;
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import NamedTuple
 
 from terminology.textsearch.query import CORRECTED, SYNONYM, Alternative, Query
 from terminology.textsearch.words import CONNECTIVES, NEGATIONS, stem
+from terminology.textsearch.words import words as split_words
 
 EXACT, STEMMED, PREFIX = 1.0, 0.9, 0.8
 KIND_WEIGHT = {SYNONYM: 0.95, CORRECTED: 1.0}
 DESIGNATION_WEIGHT = 0.97  # a display saying it as well as a designation comes first
 COVERAGE_STEPS = 20
 CORE_WORDS = 3  # a term of at most this many essential words has its core indexed
-TERMS_KEPT = 4096  # terms kept analysed (analyse): 65,536 held ~60 MB in a searching worker
+TERMS_KEPT = 4096  # terms kept analysed (analyse); a search reads the analyses stored at import
 _TOKEN = re.compile(r"[^\W_]+|[()\[\],;]")
 _OPEN, _CLOSE = "([", ")]"
 NON_ESSENTIAL_RUNS = (("not", "elsewhere", "classified"), ("not", "otherwise", "specified"))
@@ -38,9 +41,8 @@ _NOT_DENYING = frozenset({"elsewhere", "otherwise", "specified"})  # "not specif
 NON_ESSENTIAL_WEIGHT = 0.5  # a word said only in parentheses counts half
 
 
-@dataclass(frozen=True, slots=True)
-class TermWords:
-    """One term as the ranking reads it."""
+class TermWords(NamedTuple):
+    """One term as the ranking reads it (a named tuple: made for every candidate's terms)."""
 
     words: tuple[str, ...]
     stems: tuple[str, ...]
@@ -100,6 +102,80 @@ def core_words(text: str) -> list[str]:
 
 def _has_run(words: list[str], run: tuple[str, ...]) -> bool:
     return any(tuple(words[i:i + len(run)]) == run for i in range(len(words)))
+
+
+# Terms whose analyses stand for the rules above: when one of them is analysed differently
+# (a rule, a word list or the stemmer changed), `analysis_digest` changes and stores made
+# before are analysed again (store/schema.py).
+ANALYSIS_PROBES = (
+    "Type 2 diabetes mellitus without complications", "Non-diabetic hypoglycemia",
+    "Hypertension (arterial) (benign) (essential)", "Eczema NOS", "diabetes NOS",
+    "Pneumonia, unspecified organism", "Sprain of ankle, site not specified",
+    "Bronchitis, not specified as acute or chronic", "Anemia, not elsewhere classified",
+    "Pain not otherwise specified", "Fracture [closed] of femur; initial encounter",
+    "Walking and running due to injury from fall", "no pain", "not specified", "",
+    "Appendectomy number 12", "Fractures of the radii", "abdominal aortic aneurysms",
+)
+
+
+@lru_cache(maxsize=1)
+def analysis_digest() -> str:
+    """What tells this code's analyses from another's: a digest of the probe terms'."""
+    analysed = [analyse.__wrapped__(text) for text in ANALYSIS_PROBES]
+    return hashlib.blake2b(repr(analysed).encode(), digest_size=8).hexdigest()
+
+
+def concept_terms(display: str | None, designations: Iterable[str]) -> list[str]:
+    """The terms a concept is ranked by: its display (or ""), then each other designation."""
+    terms = [display or ""]
+    for text in designations:
+        if text not in terms:
+            terms.append(text)
+    return terms
+
+
+def encode_terms(texts: Iterable[str]) -> str:
+    """What the store keeps of the analyses of a concept's terms (`concept_terms`): for each,
+    which words are essential and, when any is, which are denied ("1101/0010"), the terms
+    separated by spaces. Words and stems are cheap to take again from the text; these marks
+    are what costs (`decode_terms`)."""
+    marks = []
+    for text in texts:
+        term = analyse(text)
+        marks.append(_marks(term.essential) + ("/" + _marks(term.denied) if any(term.denied)
+                                               else ""))
+    return " ".join(marks)
+
+
+def decode_terms(texts: Sequence[str], stored: str | None) -> list[TermWords]:
+    """The analyses of `texts` (`analyse`'s), from the marks `encode_terms` stored for them;
+    a text the marks do not fit (None: not stored) is analysed again."""
+    marks = stored.split(" ") if stored is not None else []
+    out = []
+    for i, text in enumerate(texts):
+        words = tuple(split_words(text))
+        essential, _, denied = marks[i].partition("/") if i < len(marks) else ("", "", "")
+        if len(essential) != len(words) or (denied and len(denied) != len(words)):
+            out.append(analyse(text))
+            continue
+        out.append(TermWords(words, tuple(map(stem, words)), _flags(essential),
+                             _flags(denied or "0" * len(words)),
+                             max(1, essential.count("1")), _weights(essential)))
+    return out
+
+
+def _marks(flags: tuple[bool, ...]) -> str:
+    return "".join("1" if flag else "0" for flag in flags)
+
+
+@lru_cache(maxsize=4096)
+def _flags(marks: str) -> tuple[bool, ...]:
+    return tuple(mark == "1" for mark in marks)
+
+
+@lru_cache(maxsize=4096)
+def _weights(essential: str) -> tuple[float, ...]:
+    return tuple(1.0 if mark == "1" else NON_ESSENTIAL_WEIGHT for mark in essential)
 
 
 _Word = tuple[str, str, bool, bool]  # the word, its stem, literal, may match a word's start
@@ -164,14 +240,14 @@ class Ranker:
             coverage += v * weights[i]
         return said, min(1.0, coverage / term.size)
 
-    def key(self, display: str | None, designations: list[str], heading: bool,
-            inactive: bool, code: str, position: int = 0) -> tuple[object, ...]:
-        """The sort key of a found concept (smaller first); among equals, the shorter code (the
-        broader one), then the code system's own order (`position`, the order it was stored
-        in)."""
-        said, coverage = self._score(analyse(display or ""), None)
-        for text in designations:
-            other, covered = self._score(analyse(text), None)
+    def key(self, terms: Sequence[TermWords], heading: bool, inactive: bool, code: str,
+            position: int = 0) -> tuple[object, ...]:
+        """The sort key of a found concept (smaller first) from its analysed terms (the display
+        first: `concept_terms`); among equals, the shorter code (the broader one), then the
+        code system's own order (`position`, the order it was stored in)."""
+        said, coverage = self._score(terms[0], None) if terms else (0, 0.0)
+        for term in terms[1:]:
+            other, covered = self._score(term, None)
             covered *= DESIGNATION_WEIGHT
             if (other, covered) > (said, coverage):
                 said, coverage = other, covered
@@ -229,4 +305,5 @@ def said_alternatives(query: Query, texts: list[str]) -> dict[int, Alternative]:
 def concept_key(query: Query, display: str | None, designations: list[str], heading: bool,
                 inactive: bool, code: str, position: int = 0) -> tuple[object, ...]:
     """The sort key of a found concept (Ranker.key), for one concept."""
-    return Ranker(query).key(display, designations, heading, inactive, code, position)
+    terms = [analyse(text) for text in concept_terms(display, designations)]
+    return Ranker(query).key(terms, heading, inactive, code, position)
