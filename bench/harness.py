@@ -529,6 +529,23 @@ def rps_at_least(minimum: float) -> Callable[[Result, Result | None], tuple[bool
     return judge
 
 
+def report(args: argparse.Namespace, tmp: Path, ports: dict[str, int], loads: Sequence[Load],
+           targets: Sequence[Target], servers: Sequence[Server],
+           limit_mb: float | None = None) -> list[Result]:
+    """What every HTTP benchmark prints: the settings, each load measured (`measure`), the
+    table, the verdict on each target, the servers' memory."""
+    print(f"{stamp()}; {args.opts.kind} workers={args.workers} threads={args.threads}; "
+          f"{args.cores.describe()}; {args.duration:g} s per run", flush=True)
+    results = measure(Wrk(args.cores, tmp), ports, loads, args.conns, args.duration,
+                      args.warmup, args.rounds)
+    print(f"\n{stamp()}")
+    print(table(results))
+    print()
+    print("\n".join(verdicts(results, targets)))
+    print("\n".join(memory_lines(servers, limit_mb)))
+    return results
+
+
 def verdicts(results: Sequence[Result], targets: Sequence[Target]) -> list[str]:
     lines = []
     for target in targets:

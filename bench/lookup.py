@@ -175,17 +175,8 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         with harness.running([bare]):
             ports = {"bare": bare.port, "cached": cached.port, "uncached": uncached.port}
             chosen = harness.wanted(args, loads(codes))
-            print(f"{harness.stamp()}; {args.opts.kind} workers={args.workers} "
-                  f"threads={args.threads}; {args.cores.describe()}; "
-                  f"{args.duration:g} s per run", flush=True)
-            wrk = harness.Wrk(args.cores, tmp)
-            results = harness.measure(wrk, ports, chosen, args.conns, args.duration,
-                                      args.warmup, args.rounds)
-            print(f"\n{harness.stamp()}")
-            print(harness.table(results))
-            print()
-            print("\n".join(harness.verdicts(results, targets([ld.name for ld in chosen]))))
-            print("\n".join(harness.memory_lines([cached, uncached], MEMORY_MB)))
+            harness.report(args, tmp, ports, chosen, targets([ld.name for ld in chosen]),
+                           [cached, uncached], MEMORY_MB)
             if not args.no_memory:
                 print(f"then on the cached server, {expand_every_value_set(cached.port)}")
                 print("\n".join(harness.memory_lines([cached], MEMORY_MB)))

@@ -95,20 +95,10 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
         body_file.write_bytes(body)
         bare = harness.bare_server(body_file, args.opts, tmp)
         with harness.running([bare]):
-            print(f"{harness.stamp()}; {args.opts.kind} workers={args.workers} "
-                  f"threads={args.threads}; {args.cores.describe()}; {args.duration:g} s per "
-                  "run", flush=True)
-            results = harness.measure(harness.Wrk(args.cores, tmp),
-                                      {"bare": bare.port, "tx": tx.port}, chosen, args.conns,
-                                      args.duration, args.warmup, args.rounds)
-            print(f"\n{harness.stamp()}")
-            print(harness.table(results))
-            print()
             names = [ld.name for ld in chosen if ld.group.startswith("uncached")]
-            print("\n".join(harness.verdicts(results, [
+            harness.report(args, tmp, {"bare": bare.port, "tx": tx.port}, chosen, [
                 Target(">= 1,500 req/s", names, 16, rps_at_least(TARGET_RPS)),
-                Target("p99 <= 8 ms", names, 16, at_most("p99_ms", P99_MS))])))
-            print("\n".join(harness.memory_lines([tx])))
+                Target("p99 <= 8 ms", names, 16, at_most("p99_ms", P99_MS))], [tx])
     return 0
 
 

@@ -155,20 +155,10 @@ def run(args: argparse.Namespace, tmp: Path) -> int:
                 fresh("all lines new", orjson.dumps(claim(MARK, "all"))),
             ]
             chosen = harness.wanted(args, loads)
-            print(f"{harness.stamp()}; {args.opts.kind} workers={args.workers} "
-                  f"threads={args.threads}; {args.cores.describe()}; {args.duration:g} s per "
-                  "run", flush=True)
-            results = harness.measure(harness.Wrk(args.cores, tmp),
-                                      {"bare": bare.port, "tx": tx.port}, chosen, args.conns,
-                                      args.duration, args.warmup, args.rounds)
-            print(f"\n{harness.stamp()}")
-            print(harness.table(results))
-            print()
             names = [ld.name for ld in chosen if ld.name != "bare"]
-            print("\n".join(harness.verdicts(results, [
-                Target("p50 <= 10 ms", names, TARGET_CONNECTIONS, at_most("p50_ms",
-                                                                          TARGET_P50_MS))])))
-            print("\n".join(harness.memory_lines([tx])))
+            harness.report(args, tmp, {"bare": bare.port, "tx": tx.port}, chosen, [
+                Target("p50 <= 10 ms", names, TARGET_CONNECTIONS,
+                       at_most("p50_ms", TARGET_P50_MS))], [tx])
     return 0
 
 
