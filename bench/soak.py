@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from abuse import HOST, free_port, start_server, stop  # noqa: E402
 
+from terminology.web import serving  # noqa: E402
+
 CPT = "http://www.ama-assn.org/go/cpt"
 ICD = "http://hl7.org/fhir/sid/icd-10-cm"
 CODES = ["99202", "99213", "64636", "99203", "99212", "64635", "99214", "99215", "0001A",
@@ -177,10 +179,14 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="an existing store (default: a fresh one)")
     parser.add_argument("--fuzz", type=int, default=30000)
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--threads", type=int, default=serving.DEFAULT_THREADS,
+                        help=f"threads of the worker (default {serving.DEFAULT_THREADS}, as "
+                             "`txserver serve`)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="tx-soak-"))
     port = free_port()
-    server = start_server(args.db or folder / "tx.db", port, folder / "server.log")
+    server = start_server(args.db or folder / "tx.db", port, folder / "server.log",
+                          args.threads)
     try:
         print(f"worker memory at start {rss_kb(server.pid) / 1024:.0f} MB")
         if args.fuzz:

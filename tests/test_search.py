@@ -168,6 +168,9 @@ def test_a_store_from_before_terms_were_analysed_at_import_is_analysed_once(tmp_
     Store(store.path).create()
     assert {q: [h.code for h in Store(store.path).search(q, None, 30)]
             for q in queries} == expected
+    con = sqlite3.connect(store.path)
+    assert con.execute("SELECT count(*) FROM concept WHERE analysed = '[]'").fetchone() == (0,)
+    con.close()
     Store(store.path).create()  # once: nothing to do at the next start
     assert Store(store.path).generation() == generation + 2
 

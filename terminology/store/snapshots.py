@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from terminology.store.reads import Reads
-from terminology.store.schema import out_of_date
 from terminology.store.records import StoreVersion
+from terminology.store.schema import out_of_date
 
 FORMAT = "txserver-snapshot/1"
 DB_FILE = "tx.db"
