@@ -79,6 +79,21 @@ def test_search_summary_false_includes_concepts(client):
     assert {c["code"] for c in found[0]["concept"]} >= CODES_2025
 
 
+def test_a_search_with_concepts_is_written_entry_by_entry(client):
+    """Full code systems in a searchset are streamed, as a read is: a page of them built whole
+    held hundreds of MB (the HL7 Terminology package's 900 code systems with ICD-10-CM)."""
+    response = client.get("/fhir/CodeSystem?_summary=false&_count=5")
+    assert response.status_code == 200 and "Content-Length" not in response.headers
+    bundle = response.fhir
+    assert bundle["total"] == 2 and [e["search"] for e in bundle["entry"]] == [
+        {"mode": "match"}] * 2
+    for entry in bundle["entry"]:
+        read = get(client, f"/fhir/CodeSystem/{entry['resource']['id']}", _summary="false")
+        assert entry["resource"] == read and entry["fullUrl"].endswith(f"/CodeSystem/{read['id']}")
+    listed = client.get("/fhir/CodeSystem?_count=5")
+    assert "Content-Length" in listed.headers and "concept" not in listed.fhir["entry"][0]["resource"]
+
+
 # -- CodeSystem read ------------------------------------------------------------------------
 
 

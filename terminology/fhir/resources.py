@@ -116,6 +116,32 @@ def json_chunks(resource: dict[str, Any]) -> Iterator[bytes]:
     yield b"]}"
 
 
+def streams_concepts(bundle: dict[str, Any]) -> bool:
+    """Whether a Bundle holds a resource whose concepts are a ConceptStream."""
+    return any(isinstance(entry["resource"].get("concept"), ConceptStream)
+               for entry in bundle.get("entry", ()))
+
+
+def bundle_chunks(bundle: dict[str, Any]) -> Iterator[bytes]:
+    """`bundle` as JSON bytes, entry by entry, each resource written with json_chunks: a page
+    of full code systems is never held whole."""
+    entries = bundle.get("entry")
+    if not entries:
+        yield orjson.dumps(bundle)
+        return
+    head = orjson.dumps({k: v for k, v in bundle.items() if k != "entry"})
+    yield head[:-1] + b',"entry":['
+    for index, entry in enumerate(entries):
+        names = list(entry)
+        at = names.index("resource")
+        before = orjson.dumps({k: entry[k] for k in names[:at]})[1:-1]
+        after = orjson.dumps({k: entry[k] for k in names[at + 1:]})[1:-1]
+        yield (b",{" if index else b"{") + before + (b"," if before else b"") + b'"resource":'
+        yield from json_chunks(entry["resource"])
+        yield (b"," + after if after else b"") + b"}"
+    yield b"]}"
+
+
 def shape(resource: dict[str, Any], args: Any, *, concepts: Any = None,
           stream: bool = False) -> dict[str, Any]:
     """Apply `_summary` / `_elements` to a stored resource; `concepts` yields its concepts

@@ -7,7 +7,7 @@ orjson serialisation. Errors are raised as TerminologyError and answered by serv
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -320,10 +320,13 @@ def codesystem_search() -> Response:
     def shape(match: CodeSystemProvider | dict[str, Any]) -> dict[str, Any]:
         if isinstance(match, dict):  # a supplement, held as its resource
             return resources.shape(match, request.args)
-        return resources.shape(_with_count(match), request.args, concepts=_concepts_of(match))
+        return resources.shape(_with_count(match), request.args, concepts=_concepts_of(match),
+                               stream=True)
 
-    return fhir_response(search.searchset(base_url(), "CodeSystem", matches, request.args,
-                                          shape))
+    bundle = search.searchset(base_url(), "CodeSystem", matches, request.args, shape)
+    if resources.streams_concepts(bundle):
+        return _streamed(resources.bundle_chunks(bundle))
+    return fhir_response(bundle)
 
 
 @api.route("/CodeSystem/<resource_id>", methods=["GET"])
@@ -338,9 +341,13 @@ def codesystem_read(resource_id: str) -> Response:
         raise NotFound(f"CodeSystem/{resource_id} is not known on this server")
     shaped = resources.shape(_with_count(provider), request.args,
                              concepts=_concepts_of(provider), stream=True)
-    # written as it is built, inside this request's context (its store generation and budget)
-    return Response(stream_with_context(resources.json_chunks(shaped)), status=200,
-                    content_type=FHIR_JSON)
+    return _streamed(resources.json_chunks(shaped))
+
+
+def _streamed(chunks: Iterator[bytes]) -> Response:
+    """A 200 written as it is built, inside this request's context (its store generation and
+    time budget)."""
+    return Response(stream_with_context(chunks), status=200, content_type=FHIR_JSON)
 
 
 def _concepts_of(provider: CodeSystemProvider) -> Callable[[], Iterable[Concept | RawConcept]]:
