@@ -50,6 +50,7 @@ class Catalog:
     system_ids: dict[str, str]  # another unique id of a code system (urn:oid:...) -> its url
     stored: dict[str, list[CodeSystemProvider]]  # by_url without the built-in providers
     all_codes: dict[str, Any]  # the all-codes value set (StoreRegistry.all_codes)
+    value_sets_by_id: dict[str, ValueSetInfo]  # the first of value_set_infos with each id
 
 
 class _Pin(threading.local):
@@ -177,8 +178,13 @@ class StoreRegistry:
         value_sets = _value_sets_by_url(self.builtin_value_sets, stored, set(by_url))
         maps = self.store.concept_maps() if exists else []
         system_ids = _system_ids(self.store, by_url) if exists else {}
+        all_codes = _all_codes(stored_systems)
+        value_sets_by_id: dict[str, ValueSetInfo] = {}
+        for info in [*_listed(value_sets), ValueSetInfo.held(all_codes)]:
+            if isinstance(info.summary.get("id"), str):
+                value_sets_by_id.setdefault(info.summary["id"], info)
         return Catalog(generation, by_url, by_id, maps, value_sets, supplements, system_ids,
-                       stored_systems, _all_codes(stored_systems))
+                       stored_systems, all_codes, value_sets_by_id)
 
     @property
     def generation(self) -> int:
@@ -305,15 +311,11 @@ class StoreRegistry:
 
     def value_set_infos(self) -> list[ValueSetInfo]:
         """Every value set served, by url then version, the all-codes value set last."""
-        value_sets = self._current().value_sets
-        listed = [vs for url in sorted(value_sets) for vs in value_sets[url]]
-        return listed + [ValueSetInfo.held(self.all_codes())]
+        return [*_listed(self._current().value_sets), ValueSetInfo.held(self.all_codes())]
 
     def value_set_by_id(self, resource_id: str) -> dict[str, Any] | None:
-        for info in self.value_set_infos():
-            if info.summary.get("id") == resource_id:
-                return self.value_set_resource(info)
-        return None
+        info = self._current().value_sets_by_id.get(resource_id)
+        return None if info is None else self.value_set_resource(info)
 
     def value_set_resource(self, info: ValueSetInfo) -> dict[str, Any]:
         """The value set's resource: a stored one read from this request's generation (the
@@ -363,6 +365,11 @@ def _all_codes(stored: dict[str, list[CodeSystemProvider]]) -> dict[str, Any]:
         "status": "active", "experimental": False,
         "compose": {"include": [{"system": url} for url in with_codes]},
     }
+
+
+def _listed(value_sets: dict[str, list[ValueSetInfo]]) -> list[ValueSetInfo]:
+    """The value sets by url, then version (oldest first)."""
+    return [info for url in sorted(value_sets) for info in value_sets[url]]
 
 
 def _stored_by_id(providers: Sequence[CodeSystemProvider]) -> dict[int, SqlProvider]:
