@@ -180,9 +180,9 @@ class StoreRegistry:
         system_ids = _system_ids(self.store, by_url) if exists else {}
         all_codes = _all_codes(stored_systems)
         value_sets_by_id: dict[str, ValueSetInfo] = {}
-        for info in [*_listed(value_sets), ValueSetInfo.held(all_codes)]:
-            if isinstance(info.summary.get("id"), str):
-                value_sets_by_id.setdefault(info.summary["id"], info)
+        for value_set in [*_listed(value_sets), ValueSetInfo.held(all_codes)]:
+            if isinstance(value_set.summary.get("id"), str):
+                value_sets_by_id.setdefault(value_set.summary["id"], value_set)
         return Catalog(generation, by_url, by_id, maps, value_sets, supplements, system_ids,
                        stored_systems, all_codes, value_sets_by_id)
 
