@@ -9,7 +9,7 @@ Run from the repository root:  python bench/soak.py [--fuzz 30000] [--minutes 10
    printed; the count by status at the end.
 2. load: 16 client threads for --minutes with a realistic mix ($lookup 60 %, $validate-code
    20 %, text-filtered $expand 10 %, an expansion page 5 %, a search 5 %, codes cycling); each
-   minute prints requests, errors, 5xx and the worker's resident memory.
+   minute prints requests, errors, 5xx and the largest worker's resident memory, now and at its peak.
 
 Only 127.0.0.1 is used; the server's process group is stopped at the end.
 """
@@ -41,21 +41,24 @@ CODES = ["99202", "99213", "64636", "99203", "99212", "64635", "99214", "99215",
 ICD_CODES = ["E11.9", "I10", "J18.9", "S72.001A", "E11", "Z00.00"]
 
 
-def rss_kb(server_pid: int) -> int:
-    """Resident memory of the server's worker processes (its process group), in KB."""
-    total = 0
+def worker_memory(server_pid: int) -> str:
+    """The resident memory of the server's largest worker, now and at its peak (VmRSS, VmHWM):
+    the processes of its process group but the group's leader (granian's parent)."""
+    largest = (0, 0)
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == server_pid:
             continue
         try:
             stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(stat[2]) == server_pid and int(stat[1]) != int(entry.name):  # pgid
-                status = (entry / "status").read_text()
-                total += max(int(line.split()[1]) for line in status.splitlines()
-                             if line.startswith("VmRSS"))
-        except (OSError, ValueError, IndexError):
+            if int(stat[2]) != server_pid:  # its process group
+                continue
+            fields = dict(line.split(":", 1) for line in
+                          (entry / "status").read_text().splitlines() if ":" in line)
+            largest = max(largest, (int(fields["VmRSS"].split()[0]),
+                                    int(fields["VmHWM"].split()[0])))
+        except (OSError, ValueError, IndexError, KeyError):
             continue
-    return total
+    return f"worker memory {largest[0] / 1024:.0f} MB (peak {largest[1] / 1024:.0f} MB)"
 
 
 def fuzz(port: int, count: int) -> None:
@@ -168,7 +171,7 @@ def load(port: int, server_pid: int, minutes: float, threads: int = 16) -> None:
         with lock:
             snapshot = dict(counts)
         print(f"load minute {minute}: {snapshot['requests']} requests, {snapshot['errors']} "
-              f"errors, {snapshot['5xx']} 5xx, {snapshot['503']} busy (503), worker memory {rss_kb(server_pid) / 1024:.0f} MB",
+              f"errors, {snapshot['5xx']} 5xx, {snapshot['503']} busy (503), {worker_memory(server_pid)}",
               flush=True)
     for w in workers:
         w.join(timeout=70)
@@ -188,9 +191,10 @@ def main() -> None:
     server = start_server(args.db or folder / "tx.db", port, folder / "server.log",
                           args.threads)
     try:
-        print(f"worker memory at start {rss_kb(server.pid) / 1024:.0f} MB")
+        print(f"at start: {worker_memory(server.pid)}", flush=True)
         if args.fuzz:
             fuzz(port, args.fuzz)
+            print(f"after the fuzz: {worker_memory(server.pid)}", flush=True)
         if args.minutes:
             load(port, server.pid, args.minutes)
     finally:
