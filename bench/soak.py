@@ -9,7 +9,8 @@ Run from the repository root:  python bench/soak.py [--fuzz 30000] [--minutes 10
    printed; the count by status at the end.
 2. load: 16 client threads for --minutes with a realistic mix ($lookup 60 %, $validate-code
    20 %, text-filtered $expand 10 %, an expansion page 5 %, a search 5 %, codes cycling); each
-   minute prints requests, errors, 5xx and the largest worker's resident memory, now and at its peak.
+   minute prints requests, errors, 5xx and the largest worker's resident memory, now and at
+   its peak.
 
 Only 127.0.0.1 is used; the server's process group is stopped at the end.
 """
