@@ -13,7 +13,8 @@ kept by the resource's digest: clients send the same inline resources over and o
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import orjson
@@ -43,9 +44,29 @@ def _first_problem(kind: str, errors: list[dict[str, Any]]) -> str | None:
     return f"{_location(kind, tuple(first['loc']))}: {message}"
 
 
-@lru_cache(maxsize=512)
-def _problem_of(digest: bytes, data: bytes) -> str | None:
-    resource = orjson.loads(data)
+PROBLEMS_KEPT = 512  # checks kept, by the resource's digest
+_problems: OrderedDict[bytes, str | None] = OrderedDict()
+_problems_lock = threading.Lock()
+
+
+def _kept_problem(resource: dict[str, Any]) -> str | None:
+    """`_shape_problem`, kept by the resource's digest alone: a resource kept as the key (an
+    inline code system can be megabytes) would let the kept checks hold gigabytes."""
+    data = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    with _problems_lock:
+        if digest in _problems:
+            _problems.move_to_end(digest)
+            return _problems[digest]
+    found = _shape_problem(resource)
+    with _problems_lock:
+        _problems[digest] = found
+        while len(_problems) > PROBLEMS_KEPT:
+            _problems.popitem(last=False)
+    return found
+
+
+def _shape_problem(resource: dict[str, Any]) -> str | None:
     errors = model_errors(resource)
     if errors is None:
         return None
@@ -78,5 +99,4 @@ def problem(resource: dict[str, Any]) -> str | None:
     null = _null_element(resource)
     if null is not None:
         return f"{null}: null is not a value in FHIR JSON (leave the element out)"
-    data = orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
-    return _problem_of(hashlib.blake2b(data, digest_size=16).digest(), data)
+    return _kept_problem(resource)

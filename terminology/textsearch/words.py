@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-import snowballstemmer
+import Stemmer
 
 WORD = re.compile(r"[^\W_]+")
 # Left out of a search with other words: they narrow nothing and slow the search down.
@@ -17,7 +17,8 @@ CONNECTIVES = STOP_WORDS | {"with", "due", "as", "from", "nos", "nec", "unspecif
 NEGATIONS = frozenset({"non", "without", "not", "no"})
 MIN_STEMMED = 4  # shorter words are kept as they are: their stems mislead ("was" -> "wa")
 
-_stemmer = snowballstemmer.stemmer("english")
+_stemmer = Stemmer.Stemmer("english")  # snowballstemmer's C backend: the same stems, faster
+_stemmer.maxCacheSize = 0  # its own cache of 10,000 words kept any word whole: _kept_stem keeps
 _ASCII_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
 
 
@@ -30,12 +31,22 @@ def words(text: str) -> list[str]:
     return WORD.findall(folded)
 
 
-@lru_cache(maxsize=65536)
+MAX_KEPT_STEM = 40  # letters of the longest word whose stem is kept (English's run to ~30)
+
+
 def stem(word: str) -> str:
     """The Snowball English stem of a folded word (diabetic, diabetes -> diabet); words with
-    digits and short words are their own stem."""
+    digits and short words are their own stem. Stems are kept, but not of a longer word than
+    any language has (a filter of junk): 65,536 of those could hold gigabytes."""
     if len(word) < MIN_STEMMED or not word.isalpha():
         return word
+    if len(word) > MAX_KEPT_STEM:
+        return str(_stemmer.stemWord(word))
+    return _kept_stem(word)
+
+
+@lru_cache(maxsize=65536)
+def _kept_stem(word: str) -> str:
     return str(_stemmer.stemWord(word))
 
 
