@@ -386,3 +386,28 @@ def test_a_search_of_all_codes_names_the_code_systems_that_matched(codeset_db):
                 "url": f"{url}?fhir_vs", "filter": text, "count": 0}).get_json()[
                 "expansion"]["total"] for url in matched)
     assert any(fewer)  # some search left code systems out
+
+
+def test_a_search_text_longer_than_any_description_is_refused_at_once(codeset_db):
+    """A display pasted whole is searched (the longest in the HL7 Terminology package has 48
+    words, 259 letters); a text of more words or letters than MAX_QUERY_WORDS or
+    MAX_QUERY_LENGTH is a 400 before any search: 5,000 words took 8 s of a worker correcting
+    each one's spelling before the search's time limit answered, and kept 50 KB per query."""
+    from terminology.textsearch.query import MAX_QUERY_LENGTH, MAX_QUERY_WORDS
+
+    client = server.create_app({"DB": str(codeset_db), "CACHE_BYTES": 0}).test_client()
+    expand = "/fhir/ValueSet/$expand?url=urn:txserver:ValueSet/all-codes&count=5&filter="
+    words = ["fracture", "femur"] + ["zqxj"] * (MAX_QUERY_WORDS - 2)
+    assert client.get(expand + " ".join(words)).status_code == 200
+    for text in (" ".join(words + ["more"]), "fracture " + "x" * MAX_QUERY_LENGTH):
+        response = client.get(expand + text)
+        assert response.status_code == 400, text[:60]
+        issue = response.get_json()["issue"][0]
+        assert issue["code"] == "invalid" and issue["expression"] == ["filter"]
+        assert "at most" in issue["details"]["text"]
+    body = {"resourceType": "Parameters", "parameter": [
+        {"name": "url", "valueUri": "urn:txserver:ValueSet/all-codes"},
+        {"name": "filter", "valueString": " ".join(["word"] * 5000)}]}
+    assert client.post("/fhir/ValueSet/$expand", json=body).status_code == 400
+    page = client.get("/search", query_string={"q": " ".join(["x"] * 70)})  # 139 characters
+    assert "at most 64 words" in page.get_data(as_text=True)  # said in each system's place

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from terminology.errors import InvalidRequest
 from terminology.textsearch.synonyms import Synonyms
 from terminology.textsearch.words import NEGATIONS, STOP_WORDS, WORD, stem
 
@@ -149,10 +150,27 @@ def _without_stop_words(words: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(w for w in words if w not in STOP_WORDS) or words
 
 
+MAX_QUERY_WORDS = 64  # a display pasted whole has at most 48 (the HL7 Terminology package's)
+MAX_QUERY_LENGTH = 1000  # characters; the longest display loaded has 259
+
+
+def _too_long(size: str) -> InvalidRequest:
+    return InvalidRequest(f"The search text has {size}: a search takes at most "
+                          f"{MAX_QUERY_WORDS} words and {MAX_QUERY_LENGTH:,} characters",
+                          expression="filter")
+
+
 def parse(text: str, synonyms: Synonyms | None = None) -> Query:
     """The query for `text`. Terms of the synonym table among the words (not quoted) become one
-    slot each, with their meanings as alternatives; stop words are left out of the rest."""
+    slot each, with their meanings as alternatives; stop words are left out of the rest.
+
+    A text of more than MAX_QUERY_WORDS words or MAX_QUERY_LENGTH characters is refused (400):
+    no description is that long, and each word costs a spelling correction."""
+    if len(text) > MAX_QUERY_LENGTH:
+        raise _too_long(f"{len(text):,} characters")
     tokens = _tokens(text)
+    if len(tokens) > MAX_QUERY_WORDS:
+        raise _too_long(f"{len(tokens):,} words")
     typed = [w for w, _ in tokens]
     folded = [w.casefold() for w in typed]
     spans = {s.start: s for s in (synonyms.spans(typed, folded) if synonyms else [])
