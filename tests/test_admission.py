@@ -58,6 +58,22 @@ def test_a_slot_is_released_once_the_answer_is_sent(app):
     assert gate.semaphore._value == free
 
 
+def test_the_memory_a_heavy_request_freed_is_given_back_once_it_is_sent(app, monkeypatch):
+    from terminology.web import serving
+
+    trims: list[int] = []
+    monkeypatch.setattr(serving, "release_freed_memory", lambda: trims.append(1) or True)
+    client = app.test_client()
+    response = client.get("/fhir/CodeSystem/cpt-2026", query_string={"_summary": "false"},
+                          buffered=False)
+    assert trims == []  # the body is not sent yet
+    response.get_data()
+    response.close()
+    assert trims == [1]
+    client.get("/fhir/CodeSystem/$lookup", query_string={"system": CPT, "code": "99213"})
+    assert trims == [1]  # a cheap request leaves malloc alone
+
+
 def test_a_streamed_code_system_read_is_the_whole_resource(db_path):
     client = client_for(db_path)  # checks the body against the FHIR models
     body = client.get("/fhir/CodeSystem/cpt-2026", query_string={"_summary": "false"}).fhir

@@ -90,7 +90,7 @@ def test_an_import_leaves_each_search_index_in_one_segment(tmp_path: Path) -> No
     assert [c["code"] for c in found["expansion"]["contains"]] == ["c7"]
 
 
-def test_malloc_arenas_are_limited_where_glibc_allows() -> None:
+def test_malloc_arenas_are_limited_and_trimmed_where_glibc_allows() -> None:
     import platform
 
     from terminology.web import serving
@@ -98,6 +98,7 @@ def test_malloc_arenas_are_limited_where_glibc_allows() -> None:
     assert serving.limit_malloc_arenas(0) is False  # TX_MALLOC_ARENAS=0: glibc's default
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert serving.limit_malloc_arenas(2) is True
+        assert serving.release_freed_memory() is True  # what settle_heap does last
 
 
 def test_a_serving_worker_keeps_what_it_built_at_start_out_of_full_collections(

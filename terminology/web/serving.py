@@ -85,6 +85,22 @@ def settle_heap() -> None:
     of them during the first requests served. Reference counting still frees these objects."""
     gc.collect()
     gc.freeze()
+    release_freed_memory()
+
+
+def release_freed_memory() -> bool:
+    """Give the system back the memory malloc holds freed (glibc's malloc_trim): building the
+    catalog reads every code system's resource and drops most of it, and glibc kept those
+    22 MB (a worker with ICD-10-CM and the HL7 Terminology package: 92 MB at start, 70 MB
+    trimmed). Says whether it could (only glibc has malloc_trim)."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    try:
+        libc.malloc_trim(0)
+    except AttributeError:
+        return False
+    return True
 
 
 def limit_malloc_arenas(arenas: int) -> bool:
@@ -94,10 +110,17 @@ def limit_malloc_arenas(arenas: int) -> bool:
     value set of the HL7 Terminology package was expanded once, a worker of 8 threads held
     158 MB, 134 MB with 2 arenas (the interpreter lock runs one thread at a time anyway).
     Says whether it was set (only glibc has mallopt)."""
-    if arenas <= 0:
+    libc = _glibc()
+    if arenas <= 0 or libc is None:
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         return bool(libc.mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):
+    except AttributeError:
         return False
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
