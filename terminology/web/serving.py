@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,7 +120,9 @@ def limit_malloc_arenas(arenas: int) -> bool:
         return False
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
+    """The C library, found once (find_library runs ldconfig: 3-5 ms)."""
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:
