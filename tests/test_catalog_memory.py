@@ -155,3 +155,21 @@ def test_a_value_set_read_by_id_is_the_first_listed_with_that_id(tmp_path: Path)
     assert web.get("/fhir/ValueSet/narrated-2").get_json()["version"] == "2"
     assert web.get("/fhir/ValueSet/all-codes").get_json()["url"].endswith("all-codes")
     assert web.get("/fhir/ValueSet/None").status_code == 404
+
+
+def test_a_worker_imports_neither_requests_nor_the_models_until_it_needs_them(
+        tmp_path: Path) -> None:
+    """requests (6 MB) is for downloading packages, fhir.resources and pydantic (23 MB) for
+    checking a resource's structure: a worker answering lookups loads neither."""
+    import subprocess
+    import sys
+
+    _app(tmp_path)  # the store
+    script = ("import sys, server; app = server.create_app({'DB': sys.argv[1]}); "
+              "app.test_client().get('/fhir/CodeSystem/$lookup?system=http://example.org/cs/"
+              "narrated&code=a'); print(sorted({'requests', 'pydantic', 'fhir.resources'} & "
+              "set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "tx.db")],
+                          capture_output=True, text=True, timeout=120, check=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
