@@ -18,7 +18,7 @@ NEGATIONS = frozenset({"non", "without", "not", "no"})
 MIN_STEMMED = 4  # shorter words are kept as they are: their stems mislead ("was" -> "wa")
 
 _stemmer = Stemmer.Stemmer("english")  # snowballstemmer's C backend: the same stems, faster
-_stemmer.maxCacheSize = 0  # its own cache of 10,000 words kept any word whole: _kept_stem keeps
+_stemmer.maxCacheSize = 0  # off: it kept the last 10,000 words whole, however long (see stem)
 _ASCII_SEPARATORS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
 
 
@@ -31,7 +31,7 @@ def words(text: str) -> list[str]:
     return WORD.findall(folded)
 
 
-MAX_KEPT_STEM = 40  # letters of the longest word whose stem is kept (English's run to ~30)
+MAX_KEPT_STEM = 40  # letters of the longest word whose stem is kept (English words run to ~30)
 
 
 def stem(word: str) -> str:
