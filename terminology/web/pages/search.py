@@ -12,6 +12,7 @@ from typing import Any
 from terminology.errors import TerminologyError
 from terminology.model import Canonical, Concept, Designation, ExpandRequest
 from terminology.operations.expand import expand
+from terminology.store.provider import SqlProvider
 from terminology.web.pages.systems import System, fold, registry, systems
 from terminology.web.pages.text import Piece, highlighted, query_words
 
@@ -140,14 +141,30 @@ def _search(system: System, text: str, count: int, offset: int = 0) -> Group:
 
 
 def search(text: str, only: System | None = None, page: int = 1) -> Results:
-    """All systems (the first results of each, exact codes first), or one page of one."""
+    """All systems (the first results of each, exact codes first), or one page of one. The
+    stored systems' matches are counted first, together, and only those with a match are
+    searched: one search per system took 0.3 s a page with the HL7 Terminology package's 900."""
     everything = systems()
+    counted = _counted(everything, text)
     if only is None:
-        groups = [g for g in (_search(s, text, PER_SYSTEM) for s in everything)
-                  if g.hits or g.error]
+        groups = [g for g in (_search(s, text, PER_SYSTEM) for s in everything
+                              if counted.get(s.key) != 0) if g.hits or g.error]
         groups.sort(key=lambda g: not any(h.exact for h in g.hits))
         return Results(groups, groups)
     shown = _search(only, text, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    counts = [shown if s.key == only.key else _search(s, text, 0) for s in everything]
+    counts = [shown if s.key == only.key else
+              Group(s, total=counted[s.key]) if s.key in counted else _search(s, text, 0)
+              for s in everything]
     pages = max(1, -(-(shown.total or 0) // PAGE_SIZE))
     return Results([shown], [g for g in counts if g.total or g is shown], page, pages)
+
+
+def _counted(everything: list[System], text: str) -> dict[str, int]:
+    """The matches of each stored system (by key), counted in one statement across them; a
+    system served from memory is not among them (it is searched on its own)."""
+    stored = [s for s in everything if isinstance(s.provider, SqlProvider)]
+    found = registry().counts_across([s.provider for s in stored], text) if stored else []
+    if found is None:  # not all in one store: each is searched on its own
+        return {}
+    by_provider = {id(provider): n for provider, n in found}
+    return {s.key: by_provider.get(id(s.provider), 0) for s in stored}
