@@ -250,6 +250,11 @@ def _declared_codes(result: ExpandResult) -> list[str]:
     return list(dict.fromkeys(codes))
 
 
+# properties an expansion declares whenever a member carries them (status: when a member is
+# inactive or deprecated), in this order
+DECLARED_WHEN_CARRIED = ("weight", "label", "order", "status")
+
+
 def expansion_valueset(result: ExpandResult, identifier: str, timestamp: str) -> dict[str, Any]:
     if result.request.include_definition:  # the value set's definition comes along
         out = {k: v for k, v in result.valueset.items() if k not in ("expansion", "text")}
@@ -279,12 +284,10 @@ def expansion_valueset(result: ExpandResult, identifier: str, timestamp: str) ->
         expansion["offset"] = result.offset
     expansion["parameter"] = parameters
     codes = _declared_codes(result)
-    for automatic in ("weight", "label", "order", "status"):
-        if automatic not in codes and any(
-                any(p.code == automatic and (automatic != "status" or e.concept.inactive
-                                             or p.value == "deprecated")
-                    for p in e.concept.properties) for e in result.entries):
-            codes.append(automatic)
+    carried = {p.code for e in result.entries for p in e.concept.properties
+               if p.code in DECLARED_WHEN_CARRIED
+               and (p.code != "status" or e.concept.inactive or p.value == "deprecated")}
+    codes += [code for code in DECLARED_WHEN_CARRIED if code in carried and code not in codes]
     if codes:
         declared = []
         for code in codes:
