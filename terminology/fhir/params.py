@@ -463,7 +463,9 @@ ECHOED = {
 }
 
 
-def expand_request(flat: dict[str, list[Any]], instance_id: str | None = None) -> ExpandRequest:
+def expand_request(flat: dict[str, list[Any]], instance_id: str | None,
+                   limit: int) -> ExpandRequest:
+    """The request; `limit`: the members an unpaged expansion may list (the server's)."""
     data = _load(_EXPAND, {k: v for k, v in flat.items() if k != "tx-resource"},
                  _EXPAND_REPEATING)
     echo = []
@@ -497,6 +499,7 @@ def expand_request(flat: dict[str, list[Any]], instance_id: str | None = None) -
         supplements=tuple(data.get("useSupplement", ())),
         default_valueset_versions=tuple(data.get("default_valueset_version", ())),
         versions_match=data.get("versionsMatch"),
+        limit=limit,
     )
 
 

@@ -322,8 +322,10 @@ def expand(registry: Registry, request: ExpandRequest) -> ExpandResult:
     expansion = (searched[0] if searched is not None
                  else evaluator.expand(valueset, keep=window if paged_within_limit else None))
     rules = ("system-version", "force-system-version", "check-system-version")
-    request = replace(request, echo=tuple(e for e in request.echo if e[0] not in rules
-                                          or (e[0], e[2]) in evaluator.versions.used))
+    echoed = tuple(e for e in request.echo
+                   if e[0] not in rules or (e[0], e[2]) in evaluator.versions.used)
+    if echoed != request.echo:  # a version rule that was not used is not echoed
+        request = replace(request, echo=echoed)
     entries = expansion.entries
     if request.filter and searched is None:
         words = request.filter.casefold().split()

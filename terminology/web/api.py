@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -218,7 +217,7 @@ def valueset_expand(resource_id: str | None = None) -> Response:
 
 def expand_answer(base: Registry, flat: dict[str, list[Any]], resource_id: str | None,
                   limit: int) -> dict[str, Any]:
-    req = replace(params.expand_request(flat, resource_id), limit=limit)
+    req = params.expand_request(flat, resource_id, limit)
     result = expand(layered(base, flat), req)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     return render.expansion_valueset(result, f"urn:uuid:{uuid.uuid4()}", now)
