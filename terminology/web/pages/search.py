@@ -148,7 +148,8 @@ def search(text: str, only: System | None = None, page: int = 1) -> Results:
     counted = _counted(everything, text)
     if only is None:
         groups = [g for g in (_search(s, text, PER_SYSTEM) for s in everything
-                              if counted.get(s.key) != 0) if g.hits or g.error]
+                              if counted.get(s.key) != 0)  # a system not counted is searched
+                  if g.hits or g.error]
         groups.sort(key=lambda g: not any(h.exact for h in g.hits))
         return Results(groups, groups)
     shown = _search(only, text, PAGE_SIZE, (page - 1) * PAGE_SIZE)
