@@ -44,7 +44,7 @@ from codesystems.sources import ParsedCodeSystem, store_code_system, summary
 from codesystems.synonyms import TABLE as SYNONYM_TABLE
 from codesystems.ucum import essence as ucum_essence
 from codesystems.ucum.provider import UcumProvider
-from terminology import clock
+from terminology import clock, heap
 from terminology.errors import TerminologyError
 from terminology.fhir.render import error_outcome, operation_outcome
 from terminology.memory import MemoryProvider
@@ -122,7 +122,7 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     # a thread waiting for the interpreter gets it within 1 ms, not Python's default 5 ms: a
     # cheap request waits behind expensive ones at each of its SQLite calls (which release it)
     sys.setswitchinterval(float(os.environ.get("TX_SWITCH_INTERVAL", 0.001)))
-    serving.limit_malloc_arenas(int(os.environ.get("TX_MALLOC_ARENAS", 2)))  # before threads
+    heap.limit_malloc_arenas(int(os.environ.get("TX_MALLOC_ARENAS", 2)))  # before threads
     read_only = bool(app.config.get("READ_ONLY"))
     store = Store(app.config["DB"], immutable=read_only)
     if not read_only:
@@ -444,7 +444,7 @@ def serve(host: str, port: int, db: str | None, snapshots: Path | None, server_k
     layers.from_env()  # a bad setting stops the start here, not in every worker
     # the workers are forked from here: they keep the limit (their threads may start before
     # the app is made)
-    serving.limit_malloc_arenas(int(os.environ.get("TX_MALLOC_ARENAS", 2)))
+    heap.limit_malloc_arenas(int(os.environ.get("TX_MALLOC_ARENAS", 2)))
     click.echo(f"Serving FHIR R4 at http://{host}:{port}/fhir from {source}", err=True)
     settings = serving.Settings(host, port, workers, threads)
     if (dev or server_kind == "dev") and snapshots is not None:

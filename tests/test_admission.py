@@ -59,10 +59,10 @@ def test_a_slot_is_released_once_the_answer_is_sent(app):
 
 
 def test_the_memory_a_heavy_request_freed_is_given_back_once_it_is_sent(app, monkeypatch):
-    from terminology.web import serving
+    from terminology import heap
 
     trims: list[int] = []
-    monkeypatch.setattr(serving, "release_freed_memory", lambda: trims.append(1) or True)
+    monkeypatch.setattr(heap, "release_freed_memory", lambda: trims.append(1) or True)
     client = app.test_client()
     response = client.get("/fhir/CodeSystem/cpt-2026", query_string={"_summary": "false"},
                           buffered=False)

@@ -20,6 +20,7 @@ LAYERS = {
     "terminology.model": 0,
     "terminology.clock": 0,
     "terminology.errors": 0,
+    "terminology.heap": 0,
     "terminology.concepts": 1,
     "terminology.status": 1,
     "terminology.provider": 1,

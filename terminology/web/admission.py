@@ -25,9 +25,8 @@ from urllib.parse import parse_qs
 import orjson
 from flask import Flask, g
 
-from terminology import budget
+from terminology import budget, heap
 from terminology.fhir.render import operation_outcome
-from terminology.web import serving
 
 _HEAVY_OPERATIONS = ("/$expand", "/$batch-validate-code")
 _CODESYSTEM_READ = re.compile(r"/fhir/CodeSystem(/[^/$]+)?/?")
@@ -106,7 +105,7 @@ class HeavyGate:
         after its answer was sent): an expansion or a code system written out frees 5-13 MB
         that malloc would otherwise keep, so that the next one's peak starts higher."""
         self.semaphore.release()
-        serving.release_freed_memory()
+        heap.release_freed_memory()
 
 
 def install(app: Flask, heavy_slots: int, seconds: float) -> None:
