@@ -141,7 +141,7 @@ class StoreRegistry:
     def _catalog_at(self, generation: int) -> Catalog:
         """The catalog of `generation`; call inside a store snapshot of that generation. A new
         one's build reads every code system's resource and drops most of it: that memory is
-        given back (20 MB with the HL7 Terminology package; a replica builds one per snapshot)."""
+        given back (a replica builds one per snapshot)."""
         with self._lock:
             found = self._catalogs.get(generation)
             if found is not None:

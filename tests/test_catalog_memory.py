@@ -177,9 +177,9 @@ def test_a_worker_imports_neither_requests_nor_the_models_until_it_needs_them(
 
 def test_a_new_generation_s_catalog_gives_back_what_its_build_freed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Building a catalog reads every code system's resource and drops most of it (20 MB with
-    the HL7 Terminology package): once built, malloc's freed memory is given back, for each
-    new generation (an import while serving, a replica's next snapshot), not only at start."""
+    """Building a catalog reads every code system's resource and drops most of it: once built,
+    malloc's freed memory is given back, for each new generation (an import while serving, a
+    replica's next snapshot), not only at start."""
     from terminology import heap
 
     app = _app(tmp_path)
