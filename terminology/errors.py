@@ -10,6 +10,7 @@ both the importers and the checks of inline resources use them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -29,25 +30,35 @@ def fhirpath(prefix: str, loc: tuple[Any, ...]) -> str:
 
 def model_errors(resource: dict[str, Any]) -> list[list[dict[str, Any]]] | None:
     """None when the FHIR R4 models (R4B) or the R5 ones accept `resource`; else each one's
-    validation errors, R4's first. A model that cannot read it at all (a contained resource of
-    a type it lacks) gives one error saying so. pydantic and the models are imported on the
-    first call: together they take 23 MB of a worker that never checks a resource."""
+    validation errors, R4's first."""
+    found: list[list[dict[str, Any]]] = []
+    for errors in each_model_errors(resource):
+        if not errors:
+            return None
+        found.append(errors)
+    return found
+
+
+def each_model_errors(resource: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    """The validation errors of the FHIR R4 models (R4B), then of the R5 ones, each as it is
+    asked for ([]: that model accepts `resource`); a caller that has its answer from R4 never
+    loads R5's models. A model that cannot read it at all (a contained resource of a type it
+    lacks) gives one error saying so. pydantic and the models are imported on the first call:
+    together they take 23 MB of a worker that never checks a resource."""
     import pydantic
     from fhir.resources import get_fhir_model_class as r5_model
     from fhir.resources.R4B import get_fhir_model_class as r4_model
 
     kind = resource["resourceType"]
-    found: list[list[dict[str, Any]]] = []
     for model in (r4_model, r5_model):
         try:
             model(kind).model_validate(resource)
-            return None
+            yield []
         except pydantic.ValidationError as exc:
-            found.append([dict(e) for e in exc.errors()])
+            yield [dict(e) for e in exc.errors()]
         except (KeyError, TypeError):  # how the models fail on a nested resourceType they lack
-            found.append([{"type": "unknown_resource", "loc": ("contained",),
-                           "msg": "a resource of no known FHIR resource type"}])
-    return found
+            yield [{"type": "unknown_resource", "loc": ("contained",),
+                    "msg": "a resource of no known FHIR resource type"}]
 
 
 class TerminologyError(Exception):

@@ -193,3 +193,22 @@ def test_a_new_generation_s_catalog_gives_back_what_its_build_freed(
     fhir_loader.import_paths(app.extensions["store"], [tmp_path / "other.json"])
     assert client.get("/fhir/CodeSystem/other").status_code == 200
     assert trims == [1]
+
+
+def test_a_resource_r4_reads_is_checked_without_the_r5_models() -> None:
+    """An inline code system with an element R4 lacks (versionAlgorithmString, R5's) has no
+    shape problem for R4's models: R5's (7 MB more) are not loaded to check it again; one
+    whose shape R4 rejects is checked by R5's."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from terminology.fhir import structure\n"
+        "cs = {'resourceType': 'CodeSystem', 'url': 'http://example.org/cs', 'status': "
+        "'active', 'content': 'complete', 'versionAlgorithmString': 'semver'}\n"
+        "print(structure.problem(cs), 'fhir.resources.codesystem' in sys.modules)\n"
+        "print(structure.problem({**cs, 'concept': [{'code': 1}]}) is not None, "
+        "'fhir.resources.codesystem' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.split() == ["None", "False", "True", "True"]

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from terminology.errors import model_errors
+from terminology.errors import each_model_errors
 
 CHECKED_KINDS = ("CodeSystem", "ValueSet", "ConceptMap", "NamingSystem")
 # pydantic error types that are about content, not shape (see the module docstring)
@@ -67,11 +67,16 @@ def _kept_problem(resource: dict[str, Any]) -> str | None:
 
 
 def _shape_problem(resource: dict[str, Any]) -> str | None:
-    errors = model_errors(resource)
-    if errors is None:
-        return None
-    problems = [_first_problem(resource["resourceType"], found) for found in errors]
-    return None if None in problems else problems[0]  # a model that finds no shape wrong: ok
+    """R4's first shape problem, unless R5's models find none (then R5 wrote it). A model
+    that finds no shape wrong is enough: R5's are not asked when R4's find only content
+    problems (an element R4 lacks, a missing status)."""
+    first = None
+    for errors in each_model_errors(resource):
+        problem = _first_problem(resource["resourceType"], errors)
+        if problem is None:
+            return None
+        first = first or problem
+    return first
 
 
 def _null_element(resource: dict[str, Any]) -> str | None:
