@@ -172,7 +172,8 @@ def load(port: int, server_pid: int, minutes: float, threads: int = 16) -> None:
         with lock:
             snapshot = dict(counts)
         print(f"load minute {minute}: {snapshot['requests']} requests, {snapshot['errors']} "
-              f"errors, {snapshot['5xx']} 5xx, {snapshot['503']} busy (503), {worker_memory(server_pid)}",
+              f"errors, {snapshot['5xx']} 5xx, {snapshot['503']} busy (503), "
+              f"{worker_memory(server_pid)}",
               flush=True)
     for w in workers:
         w.join(timeout=70)

@@ -161,18 +161,23 @@ def test_a_worker_imports_neither_requests_nor_the_models_until_it_needs_them(
         tmp_path: Path) -> None:
     """requests (6 MB) is for downloading packages, fhir.resources and pydantic (23 MB) for
     checking a resource's structure: a worker answering lookups loads neither."""
-    import subprocess
-    import sys
-
     _app(tmp_path)  # the store
     script = ("import sys, server; app = server.create_app({'DB': sys.argv[1]}); "
               "app.test_client().get('/fhir/CodeSystem/$lookup?system=http://example.org/cs/"
               "narrated&code=a'); print(sorted({'requests', 'pydantic', 'fhir.resources'} & "
               "set(sys.modules)))")
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "tx.db")],
-                          capture_output=True, text=True, timeout=120, check=True,
+    assert _fresh_python(script, str(tmp_path / "tx.db")).splitlines()[-1] == "[]"
+
+
+def _fresh_python(script: str, *args: str) -> str:
+    """What `script` prints in a new interpreter (what a worker imports, unlike this one's)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                          text=True, timeout=120, check=True,
                           cwd=Path(__file__).resolve().parent.parent)
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    return done.stdout.strip()
 
 
 def test_a_new_generation_s_catalog_gives_back_what_its_build_freed(
@@ -199,9 +204,6 @@ def test_a_resource_r4_reads_is_checked_without_the_r5_models() -> None:
     """An inline code system with an element R4 lacks (versionAlgorithmString, R5's) has no
     shape problem for R4's models: R5's (7 MB more) are not loaded to check it again; one
     whose shape R4 rejects is checked by R5's."""
-    import subprocess
-    import sys
-
     script = (
         "import sys; from terminology.fhir import structure\n"
         "cs = {'resourceType': 'CodeSystem', 'url': 'http://example.org/cs', 'status': "
@@ -209,6 +211,4 @@ def test_a_resource_r4_reads_is_checked_without_the_r5_models() -> None:
         "print(structure.problem(cs), 'fhir.resources.codesystem' in sys.modules)\n"
         "print(structure.problem({**cs, 'concept': [{'code': 1}]}) is not None, "
         "'fhir.resources.codesystem' in sys.modules)\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120, check=True, cwd=Path(__file__).resolve().parent.parent)
-    assert done.stdout.split() == ["None", "False", "True", "True"]
+    assert _fresh_python(script).split() == ["None", "False", "True", "True"]

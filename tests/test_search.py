@@ -410,4 +410,4 @@ def test_a_search_text_longer_than_any_description_is_refused_at_once(codeset_db
         {"name": "filter", "valueString": " ".join(["word"] * 5000)}]}
     assert client.post("/fhir/ValueSet/$expand", json=body).status_code == 400
     page = client.get("/search", query_string={"q": " ".join(["x"] * 70)})  # 139 characters
-    assert "at most 64 words" in page.get_data(as_text=True)  # said in each system's place
+    assert page.status_code == 400 and "at most 64 words" in page.get_data(as_text=True)
