@@ -118,7 +118,7 @@ def build_app(config: dict[str, Any] | None = None) -> Flask:
     app.config["HEAVY_SLOTS"] = int(os.environ.get("TX_HEAVY_SLOTS", 1))  # < threads per worker
     app.config.update(layers.from_env())
     app.config.update(config or {})
-    clock.zone()  # an unknown TX_TIMEZONE stops the start, rather than every request
+    clock.configure()  # TX_TIMEZONE read now: an unknown one stops the start
     # a thread waiting for the interpreter gets it within 1 ms, not Python's default 5 ms: a
     # cheap request waits behind expensive ones at each of its SQLite calls (which release it)
     sys.setswitchinterval(float(os.environ.get("TX_SWITCH_INTERVAL", 0.001)))

@@ -78,12 +78,19 @@ def test_a_new_day_gets_the_new_days_facts(db_path, tmp_path, monkeypatch):
     assert primaries(client) == ["64633"]
 
 
-def test_today_is_the_day_in_tx_timezone(client, monkeypatch):
+def test_today_is_the_day_in_tx_timezone(db_path, tmp_path, monkeypatch):
+    """TX_TIMEZONE as it was when the server started."""
     set_utc_now(monkeypatch, "2014-12-31T12:00:00")  # already 2015-01-01 on Kiritimati
+    monkeypatch.setattr(clock, "_ZONE_NAME", clock._ZONE_NAME)  # the zone read, restored after
+    path = tmp_path / "tx.db"
+    shutil.copy(db_path, path)
     monkeypatch.delenv(clock.ENV, raising=False)
+    client = FhirClient(create_app({"DB": str(path)}).test_client())
     assert clock.today() == "2014-12-31"  # UTC by default
     assert primaries(client) == ["64633", "64635"]
     monkeypatch.setenv(clock.ENV, "Pacific/Kiritimati")
+    assert clock.today() == "2014-12-31"  # not read again while the server runs
+    client = FhirClient(create_app({"DB": str(path)}).test_client())  # a start reads it
     assert clock.today() == "2015-01-01"
     assert primaries(client) == ["64633"]
 
