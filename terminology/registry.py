@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from terminology import clock, heap
@@ -57,6 +58,41 @@ class _Pin(threading.local):
     """The catalog this thread's request is pinned to, if any."""
 
     catalog: Catalog | None = None
+
+
+class _Snapshot:
+    """StoreRegistry.snapshot(): a class, not a generator, since every request enters one."""
+
+    __slots__ = ("_registry", "_store_snapshot")
+
+    def __init__(self, registry: StoreRegistry) -> None:
+        self._registry = registry
+        self._store_snapshot: AbstractContextManager[int] | None = None
+
+    def __enter__(self) -> int:
+        registry = self._registry
+        pinned = registry._pinned.catalog
+        if pinned is not None:
+            return pinned.generation
+        if not registry._store_exists():
+            return registry._current().generation
+        store_snapshot = registry.store.snapshot()
+        generation = store_snapshot.__enter__()
+        try:
+            registry._pinned.catalog = registry._catalog_at(generation)
+        except BaseException:
+            store_snapshot.__exit__(None, None, None)
+            raise
+        self._store_snapshot = store_snapshot
+        return generation
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        store_snapshot = self._store_snapshot
+        if store_snapshot is not None:
+            self._store_snapshot = None
+            self._registry._pinned.catalog = None
+            store_snapshot.__exit__(kind, error, trace)
 
 
 class StoreRegistry:
@@ -96,23 +132,10 @@ class StoreRegistry:
 
     # -- loading ------------------------------------------------------------------------------
 
-    @contextmanager
-    def snapshot(self) -> Iterator[int]:
-        """Pin this thread to the store generation committed now (see the class docstring);
-        yields it. Nested snapshots share the outer one."""
-        pinned = self._pinned.catalog
-        if pinned is not None:
-            yield pinned.generation
-            return
-        if not self._store_exists():
-            yield self._current().generation
-            return
-        with self.store.snapshot() as generation:
-            self._pinned.catalog = self._catalog_at(generation)
-            try:
-                yield generation
-            finally:
-                self._pinned.catalog = None
+    def snapshot(self) -> AbstractContextManager[int]:
+        """Pin this thread to the store generation committed now (see the class docstring),
+        and give it. Nested snapshots share the outer one."""
+        return _Snapshot(self)
 
     def refresh(self, force: bool = False) -> None:
         """Build the catalog of the newest generation now (`force`: even if built already)."""

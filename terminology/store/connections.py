@@ -70,23 +70,30 @@ class Connections:
         kept: int | None = getattr(self._local, "generation", None)
         if kept is not None and con.in_transaction:
             return kept
-        row = con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return int(row[0]) if row else 0
+        return _read_generation(con)
 
     def _begin_snapshot(self) -> int:
         """Start this thread's read transaction and fix it (the first read does): its generation."""
         con = self._reader()
         con.execute("BEGIN")
-        self._local.generation = None
-        generation = self._local.generation = self._generation()
+        generation = self._local.generation = _read_generation(con)
         return generation
 
-    def _forget_snapshot(self) -> None:
+    def _end_snapshot(self) -> None:
+        """End this thread's read transaction, and forget what it kept."""
         self._local.kept = None
         self._local.generation = None
+        con = self._reader()
+        if con.in_transaction:
+            con.execute("ROLLBACK")
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
         if con is not None:
             con.close()
             self._local.con = None
+
+
+def _read_generation(con: sqlite3.Connection) -> int:
+    row = con.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+    return int(row[0]) if row else 0

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import orjson
 from flask import Flask, g
 
 from terminology import budget, heap
 from terminology.fhir.render import operation_outcome
+from terminology.web.wsgi import ClosingBody
 
 _HEAVY_OPERATIONS = ("/$expand", "/$batch-validate-code")
 _CODESYSTEM_READ = re.compile(r"/fhir/CodeSystem(/[^/$]+)?/?")
@@ -39,7 +40,7 @@ LIGHT_PAGE = 100  # a GET $expand page of at most this many (type-ahead, browsin
 def is_heavy(method: str, path: str, query: str) -> bool:
     """Whether a request's cost may grow with the size of a code system."""
     if path.endswith("/$expand") and method == "GET":
-        count = parse_qs(query).get("count", [""])[0]
+        count = first_value(query, "count")
         return not (count.isdigit() and int(count) <= LIGHT_PAGE)
     if path.endswith(_HEAVY_OPERATIONS):
         return True
@@ -52,25 +53,18 @@ def is_heavy(method: str, path: str, query: str) -> bool:
     return False
 
 
-class _Released:
-    """The answer's body, releasing the slot once the server has sent it and closed it."""
-
-    def __init__(self, body: Iterable[bytes], release: Callable[[], None]) -> None:
-        self.body = body
-        self._release: Callable[[], None] | None = release
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.body)
-
-    def close(self) -> None:
-        try:
-            close = getattr(self.body, "close", None)  # WSGI: the body may have close()
-            if close is not None:
-                close()
-        finally:
-            if self._release is not None:
-                self._release()
-                self._release = None
+def first_value(query: str, wanted: str) -> str:
+    """`parse_qs(query).get(wanted, [""])[0]`, unquoting only names until `wanted` is found
+    (parse_qs unquotes every name and value: 7 µs of a 220 µs search)."""
+    for part in query.split("&"):
+        name, equals, value = part.partition("=")
+        if not equals or not value:
+            continue  # as parse_qs: no value, no parameter
+        if "%" in name or "+" in name:
+            name = unquote(name.replace("+", " "))
+        if name == wanted:
+            return unquote(value.replace("+", " "))
+    return ""
 
 
 class HeavyGate:
@@ -95,7 +89,7 @@ class HeavyGate:
                 ("Content-Length", str(len(self.busy_body)))])
             return [self.busy_body]
         try:
-            return _Released(self.app(environ, start_response), self._finished)
+            return ClosingBody(self.app(environ, start_response), self._finished)
         except BaseException:
             self._finished()
             raise

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import NamedTuple
 
 from terminology import clock
 from terminology.registry import StoreRegistry
@@ -34,6 +35,7 @@ from terminology.web import metrics
 from terminology.web.cache import ResponseCache
 from terminology.web.wsgi import (
     FHIR_JSON,
+    ClosingBody,
     Environ,
     Headers,
     StartResponse,
@@ -51,6 +53,8 @@ KEY_HEADERS = ("HTTP_ACCEPT", "HTTP_ACCEPT_LANGUAGE", "HTTP_X_TOO_COSTLY_THRESHO
 # forwarded headers when a trusted proxy sent them
 BASE_KEYS = ("wsgi.url_scheme", "SERVER_NAME", "SERVER_PORT")
 FORWARDED_KEYS = ("HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_PREFIX")
+REQUEST_KEYS = KEY_HEADERS + BASE_KEYS
+NOT_FORWARDED = (None,) * len(FORWARDED_KEYS)
 CACHEABLE = frozenset({200, 404})  # what HTTP caches may keep
 # environ key the app sets on a refusal that follows from the request alone (a 404, a 422 of an
 # expansion over the limit; not an exhausted time budget): the answer cache keeps it too, so
@@ -106,8 +110,8 @@ def _parse_http_date(text: str) -> datetime | None:
 class HttpCache:
     """WSGI middleware over the Flask app for GET and HEAD under `prefix` (the FHIR API).
 
-    A 304 or a kept answer is decided from the generation committed now; a computed answer is
-    labelled with the generation the app read it from."""
+    Each request is pinned to the store generation committed when it arrives: its ETag, a
+    304, a kept answer and a computed one all come from that generation."""
 
     def __init__(self, app: WsgiApp, registry: StoreRegistry, answers: ResponseCache,
                  policy: CachePolicy, snapshot: str = "", prefix: str = "/fhir",
@@ -128,20 +132,33 @@ class HttpCache:
         if method not in ("GET", "HEAD") or not under(path_of(environ), self.prefix):
             return self.app(environ, start_response)
         head = method == "HEAD"
-        # a 304 or a kept answer needs only the generation committed now: no read transaction
-        prepared = self._prepare(environ, self._version(self.registry.store.generation()))
-        answered = self._from_kept(environ, start_response, prepared, head)
-        if answered is not None:
-            return answered
-        return self._compute(environ, start_response, prepared, head)
+        # The request is pinned to the generation committed now, here rather than in the app
+        # (whose pin then shares this one): its ETag and its answer come from one read
+        # transaction, the generation read once.
+        pin = self.registry.snapshot()
+        generation = pin.__enter__()
+
+        def release() -> None:
+            pin.__exit__(None, None, None)
+
+        try:
+            prepared = self._prepare(environ, self._version(generation))
+            body = self._from_kept(environ, start_response, prepared, head)
+            if body is None:
+                body = self._compute(environ, start_response, prepared, head)
+        except BaseException:
+            release()
+            raise
+        if isinstance(body, list):  # whole: the store is not read again
+            release()
+            return body
+        return ClosingBody(body, release)  # streamed: pinned until it has been sent
 
     def _version(self, generation: int) -> StoreVersion:
         """This generation's StoreVersion (kept once read)."""
         version = self._versions.get(generation)
         if version is None:
-            version = self.registry.store.version()
-            if version.generation != generation:  # committed since: then serve the newer
-                return self._version(version.generation)
+            version = self.registry.store.version()  # read in the request's snapshot
             if len(self._versions) > 8:
                 self._versions.clear()
             self._versions[generation] = version
@@ -159,11 +176,10 @@ class HttpCache:
         return kept[0], kept[2], kept[3]
 
     def key(self, environ: Environ, version: StoreVersion, day: Day) -> tuple[object, ...]:
-        forwarded = environ.get("REMOTE_ADDR") in self.trusted
+        forwarded = (tuple(map(environ.get, FORWARDED_KEYS))
+                     if environ.get("REMOTE_ADDR") in self.trusted else NOT_FORWARDED)
         return (path_of(environ), environ.get("QUERY_STRING", ""),
-                *(environ.get(name) for name in KEY_HEADERS),
-                *(environ.get(name) for name in BASE_KEYS),
-                *(environ.get(name) if forwarded else None for name in FORWARDED_KEYS),
+                *map(environ.get, REQUEST_KEYS), *forwarded,
                 version.generation, version.store_id, version.committed_at, day.today,
                 self.policy.build)
 
@@ -173,7 +189,7 @@ class HttpCache:
         digest = hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest()
         etag = f'"{version.generation}-{digest}"'
         lifetime = self.policy.cache_control(min(self.policy.max_age, day.seconds_left()))
-        return _Prepared(version, key, etag, modified, [
+        return _Prepared(key, etag, modified, [
             ("ETag", etag), ("Last-Modified", last_modified), ("Cache-Control", lifetime),
             ("Vary", VARY)])
 
@@ -195,19 +211,15 @@ class HttpCache:
 
     def _compute(self, environ: Environ, start_response: StartResponse, prepared: _Prepared,
                  head: bool) -> Iterable[bytes]:
-        """The app's answer, given the headers, and kept when it may be. The app pins the
-        request to a generation (web/snapshot.py) for as long as it runs, a streamed answer
-        included; when it starts its answer, the headers name that generation."""
+        """The app's answer, given the headers, and kept when it may be. It reads the
+        generation the request is pinned to (__call__), the one its ETag names."""
         metrics.ANSWER_MISS.inc()
         seen = _Started()
 
         def start(line: str, headers: Headers, exc_info: object = None) -> object:
             seen.status = int(line[:3])
             seen.headers = {k.lower(): v for k, v in headers}
-            answered = self.registry.generation  # the one this request reads
-            if answered != prepared.version.generation:  # an import committed meanwhile
-                seen.prepared = self._prepare(environ, self._version(answered))
-            lifetime = self._lifetime(seen.status, (seen.prepared or prepared).headers)
+            lifetime = self._lifetime(seen.status, prepared.headers)
             return start_response(line, [*headers, *lifetime], exc_info)
 
         result = self.app(environ, start)
@@ -222,7 +234,7 @@ class HttpCache:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-        self.answers.put((seen.prepared or prepared).key, answer, seen.status)
+        self.answers.put(prepared.key, answer, seen.status)
         return [answer]
 
     @staticmethod
@@ -231,11 +243,10 @@ class HttpCache:
                                                        ("Vary", VARY)]
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    """What a request's answer will be labelled with, known before it is computed."""
+class _Prepared(NamedTuple):
+    """What a request's answer will be labelled with, known before it is computed (a tuple:
+    made for every request, in a fraction of a frozen dataclass's time)."""
 
-    version: StoreVersion
     key: tuple[object, ...]
     etag: str
     modified: datetime
@@ -248,7 +259,6 @@ class _Started:
     def __init__(self) -> None:
         self.status = 0
         self.headers: dict[str, str] = {}
-        self.prepared: _Prepared | None = None  # set when the app read a newer generation
 
 
 def _not_modified(environ: Environ, etag: str, modified: datetime) -> bool:

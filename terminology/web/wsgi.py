@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import orjson
@@ -50,6 +50,29 @@ def outcome(start_response: StartResponse, code: int, text: str, issue_code: str
     return respond(start_response, code,
                    [("Content-Type", FHIR_JSON), ("Cache-Control", "no-store"),
                     *(headers or [])], body)
+
+
+class ClosingBody:
+    """An answer's body that calls `on_close` once, after the server has sent the body and
+    closed it (PEP 3333): what a layer holds for a request (a heavy slot, the store snapshot)
+    lasts as long as a streamed answer is being written."""
+
+    def __init__(self, body: Iterable[bytes], on_close: Callable[[], None]) -> None:
+        self.body = body
+        self._on_close: Callable[[], None] | None = on_close
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)  # WSGI: the body may have close()
+            if close is not None:
+                close()
+        finally:
+            if self._on_close is not None:
+                self._on_close()
+                self._on_close = None
 
 
 def path_of(environ: Environ) -> str:
