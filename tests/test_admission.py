@@ -3,10 +3,12 @@ slot is taken they are refused at once (503, Retry-After) while cheap requests g
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import pytest
 
 from conftest import CPT, client_for
-from terminology.web.admission import is_heavy
+from terminology.web.admission import first_value, is_heavy
 
 
 @pytest.mark.parametrize("method, path, query, heavy", [
@@ -25,6 +27,15 @@ from terminology.web.admission import is_heavy
 ])
 def test_which_requests_are_heavy(method, path, query, heavy):
     assert is_heavy(method, path, query) is heavy
+
+
+@pytest.mark.parametrize("query", [
+    "", "count=20", "url=x&count=5&count=7", "count=&count=9", "count&count=3", "c%6Funt=4",
+    "co+unt=1&count=2", "count=%32%30", "count=1+2", "a=b&&count=3&", "=1&count=x%zz",
+    "url=a%26count%3D1", "COUNT=3", "count=%E9",
+])
+def test_the_count_is_read_as_parse_qs_reads_it(query):
+    assert first_value(query, "count") == parse_qs(query).get("count", [""])[0]
 
 
 def test_a_full_gate_refuses_heavy_requests_and_serves_cheap_ones(app):
