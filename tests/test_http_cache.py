@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from conftest import CPT, LOOKUP, VALIDATE, build_store, changed_2025, param_dict
 
@@ -208,3 +209,21 @@ def test_a_refusal_the_request_earns_is_kept_but_not_by_shared_caches(store_copy
     again = web.get(path)
     assert again.status_code == 422 and again.data == first.data
     assert again.headers["Cache-Control"] == "no-store" and "ETag" not in again.headers
+
+
+def test_a_get_reads_one_snapshot_until_its_streamed_answer_is_closed(store_copy):
+    """The HTTP cache pins a GET to the generation committed when it arrives: a streamed
+    answer still reads it while it is written, and the read transaction ends once the server
+    has closed the body (not before: an import committing meanwhile must not be read half)."""
+    app = create_app({"DB": str(store_copy)})
+    store = app.extensions["registry"].store
+    read = app.test_client().get("/fhir/CodeSystem/cpt-2026?_summary=false", buffered=False)
+    assert read.status_code == 200
+    assert store.in_snapshot()
+    body = b"".join(read.response)
+    assert store.in_snapshot()
+    read.close()
+    assert not store.in_snapshot()
+    assert len(orjson.loads(body)["concept"]) > 0
+    whole = app.test_client().get(f"{LOOKUP}?system={CPT}&code=99202")
+    assert whole.status_code == 200 and not store.in_snapshot()  # a whole answer: ended at once

@@ -43,6 +43,10 @@ class Reads(Connections):
         return StoreVersion(int(rows.get("generation", 0)), rows.get("store_id", ""),
                             rows.get("committed_at", "1970-01-01T00:00:00.000Z"))
 
+    def in_snapshot(self) -> bool:
+        """Whether this thread reads inside a snapshot now (its read transaction is open)."""
+        return self._reader().in_transaction
+
     def snapshot(self) -> AbstractContextManager[int]:
         """Pin what this thread reads to one committed state of the store, and give its
         generation: inside, every read sees that state even if an import commits meanwhile
@@ -224,7 +228,7 @@ class _Snapshot:
 
     def __enter__(self) -> int:
         reads = self._reads
-        if reads._reader().in_transaction:
+        if reads.in_snapshot():
             return reads.generation()
         self._outermost = True
         try:
