@@ -195,7 +195,8 @@ PSEUDO_PROPERTIES = {
 }
 
 
-def _contains_item(entry: Entry, result: ExpandResult) -> dict[str, Any]:
+def _contains_item(entry: Entry, result: ExpandResult, wanted: set[str]) -> dict[str, Any]:
+    """`wanted`: the properties to show (those asked for, and the automatic ones)."""
     request = result.request
     concept = entry.concept
     item: dict[str, Any] = {}
@@ -221,7 +222,6 @@ def _contains_item(entry: Entry, result: ExpandResult) -> dict[str, Any]:
                                    ("value", d.value)) if v is not None}
                 for d in designations
             ]
-    wanted = set(request.properties) | AUTOMATIC_PROPERTIES
     status = next((p for p in concept.properties if p.code == "status"), None)
     if status is not None and not (concept.inactive or status.value == "deprecated"):
         status = None
@@ -303,7 +303,8 @@ def expansion_valueset(result: ExpandResult, identifier: str, timestamp: str) ->
                     {"url": key, ("valueCode" if key == "code" else "valueUri"): value}
                     for key, value in d.items()]}
                 for d in declared])
-    items = [(_contains_item(e, result), e) for e in result.entries]
+    wanted = set(result.request.properties) | AUTOMATIC_PROPERTIES
+    items = [(_contains_item(e, result, wanted), e) for e in result.entries]
     if result.nest:
         expansion["contains"] = _nest(items, result.providers)
     elif items:

@@ -110,6 +110,13 @@ def _localise(entry: Entry, provider: CodeSystemProvider | None,
               request: ExpandRequest) -> Entry:
     """The entry's display in the requested language, and the designations to show."""
     concept = entry.concept
+    if not request.display_language and not (request.include_designations
+                                             or request.designations):
+        # what the steps below come to when no language and no designation is asked for
+        display = entry.display or concept.display or ""
+        if display == entry.display and not entry.designations:
+            return entry
+        return replace(entry, display=display, designations=())
     cs_language = provider.language if provider is not None else None
     candidates = [Designation(entry.display or concept.display or "", cs_language)]
     candidates += list(concept.designations) + list(entry.designations)
