@@ -324,18 +324,21 @@ def test_pages_of_a_broad_search_across_code_systems_agree(codeset_db, monkeypat
 
 
 def test_a_kept_search_is_never_served_for_another_generation(tmp_path, monkeypatch):
-    """The count of a broad word's matches and its ranked candidates are kept across requests
-    (Search._systems, Search._ranked), for the store generation they were read in: after a
+    """The count of a broad word's matches, its ranked candidates and the concepts whose code
+    is the text are kept across requests (Search._systems, _ranked, _exact), for the store
+    generation they were read in: after a
     re-import of the same code system (the same version, here under the same code-system id)
     the search runs again."""
     monkeypatch.setattr(search, "RANKED", 2)  # fewer candidates than matches: counted
     path = tmp_path / "cs.json"
 
-    def write(walks: int) -> None:
+    def write(walks: int, amble: bool = False) -> None:
+        """`amble`: with a concept whose code is a word of the others' displays, not its own"""
         path.write_text(json.dumps({
             "resourceType": "CodeSystem", "url": "http://example.org/cs/moves", "version": "1",
             "status": "active", "content": "complete", "concept": [
-                {"code": f"w{n}", "display": f"Walk number {n}"} for n in range(walks)]}),
+                {"code": f"w{n}", "display": f"Walk number {n}"} for n in range(walks)] + (
+                [{"code": "number", "display": "Amble"}] if amble else [])}),
             encoding="utf-8")
 
     write(5)
@@ -355,13 +358,20 @@ def test_a_kept_search_is_never_served_for_another_generation(tmp_path, monkeypa
     def listed() -> set[str]:
         return {c["code"] for c in expansion(count=20)["contains"]}
 
+    def coded(text: str) -> set[str]:
+        found = client.get("/fhir/ValueSet/$expand", query_string={**query, "filter": text})
+        return {c["code"] for c in found.get_json()["expansion"].get("contains", [])}
+
     assert total(count=3) == total(count=2, offset=2) == 5
     assert listed() == {f"w{n}" for n in range(5)}
-    write(7)
+    assert coded("number") == {f"w{n}" for n in range(5)}
+    write(7, amble=True)
     fhir_loader.import_paths(store, [path])
     assert {info.url: info.id for info in store.code_systems()} == before  # the same cs_id
     assert total(count=3) == total(count=2, offset=4) == 7
     assert listed() == {f"w{n}" for n in range(7)}  # nor a kept ranking
+    # nor the concepts whose code is the text (Search._exact)
+    assert coded("number") == {"number", *(f"w{n}" for n in range(7))}
 
 
 def test_a_search_of_all_codes_names_the_code_systems_that_matched(codeset_db):

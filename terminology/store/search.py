@@ -33,7 +33,7 @@ __all__ = ["SEARCH_SECONDS", "IndexRows", "Search", "add_to_index", "index_rows"
 
 SEARCH_SECONDS = 2.0  # a text search running longer than this answers too-costly
 TIME_CHECK_STEPS = 20000  # SQLite VM steps between two looks at the clock
-COUNTS_KEPT = 4096  # match counts kept across requests (Search._systems), per process
+COUNTS_KEPT = 4096  # match counts (Search._systems) and exact codes (_exact) kept, per process
 RANKINGS_KEPT = 256  # ranked candidate lists kept across requests (Search._ranked), per process
 FEW_SYSTEMS = 4  # a scope of at most this many code systems is read without counting first
 RANKED = 100  # candidates of each kind put in order by the ranking, whatever the page asked
@@ -142,6 +142,14 @@ def _kept_count(search: Search, generation: int, expression: str,
     """Search._systems's count of one generation, read in the calling thread's snapshot (which
     reads that generation: the key's). An interrupted count raises, and is not kept."""
     return Search._count_systems(search._reader(), expression, ids)
+
+
+@lru_cache(maxsize=COUNTS_KEPT)
+def _kept_exact(search: Search, generation: int, code: str,
+                ids: tuple[int, ...] | None) -> list[tuple[int, int, str]]:
+    """Search._exact's concepts of one generation, read in the calling thread's snapshot:
+    every page of a search asks for them (most often, none: the text is not a code)."""
+    return Search._exact_codes(search._reader(), code, _Scope(None if ids is None else list(ids)))
 
 
 @lru_cache(maxsize=RANKINGS_KEPT)
@@ -265,11 +273,18 @@ class Search(Connections):
         code = query.code_expression()
         if code is None:
             return []
-        return self._kept(("search exact", code, scope.sql, *scope.bound), lambda: [
-            (int(rowid), int(cs_id), str(found)) for rowid, cs_id, found in con.execute(
-                "SELECT s.rowid, c.cs_id, c.code FROM concept_search s CROSS JOIN concept c "
-                f"ON c.id = (s.rowid & {CONCEPT_MASK}) WHERE concept_search MATCH ?{scope.sql}",
-                [code, *scope.bound])])
+        if self._snapshot_kept() is None:  # no snapshot: no generation to keep them for
+            return self._exact_codes(con, code, scope)
+        ids = None if scope.ids is None else tuple(scope.ids)
+        return _kept_exact(self, self._generation(), code, ids)
+
+    @staticmethod
+    def _exact_codes(con: sqlite3.Connection, code: str,
+                     scope: _Scope) -> list[tuple[int, int, str]]:
+        return [(int(rowid), int(cs_id), str(found)) for rowid, cs_id, found in con.execute(
+            "SELECT s.rowid, c.cs_id, c.code FROM concept_search s CROSS JOIN concept c "
+            f"ON c.id = (s.rowid & {CONCEPT_MASK}) WHERE concept_search MATCH ?{scope.sql}",
+            [code, *scope.bound])]
 
     def _kept(self, key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
         """`compute()`, once per key within one snapshot (one request): a request counts the
