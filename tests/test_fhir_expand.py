@@ -4,6 +4,7 @@ inline `valueSet`, and with every resource sent as a `tx-resource` parameter ins
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -23,6 +24,9 @@ from conftest import (
     parameters,
     tx_types,
 )
+from codesystems.fhir_json import loader as fhir_loader
+from server import create_app
+from terminology.store import Store
 
 EXT_CONTAINS_PROPERTY = (
     "http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.expansion.contains.property")
@@ -494,3 +498,27 @@ def test_invalid_regex_is_4xx(fhir_client):
     r = post_expand(fhir_client, ("valueSet", "resource", vs))
     assert 400 <= r.status_code < 500
     assert "(unclosed" in outcome_text(r.fhir)
+
+
+def test_the_configured_expansion_limit_is_the_one_applied(tmp_path):
+    """TX_EXPAND_LIMIT raised above 10,000 lets a larger unpaged expansion through, and the
+    default still refuses it as too costly: the limit is the server's setting, not a number
+    of the expansion code's own."""
+    source = tmp_path / "many.json"
+    source.write_text(json.dumps({
+        "resourceType": "CodeSystem", "url": "http://example.org/cs/many", "version": "1",
+        "status": "active", "content": "complete", "concept": [
+            {"code": f"c{n}", "display": f"Concept {n}"} for n in range(10_050)]}),
+        encoding="utf-8")
+    store = Store(tmp_path / "tx.db")
+    fhir_loader.import_paths(store, [source])
+    query = {"url": "http://example.org/cs/many?fhir_vs"}
+    raised = create_app({"DB": str(store.path), "EXPAND_LIMIT": 20_000}).test_client()
+    whole = raised.get(EXPAND, query_string=query)
+    assert whole.status_code == 200, whole.get_json()
+    assert whole.get_json()["expansion"]["total"] == 10_050
+    assert len(whole.get_json()["expansion"]["contains"]) == 10_050
+    default = create_app({"DB": str(store.path)}).test_client()
+    refused = default.get(EXPAND, query_string=query)
+    assert refused.status_code == 422
+    assert "(>10000)" in refused.get_json()["issue"][0]["details"]["text"]

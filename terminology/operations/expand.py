@@ -299,6 +299,13 @@ def _matching_members(evaluator: Evaluator, valueset: dict[str, Any],
     return members, len(members.entries)
 
 
+# An unpaged expansion is listed up to the server's limit (TX_EXPAND_LIMIT), and not refused
+# while listing below 10,000, tx.fhir.org's own cap ("too many codes to display"); a lower
+# limit (X-TOO-COSTLY-THRESHOLD, a smaller TX_EXPAND_LIMIT) is applied to the total, as
+# tx.fhir.org applies a threshold ("too many codes to produce": _check_size).
+DISPLAY_CAP = 10_000
+
+
 def expand(registry: Registry, request: ExpandRequest) -> ExpandResult:
     valueset = find_valueset(registry, valueset=request.valueset, url=request.url,
                              version=request.valueset_version, instance_id=request.instance_id)
@@ -315,6 +322,7 @@ def expand(registry: Registry, request: ExpandRequest) -> ExpandResult:
         active_only=request.active_only,
         versions_match=request.versions_match,
         expanding=True,
+        limit=max(request.limit, DISPLAY_CAP),
     )
     evaluator.valueset_versions = default_valueset_versions(request.default_valueset_versions)
     if evaluator.policy(valueset).merge:  # say that codes were compared across versions
