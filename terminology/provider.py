@@ -200,6 +200,16 @@ class AsLoaded(Protocol, metaclass=_Capability):
 
 
 @runtime_checkable
+class PagedListing(Protocol, metaclass=_Capability):
+    """A code system that reads a page of its concepts without listing those before it (a
+    stored one): a page of ICD-10-CM's implicit value set at offset 50,000 costs the page."""
+
+    def concept_page(self, offset: int, count: int) -> list[Concept]:
+        """The concepts `iter_concepts()` lists at positions offset to offset + count - 1;
+        there are `count()` in all."""
+
+
+@runtime_checkable
 class ExplainsUnknownCodes(Protocol, metaclass=_Capability):
     """A code system whose parser can say why a code is not one of its codes (UCUM: `The unit
     'kgXX' is unknown at character 1`); $validate-code reports it beside `Unknown code`."""

@@ -21,7 +21,7 @@ from terminology.errors import (
 )
 from terminology.filters import predicate
 from terminology.model import Canonical, Concept, Designation
-from terminology.provider import CodeSystemProvider, Predicate, Registry
+from terminology.provider import CodeSystemProvider, PagedListing, Predicate, Registry
 from terminology.status import STANDARDS_STATUS
 from terminology.store import version_key
 from terminology.store.provider import SqlProvider
@@ -215,6 +215,7 @@ class Expansion:
     used_valuesets: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     total: int | None = None  # every member, when only a page of them is listed
+    first: int = 0  # the position among the members of entries[0] (a page read directly)
     policy: VersionPolicy = VersionPolicy()
     nested_valuesets: list[dict[str, Any]] = field(default_factory=list)  # include.valueSet
 
@@ -319,18 +320,48 @@ class Evaluator:
                 issue_code="processing", tx_issue_type="vs-invalid",
                 message_id="VALUESET_CIRCULAR_REFERENCE")
 
-    def expand(self, valueset: dict[str, Any], keep: int | None = None) -> Expansion:
+    def expand(self, valueset: dict[str, Any], keep: int | None = None,
+               skip: int = 0) -> Expansion:
         """The members of `valueset`. With `keep`, only the first `keep` members are listed
-        and the rest are counted (a page of a large expansion, with its true total)."""
+        and the rest are counted (a page of a large expansion, with its true total); the
+        first `skip` of those may be left out (then `first` says where the entries start)."""
         url = valueset.get("url", "")
         self._check_cycle(valueset)
         self._stack.append(url)
         self._containers.append(valueset)
         try:
+            if keep is not None:
+                page = self._whole_system_page(valueset, keep, min(skip, keep))
+                if page is not None:
+                    return page
             return self._expand(valueset, keep)
         finally:
             self._stack.pop()
             self._containers.pop()
+
+    def _whole_system_page(self, valueset: dict[str, Any], keep: int,
+                           skip: int) -> Expansion | None:
+        """Members `skip` to `keep` of a value set that is one stored code system whole (an
+        implicit `?fhir_vs`): read as a page, counted by the code system, rather than
+        listing the members before it and counting those after (ICD-10-CM: 98,505). None
+        when the value set is anything else, and `_expand` lists it."""
+        compose = valueset.get("compose") or {}
+        includes = compose.get("include", [])
+        if len(includes) != 1 or compose.get("exclude") or self.active_only \
+                or compose.get("inactive") is False:
+            return None
+        include = includes[0]
+        if not include.get("system") or set(include) - {"system", "version"}:
+            return None  # a filter, a list of concepts, a value set, an extension...
+        provider = self.provider(include["system"], include.get("version"),
+                                 "ValueSet.compose.include[0].system")
+        if not isinstance(provider, PagedListing):
+            return None
+        system, version = provider.canonical.url, provider.canonical.version
+        entries = [Entry(system, version, c, c.display)
+                   for c in provider.concept_page(skip, keep - skip)]
+        return Expansion(entries=entries, used_systems=[str(provider.canonical)],
+                         total=provider.count(), first=skip, policy=self.policy(valueset))
 
     def policy(self, valueset: dict[str, Any]) -> VersionPolicy:
         """The version policy of a value set, worked out once per request (all-codes has an

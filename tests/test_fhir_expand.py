@@ -522,3 +522,40 @@ def test_the_configured_expansion_limit_is_the_one_applied(tmp_path):
     refused = default.get(EXPAND, query_string=query)
     assert refused.status_code == 422
     assert "(>10000)" in refused.get_json()["issue"][0]["details"]["text"]
+
+
+def _flat(client, **query) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    found = client.get(EXPAND, query_string={"excludeNested": "true", **query})
+    assert found.status_code == 200, found.get_json()
+    return dict(found.get_json()["expansion"])
+
+
+@pytest.mark.parametrize("system, extra", [
+    (BODY_SITE, {}),
+    (BODY_SITE, {"activeOnly": "true"}),  # not read as a page: listed, then cut
+    (BODY_SITE, {"useSupplement": BODY_SITE_LAY}),
+    (BODY_SITE, {"property": "status", "displayLanguage": "de"}),
+])
+def test_a_page_of_a_whole_code_system_is_the_page_of_its_listing(fhir_client, system, extra):
+    """A page of an implicit value set is read from the store at its offset (the code system
+    counts the rest) rather than listed from the start: the same members, in the same order,
+    with the same total, displays and properties as a page cut from the whole listing."""
+    whole = _flat(fhir_client, url=f"{system}?fhir_vs", **extra)
+    members = whole.get("contains", [])
+    for offset, count in [(0, 3), (2, 4), (7, 5), (9, 1), (10, 3), (25, 2), (0, 0)]:
+        page = _flat(fhir_client, url=f"{system}?fhir_vs", offset=offset, count=count, **extra)
+        assert page["total"] == whole["total"] == len(members)
+        assert page.get("contains", []) == members[offset:offset + count], (offset, count)
+        assert page["offset"] == offset
+
+
+def test_a_page_of_cpt_carries_its_facts_as_the_listing_does(client):
+    """CPT's provider adds its dated facts (status, add-on) to every concept it lists: a page
+    read at its offset carries the same."""
+    whole = _flat(client, url="http://www.ama-assn.org/go/cpt?fhir_vs", property="status")
+    members = whole["contains"]
+    for offset in (0, 5, len(members) - 2):
+        page = _flat(client, url="http://www.ama-assn.org/go/cpt?fhir_vs", property="status",
+                     offset=offset, count=4)
+        assert page["total"] == whole["total"]
+        assert page["contains"] == members[offset:offset + 4]

@@ -73,10 +73,10 @@ class CptProvider(SqlProvider):
             return self._expression(code, day)
         return self._enriched(code, day)
 
-    def _listed(self) -> Iterator[Concept]:
-        """Every stored code, with its add-on facts and status as $lookup gives them."""
+    def _listed(self, offset: int = 0, limit: int = -1) -> Iterator[Concept]:
+        """The stored codes, with their add-on facts and status as $lookup gives them."""
         day = clock.today()
-        for concept in super()._listed():
+        for concept in super()._listed(offset, limit):
             yield self._enriched(concept.code, day) or concept
 
     def special_filter(self, prop: str, op: str, value: str) -> Predicate | None:

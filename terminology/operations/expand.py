@@ -113,10 +113,10 @@ def _localise(entry: Entry, provider: CodeSystemProvider | None,
     if not request.display_language and not (request.include_designations
                                              or request.designations):
         # what the steps below come to when no language and no designation is asked for
-        display = entry.display or concept.display or ""
-        if display == entry.display and not entry.designations:
+        plain = entry.display or concept.display or ""
+        if plain == entry.display and not entry.designations:
             return entry
-        return replace(entry, display=display, designations=())
+        return replace(entry, display=plain, designations=())
     cs_language = provider.language if provider is not None else None
     candidates = [Designation(entry.display or concept.display or "", cs_language)]
     candidates += list(concept.designations) + list(entry.designations)
@@ -335,7 +335,8 @@ def expand(registry: Registry, request: ExpandRequest) -> ExpandResult:
     paged_within_limit = window is not None and not request.filter and (
         request.count is not None and request.count <= request.limit)
     expansion = (searched[0] if searched is not None
-                 else evaluator.expand(valueset, keep=window if paged_within_limit else None))
+                 else evaluator.expand(valueset, keep=window, skip=request.offset)
+                 if paged_within_limit else evaluator.expand(valueset))
     rules = ("system-version", "force-system-version", "check-system-version")
     echoed = tuple(e for e in request.echo
                    if e[0] not in rules or (e[0], e[2]) in evaluator.versions.used)
@@ -357,7 +358,8 @@ def expand(registry: Registry, request: ExpandRequest) -> ExpandResult:
         raise InvalidRequest("offset and count must not be negative", expression="offset")
     paged = request.offset > 0 or request.count is not None
     end = None if request.count is None else request.offset + request.count
-    page = entries[request.offset:end]
+    page = entries[request.offset - expansion.first:None if end is None
+                   else end - expansion.first]
     providers = {p.canonical.url: p for p in used_providers}
     property_defs: dict[str, dict[str, Any]] = {}
     for provider in used_providers:

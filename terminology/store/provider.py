@@ -132,6 +132,12 @@ class SqlProvider:
         for concept in self._listed():
             yield self._supplemented(concept) or concept
 
+    def concept_page(self, offset: int, count: int) -> list[Concept]:
+        page = list(self._listed(offset, count))
+        if not self._supplement_items:
+            return page
+        return [self._supplemented(concept) or concept for concept in page]
+
     def concepts_as_loaded(self) -> list[dict[str, Any]] | None:
         """A loaded FHIR CodeSystem's concepts as they came (see AsLoaded)."""
         return self.store.concepts_as_loaded(self.info.id)
@@ -144,9 +150,10 @@ class SqlProvider:
         """The concept's row as read from the store (kept: _kept_concept)."""
         return _kept_concept(self._kept_as, code)
 
-    def _listed(self) -> Iterator[Concept]:
-        """Every concept as the code system holds it (before supplements)."""
-        return self.store.iter_concepts(self.info.id)
+    def _listed(self, offset: int = 0, limit: int = -1) -> Iterator[Concept]:
+        """The concepts as the code system holds them (before supplements), from position
+        `offset`, at most `limit` (-1: all)."""
+        return self.store.iter_concepts(self.info.id, offset, limit)
 
     # -- hierarchy ----------------------------------------------------------------------------
 

@@ -105,9 +105,12 @@ class Reads(Connections):
             "SELECT concepts FROM code_system_concepts WHERE cs_id = ?", (cs_id,)).fetchone()
         return orjson.loads(row[0]) if row else None
 
-    def iter_concepts(self, cs_id: int) -> Iterator[Concept]:
+    def iter_concepts(self, cs_id: int, offset: int = 0, limit: int = -1) -> Iterator[Concept]:
+        """The concepts in the code system's order, from position `offset`, at most `limit`
+        of them (-1: all)."""
         rows = self._reader().execute(
-            f"SELECT {CONCEPT_COLUMNS} FROM concept WHERE cs_id = ? ORDER BY id", (cs_id,)
+            f"SELECT {CONCEPT_COLUMNS} FROM concept WHERE cs_id = ? ORDER BY id "
+            "LIMIT ? OFFSET ?", (cs_id, limit, offset)
         )
         for row in rows:
             yield concept_from_row(tuple(row))

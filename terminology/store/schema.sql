@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS concept (
     analysed     TEXT,                        -- the ranking's marks of its terms (encode_terms)
     UNIQUE (cs_id, code)
 );
+-- a code system's concepts in its own order (the ids'), without sorting them: a listing, and
+-- a page at any offset of a whole code system (ICD-10-CM's at 50,000: 2 ms, not 50)
+CREATE INDEX IF NOT EXISTS concept_in_order ON concept (cs_id);
 
 -- A loaded FHIR CodeSystem's `concept` array as it came (nested), for CodeSystem reads with
 -- concepts; the concept rows above are what every operation uses.
