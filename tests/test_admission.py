@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from conftest import CPT, client_for
+from server import create_app
 from terminology.web.admission import first_value, is_heavy
 
 
@@ -38,7 +39,8 @@ def test_the_count_is_read_as_parse_qs_reads_it(query):
     assert first_value(query, "count") == parse_qs(query).get("count", [""])[0]
 
 
-def test_a_full_gate_refuses_heavy_requests_and_serves_cheap_ones(app):
+def test_a_full_gate_refuses_heavy_requests_and_serves_cheap_ones(db_path):
+    app = create_app({"DB": str(db_path), "CACHE_BYTES": 0})  # no answer kept by another test
     gate = app.extensions["admission"]
     client = app.test_client()
     taken = 0
