@@ -200,7 +200,7 @@ class AsLoaded(Protocol, metaclass=_Capability):
 
 
 @runtime_checkable
-class PagedListing(Protocol, metaclass=_Capability):
+class PagedListing(CodeSystemProvider, Protocol, metaclass=_Capability):
     """A code system that reads a page of its concepts without listing those before it (a
     stored one): a page of ICD-10-CM's implicit value set at offset 50,000 costs the page."""
 

@@ -330,21 +330,20 @@ class Evaluator:
         self._stack.append(url)
         self._containers.append(valueset)
         try:
-            if keep is not None:
-                page = self._whole_system_page(valueset, keep, min(skip, keep))
-                if page is not None:
-                    return page
+            whole = self._whole_system(valueset)
+            if whole is not None and keep is not None:
+                return self._page(valueset, whole, keep, min(skip, keep))
+            if whole is not None and whole.count() > self.limit:
+                raise _too_many(valueset, self.limit)  # what listing would come to
             return self._expand(valueset, keep)
         finally:
             self._stack.pop()
             self._containers.pop()
 
-    def _whole_system_page(self, valueset: dict[str, Any], keep: int,
-                           skip: int) -> Expansion | None:
-        """Members `skip` to `keep` of a value set that is one stored code system whole (an
-        implicit `?fhir_vs`): read as a page, counted by the code system, rather than
-        listing the members before it and counting those after (ICD-10-CM: 98,505). None
-        when the value set is anything else, and `_expand` lists it."""
+    def _whole_system(self, valueset: dict[str, Any]) -> PagedListing | None:
+        """The code system of a value set that is one stored code system whole (an implicit
+        `?fhir_vs`): its members are that code system's concepts, `count()` of them, and a
+        page of them is read at its offset. None for any other value set."""
         compose = valueset.get("compose") or {}
         includes = compose.get("include", [])
         if len(includes) != 1 or compose.get("exclude") or self.active_only \
@@ -355,8 +354,13 @@ class Evaluator:
             return None  # a filter, a list of concepts, a value set, an extension...
         provider = self.provider(include["system"], include.get("version"),
                                  "ValueSet.compose.include[0].system")
-        if not isinstance(provider, PagedListing):
-            return None
+        return provider if isinstance(provider, PagedListing) else None
+
+    def _page(self, valueset: dict[str, Any], provider: PagedListing, keep: int,
+              skip: int) -> Expansion:
+        """Members `skip` to `keep` of the value set over `provider` whole: read as a page
+        and counted by the code system, rather than listing the members before it and
+        counting those after (ICD-10-CM: 98,505)."""
         system, version = provider.canonical.url, provider.canonical.version
         entries = [Entry(system, version, c, c.display)
                    for c in provider.concept_page(skip, keep - skip)]
@@ -396,10 +400,7 @@ class Evaluator:
                 if keep is None or len(seen) <= keep:
                     result.entries.append(entry)
                 if len(seen) > limit:
-                    raise TooCostly(
-                        f"The value set '{valueset.get('url', '')}' expansion has too many "
-                        f"codes to display (>{limit})",
-                        message_id="VALUESET_TOO_COSTLY")
+                    raise _too_many(valueset, limit)
         result.used_systems += [s for s in excluded.used_systems if s not in result.used_systems]
         result.used_valuesets += [v for v in excluded.used_valuesets
                                   if v not in result.used_valuesets]
@@ -604,6 +605,11 @@ class Evaluator:
             return None
         return Entry(provider.canonical.url, provider.canonical.version, concept,
                      concept.display)
+
+
+def _too_many(valueset: dict[str, Any], limit: int) -> TooCostly:
+    return TooCostly(f"The value set '{valueset.get('url', '')}' expansion has too many codes "
+                     f"to display (>{limit})", message_id="VALUESET_TOO_COSTLY")
 
 
 def _within_budget() -> bool:

@@ -24,6 +24,7 @@ from terminology.provider import (
     Expressions,
     Hierarchy,
     LenientWhitespace,
+    PagedListing,
     SpecialFilters,
     Supplementable,
     TextSearch,
@@ -33,7 +34,8 @@ LAY = "urn:txserver:CodeSystem/cpt-lay"
 EXPAND = "/fhir/ValueSet/$expand"
 UNCLOSED = "http://hl7.org/fhir/StructureDefinition/valueset-unclosed"
 CAPABILITIES = (AsLoaded, DatedFacts, ExpansionLimit, ExplainsUnknownCodes, Expressions,
-                Hierarchy, LenientWhitespace, SpecialFilters, Supplementable, TextSearch)
+                Hierarchy, LenientWhitespace, PagedListing, SpecialFilters, Supplementable,
+                TextSearch)
 
 
 def _capabilities(provider: object) -> set[str]:
@@ -53,7 +55,7 @@ def _supplement_of(provider: CodeSystemProvider) -> list[dict]:
 def test_cpt_declares_what_its_definition_says(web_app) -> None:
     cpt = web_app.extensions["registry"].resolve(CPT)
     assert {"Expressions", "SpecialFilters", "ExpansionLimit", "LenientWhitespace",
-            "DatedFacts"} <= _capabilities(cpt)
+            "DatedFacts", "PagedListing"} <= _capabilities(cpt)
     assert cpt.closing_filters == cpt_definition.CLOSING_FILTERS
     assert cpt.expand_limit == cpt_definition.EXPAND_LIMIT == 1000
     assert cpt.lenient_whitespace is cpt_definition.LENIENT_WHITESPACE
@@ -115,3 +117,17 @@ def test_cpt_with_its_lay_supplement_keeps_its_filters_and_says_when_unclosed(we
     body = _expand_inline(web, ranges, useSupplement=LAY)
     assert set(expansion_codes(body)) == {"64633", "64634", "64635", "64636"}
     assert _unclosed(body)  # expressions such as 64636:50 are members no listing holds
+
+
+def test_every_stored_code_system_reads_a_page_and_counts_what_it_lists(web_app) -> None:
+    """PagedListing: a page at an offset is that part of the listing, and count() is the
+    length of the listing (a whole code system's pages and totals rely on both)."""
+    registry = web_app.extensions["registry"]
+    with registry.snapshot():
+        for provider in registry.providers():
+            assert isinstance(provider, PagedListing), provider.canonical
+            listed = [c.code for c in provider.iter_concepts()]
+            assert provider.count() == len(listed), provider.canonical
+            for offset in (0, 1, len(listed) // 2, len(listed)):
+                page = [c.code for c in provider.concept_page(offset, 3)]
+                assert page == listed[offset:offset + 3], (provider.canonical, offset)
