@@ -146,7 +146,7 @@ def _kept_count(search: Search, generation: int, expression: str,
 
 @lru_cache(maxsize=COUNTS_KEPT)
 def _kept_exact(search: Search, generation: int, code: str,
-                ids: tuple[int, ...] | None) -> list[tuple[int, int, str]]:
+                ids: tuple[int, ...] | None) -> tuple[tuple[int, int, str], ...]:
     """Search._exact's concepts of one generation, read in the calling thread's snapshot:
     every page of a search asks for them (most often, none: the text is not a code)."""
     return Search._exact_codes(search._reader(), code, _Scope(None if ids is None else list(ids)))
@@ -268,11 +268,11 @@ class Search(Connections):
         return counts
 
     def _exact(self, con: sqlite3.Connection, query: Query,
-               scope: _Scope) -> list[tuple[int, int, str]]:
+               scope: _Scope) -> tuple[tuple[int, int, str], ...]:
         """(index rowid, cs_id, code) of the concepts whose code is the text typed."""
         code = query.code_expression()
         if code is None:
-            return []
+            return ()
         if self._snapshot_kept() is None:  # no snapshot: no generation to keep them for
             return self._exact_codes(con, code, scope)
         ids = None if scope.ids is None else tuple(scope.ids)
@@ -280,11 +280,11 @@ class Search(Connections):
 
     @staticmethod
     def _exact_codes(con: sqlite3.Connection, code: str,
-                     scope: _Scope) -> list[tuple[int, int, str]]:
-        return [(int(rowid), int(cs_id), str(found)) for rowid, cs_id, found in con.execute(
+                     scope: _Scope) -> tuple[tuple[int, int, str], ...]:
+        return tuple((int(rowid), int(cs_id), str(found)) for rowid, cs_id, found in con.execute(
             "SELECT s.rowid, c.cs_id, c.code FROM concept_search s CROSS JOIN concept c "
             f"ON c.id = (s.rowid & {CONCEPT_MASK}) WHERE concept_search MATCH ?{scope.sql}",
-            [code, *scope.bound])]
+            [code, *scope.bound]))
 
     def _kept(self, key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
         """`compute()`, once per key within one snapshot (one request): a request counts the
