@@ -9,6 +9,7 @@ import tracemalloc
 from collections.abc import Callable
 
 from terminology.fhir import structure
+from terminology.store import Store
 from terminology.textsearch.words import stem
 
 
@@ -58,3 +59,23 @@ def test_a_structure_check_keeps_the_resource_digest_not_the_resource() -> None:
     assert _kept_bytes(check_them) < 200_000  # 2.2 MB if the resources were kept
     broken = {**code_system(99), "concept": [{"code": 1}]}
     assert structure.problem(broken) == structure.problem(broken) is not None
+
+
+def test_searches_over_one_scope_of_many_code_systems_share_its_key(db_path) -> None:
+    """The counts and codes a search keeps are keyed by the code systems it covers: all
+    codes covers hundreds (900 ids), and each of 3,000 searches of it held its own copy of
+    them (55 MB); equal scopes now share one."""
+    store = Store(db_path)
+    scope = list(range(1, 901))  # as all codes asks: a new list of the same ids each time
+    texts = [f"zq{chr(97 + i % 26)}{chr(97 + i // 26 % 26)}{chr(97 + i // 676)}x"
+             for i in range(300)]
+
+    def search_them() -> None:
+        with store.snapshot():
+            for text in texts:
+                store.count_by_system(text, list(scope))
+                store.search(text, list(scope), 20)
+
+    search_them()  # the shared key made, the vocabulary read
+    texts = [t.replace("zq", "zw") for t in texts]
+    assert _kept_bytes(search_them) < 600_000  # 300 copies of 900 ids: 2.4 MB and more
