@@ -20,12 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol, _ProtocolMeta, runtime_checkable
+from typing import Any, Protocol, TypeVar, _ProtocolMeta, runtime_checkable
 
 from terminology.model import Canonical, Concept, Filter, Property
 from terminology.store import ConceptMapInfo, Store, ValueSetInfo
 
 Predicate = Callable[[Concept], bool]  # a filter of ValueSet.compose, over one concept
+_T = TypeVar("_T")
 
 
 class CodeSystemProvider(Protocol):
@@ -272,6 +273,13 @@ class Registry(Protocol):
         """What the search stands for instead of `text` when it corrected a typo (`diabetes`
         for `diabetis`), over those stored code systems; None when it did not (or cannot
         tell)."""
+
+    def kept(self, valueset: dict[str, Any], name: str, compute: Callable[[], _T]) -> _T:
+        """`compute()`, what `name` is of `valueset`, kept for the store generation and the
+        day when `valueset` is the registry's all-codes value set and the registry is the
+        store's alone: all-codes has an include for each of hundreds of code systems, and
+        every search over it asks the same of it. Otherwise computed each time (a value set
+        a client sent is never kept)."""
 
     # -- supplements
     def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None: ...

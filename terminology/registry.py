@@ -21,9 +21,9 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from terminology import clock, heap
 from terminology.errors import NotFound
@@ -35,6 +35,8 @@ from terminology.store.provider import SqlProvider, one_store
 from terminology.textsearch.synonyms import Synonyms
 
 ProviderFactory = Callable[[Store, CodeSystemInfo], CodeSystemProvider]
+_Scope = tuple[Store, dict[int, SqlProvider], list[int]]  # StoreRegistry._scope
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,10 @@ class Catalog:
     stored: dict[str, list[CodeSystemProvider]]  # by_url without the built-in providers
     all_codes: dict[str, Any]  # the all-codes value set (StoreRegistry.all_codes)
     value_sets_by_id: dict[str, ValueSetInfo]  # the first of value_set_infos with each id
+    # what was worked out from the all-codes value set in this generation (StoreRegistry.kept):
+    # by (name, id of the value set, day), with the value set to tell it is the same one
+    kept: OrderedDict[tuple[str, int, str], tuple[dict[str, Any], Any]] = field(
+        default_factory=OrderedDict)
 
 
 class _Pin(threading.local):
@@ -105,6 +111,8 @@ class StoreRegistry:
 
     KEEP = 2  # catalogs kept: the newest generation, and the one requests may still be on
     VALUE_SETS_KEPT = 256  # stored value sets kept parsed (the ones in use), the rest on disk
+    FACTS_KEPT = 64  # facts worked out from the all-codes value set, per generation (kept)
+    SCOPES_KEPT = 16  # tuples of providers searched together, with their store and row ids
 
     def __init__(
         self,
@@ -128,6 +136,8 @@ class StoreRegistry:
         self._pinned = _Pin()
         self._file_seen = False
         self._value_sets: OrderedDict[tuple[int, int], dict[str, Any] | None] = OrderedDict()
+        self._scopes: OrderedDict[int, tuple[tuple[CodeSystemProvider, ...], _Scope | None]] = (
+            OrderedDict())
         self.refresh()
 
     # -- loading ------------------------------------------------------------------------------
@@ -294,24 +304,42 @@ class StoreRegistry:
 
     def search_across(self, providers: Sequence[CodeSystemProvider], text: str,
                       limit: int | None) -> list[Hit] | None:
-        store = one_store(providers)
-        if store is None:
+        scope = self._scope(providers)
+        if scope is None:
             return None
-        by_id = _stored_by_id(providers)
-        return [(by_id[hit.cs_id], hit.code) for hit in store.search(text, list(by_id), limit)]
+        store, by_id, ids = scope
+        return [(by_id[hit.cs_id], hit.code) for hit in store.search(text, ids, limit)]
 
     def counts_across(self, providers: Sequence[CodeSystemProvider],
                       text: str) -> list[tuple[CodeSystemProvider, int]] | None:
-        store = one_store(providers)
-        if store is None:
+        scope = self._scope(providers)
+        if scope is None:
             return None
-        by_id = _stored_by_id(providers)
-        return [(by_id[cs_id], n) for cs_id, n in store.count_by_system(text, list(by_id)).items()]
+        store, by_id, ids = scope
+        return [(by_id[cs_id], n) for cs_id, n in store.count_by_system(text, ids).items()]
 
     def correction_across(self, providers: Sequence[CodeSystemProvider],
                           text: str) -> str | None:
+        scope = self._scope(providers)
+        return None if scope is None else scope[0].correction(text, scope[2])
+
+    def _scope(self, providers: Sequence[CodeSystemProvider]) -> _Scope | None:
+        """The store that all `providers` read, with them by row id, and the row ids; None
+        unless they are all stored code systems of one store. Kept for a tuple (which cannot
+        change) among the last SCOPES_KEPT: a search of all codes asks three times a request
+        about the same hundreds of providers (expand.py keeps their tuple)."""
+        kept = self._scopes.get(id(providers)) if isinstance(providers, tuple) else None
+        if kept is not None and kept[0] is providers:
+            return kept[1]
         store = one_store(providers)
-        return None if store is None else store.correction(text, _stored_ids(providers))
+        by_id = _stored_by_id(providers)
+        scope = None if store is None else (store, by_id, list(by_id))
+        if isinstance(providers, tuple):
+            with self._lock:
+                self._scopes[id(providers)] = (providers, scope)
+                while len(self._scopes) > self.SCOPES_KEPT:
+                    self._scopes.popitem(last=False)
+        return scope
 
     def supplement(self, url: str, version: str | None = None) -> dict[str, Any] | None:
         """A stored supplement (`txserver import fhir`), newest version unless one is named."""
@@ -362,6 +390,25 @@ class StoreRegistry:
                 self._value_sets.popitem(last=False)
         return found if found is not None else {}
 
+    def kept(self, valueset: dict[str, Any], name: str, compute: Callable[[], _T]) -> _T:
+        """Kept only for the all-codes value set of this generation: any other is small
+        enough to work out again, and a value set a client sent is never kept."""
+        catalog = self._current()
+        if valueset is not catalog.all_codes:
+            return compute()
+        key = (name, id(valueset), clock.today())
+        with self._lock:
+            found = catalog.kept.get(key)
+            if found is not None and found[0] is valueset:
+                catalog.kept.move_to_end(key)
+                return cast(_T, found[1])
+        value = compute()  # outside the lock; an error is raised, not kept
+        with self._lock:
+            catalog.kept[key] = (valueset, value)
+            while len(catalog.kept) > self.FACTS_KEPT:
+                catalog.kept.popitem(last=False)
+        return value
+
     def all_codes(self) -> dict[str, Any]:
         """Every code of every code system loaded (the default version of each): one value set
         for "search all medical codes" ($expand with a filter, or paged). Built with the
@@ -402,11 +449,6 @@ def _listed(value_sets: dict[str, list[ValueSetInfo]]) -> list[ValueSetInfo]:
 def _stored_by_id(providers: Sequence[CodeSystemProvider]) -> dict[int, SqlProvider]:
     """The stored code-system versions among `providers`, by their row id in the store."""
     return {p.info.id: p for p in providers if isinstance(p, SqlProvider)}
-
-
-def _stored_ids(providers: Sequence[CodeSystemProvider]) -> list[int]:
-    """The store's row ids of the code-system versions (of the stored ones among them)."""
-    return list(_stored_by_id(providers))
 
 
 URI_IDENTIFIER = "urn:ietf:rfc:3986"
@@ -654,6 +696,9 @@ class RegistryLayer:
 
     def concept_map_resources(self) -> list[dict[str, Any]]:
         return self.base.concept_map_resources()
+
+    def kept(self, valueset: dict[str, Any], name: str, compute: Callable[[], _T]) -> _T:
+        return compute()  # what the base kept may not be what this layer sees
 
 
 class RequestRegistry(RegistryLayer):

@@ -251,6 +251,15 @@ class Evaluator:
         self._policies: dict[int, tuple[dict[str, Any], VersionPolicy]] = {}  # by id(valueset)
         self._acyclic: dict[int, dict[str, Any]] = {}  # value sets checked for cycles, by id
 
+    @property
+    def plain(self) -> bool:
+        """Whether the request leaves every choice of version to the value sets and the
+        registry (no version rules, no date, no default value-set versions): then what it
+        resolves for a value set is the same for every such request of the day."""
+        rules = self.versions
+        return not (rules.default or rules.force or rules.check or self.on_date
+                    or self.valueset_versions)
+
     # -- code systems -------------------------------------------------------------------------
 
     def provider(self, system: str, version: str | None, where: str) -> CodeSystemProvider:
@@ -372,9 +381,10 @@ class Evaluator:
         include for each of hundreds of code systems)."""
         kept = self._policies.get(id(valueset))
         if kept is None or kept[0] is not valueset:
-            kept = (valueset, VersionPolicy.of(valueset.get("compose") or {},
-                                               versions_match_setting(valueset,
-                                                                      self.versions_match)))
+            versions_match = versions_match_setting(valueset, self.versions_match)
+            kept = (valueset, self.registry.kept(
+                valueset, f"version policy {versions_match}",
+                lambda: VersionPolicy.of(valueset.get("compose") or {}, versions_match)))
             self._policies[id(valueset)] = kept
         return kept[1]
 

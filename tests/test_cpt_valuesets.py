@@ -186,3 +186,21 @@ def test_code_ranges_hold_only_codes_of_their_shape(client):
     surgery = codes_in("00100-69990")
     assert "64636" in surgery and not {"1036F", "0901T", "0001A", "0001U"} & set(surgery)
     assert codes_in("0001F-9999F") == ["1036F"]
+
+
+def test_a_search_of_all_codes_follows_each_request_s_version_rules(client):
+    """What a search of all codes resolves (hundreds of code systems) is kept for the
+    requests that leave the versions to the value set; one with its own version rules, or
+    a date, resolves its own, before and after the plain ones."""
+    def used(**query: str) -> list[str]:
+        body = _expand(client, url="urn:txserver:ValueSet/all-codes", filter="facet joint",
+                       count=2, **query)
+        return [p["valueUri"] for p in body["expansion"]["parameter"]
+                if p["name"] == "used-codesystem" and p["valueUri"].startswith(CPT)]
+
+    older = {"system-version": f"{CPT}|2025"}
+    assert used(**older) == [f"{CPT}|2025"]
+    assert used() == [f"{CPT}|2026"]
+    assert used(**older) == [f"{CPT}|2025"]
+    assert used() == [f"{CPT}|2026"]
+    assert used(date="2025-06-01") == [f"{CPT}|2025"]

@@ -160,9 +160,12 @@ def _check_size(valueset: dict[str, Any], request: ExpandRequest, total: int,
 def _unclosed(valueset: dict[str, Any], providers: dict[str, CodeSystemProvider]) -> bool:
     """True when a code system with expressions (CPT) could add members no listing can hold:
     an include of it lists no concepts and none of its filters is one of its closing ones."""
+    expressive = {url: p for url, p in providers.items() if isinstance(p, Expressions)}
+    if not expressive:  # most often: then the includes (all-codes: hundreds) are not read
+        return False
     for include in (valueset.get("compose") or {}).get("include", []):
-        provider = providers.get(include.get("system", ""))
-        if not isinstance(provider, Expressions) or include.get("concept"):
+        provider = expressive.get(include.get("system", ""))
+        if provider is None or include.get("concept"):
             continue
         filters = {(str(f.get("property")), str(f.get("op")), str(f.get("value")).lower())
                    for f in include.get("filter", [])}
@@ -206,7 +209,7 @@ def _whole_systems(valueset: dict[str, Any]) -> bool:
 
 
 def _search_first(evaluator: Evaluator, valueset: dict[str, Any],
-                  providers: list[CodeSystemProvider] | None, text: str,
+                  providers: tuple[CodeSystemProvider, ...] | None, text: str,
                   window: int | None) -> tuple[Expansion, int] | None:
     """A text-filtered expansion from the code systems' ranked search, keeping the members:
     the best matches first, without listing every member of a large code system. Returns the
@@ -217,18 +220,18 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any],
         return None
     registry = evaluator.registry
     expansion = Expansion(entries=[])
-    whole = _whole_systems(valueset) and not evaluator.active_only
+    whole = not evaluator.active_only and registry.kept(
+        valueset, "whole systems", lambda: _whole_systems(valueset))
     if whole and window is not None:  # every match is a member: rank one page, count the rest
         hits = registry.search_across(providers, text, window)  # first: it may count them too
         counts = registry.counts_across(providers, text)
         if counts is not None and hits is not None:
             total = sum(n for _, n in counts)
+            one_each, position = _order_of(evaluator, valueset, providers)
             # all codes draws on hundreds of code systems: it names those with a match
-            matched = {id(p) for p, n in counts if n}
-            named = [p for p in providers if id(p) in matched] \
+            named = sorted((p for p, n in counts if n), key=lambda p: position.get(id(p), 0)) \
                 if valueset.get("url") == ALL_CODES_URL else providers
             expansion.used_systems = list(dict.fromkeys(str(p.canonical) for p in named))
-            one_each = len({p.canonical.url for p in providers}) == len(providers)
             for provider, code in hits:
                 entry = (evaluator.whole_system_member(provider, code) if one_each
                          else evaluator.member(valueset, provider.canonical.url, code))
@@ -254,19 +257,41 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any],
     return expansion, total
 
 
+def _order_of(evaluator: Evaluator, valueset: dict[str, Any],
+              providers: tuple[CodeSystemProvider, ...]) -> tuple[bool, dict[int, int]]:
+    """Whether each code system is among `providers` once (one version each), and where
+    each provider is among them (by id): kept with the providers themselves (_searchable)."""
+    def order() -> tuple[bool, dict[int, int]]:
+        return (len({p.canonical.url for p in providers}) == len(providers),
+                {id(p): index for index, p in enumerate(providers)})
+
+    return evaluator.registry.kept(valueset, "search order", order) if evaluator.plain \
+        else order()
+
+
 def _searchable(evaluator: Evaluator,
-                valueset: dict[str, Any]) -> list[CodeSystemProvider] | None:
-    """The providers of the code systems a value set draws on, when every one can search."""
+                valueset: dict[str, Any]) -> tuple[CodeSystemProvider, ...] | None:
+    """The providers of the code systems a value set draws on, when every one can search:
+    the same list for every request that leaves the versions to the value set (all-codes
+    resolves hundreds), so the registry keeps it for the generation and the day."""
+    if not evaluator.plain:
+        return _find_searchable(evaluator, valueset)
+    return evaluator.registry.kept(valueset, "searchable",
+                                   lambda: _find_searchable(evaluator, valueset))
+
+
+def _find_searchable(evaluator: Evaluator,
+                     valueset: dict[str, Any]) -> tuple[CodeSystemProvider, ...] | None:
     evaluator.check_references(valueset)  # a cycle is a 400 before _systems_of follows it
     systems = _systems_of(evaluator, valueset)
     if not systems:
         return None
-    providers = [evaluator.provider(system, version, "ValueSet.compose.include")
-                 for system, version in dict.fromkeys(systems)]
+    providers = tuple(evaluator.provider(system, version, "ValueSet.compose.include")
+                      for system, version in dict.fromkeys(systems))
     return providers if all(isinstance(p, TextSearch) for p in providers) else None
 
 
-def _correction(registry: Registry, providers: list[CodeSystemProvider] | None,
+def _correction(registry: Registry, providers: tuple[CodeSystemProvider, ...] | None,
                 text: str) -> str | None:
     """The filter searched instead of `text` when a typo in it was corrected."""
     return registry.correction_across(providers, text) if providers else None
