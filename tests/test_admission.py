@@ -71,6 +71,20 @@ def test_a_slot_is_released_once_the_answer_is_sent(app):
     assert gate.semaphore._value == free
 
 
+def test_a_client_asking_again_once_it_has_its_answer_is_not_refused(db_path):
+    """A client that has read the whole answer of a heavy request and sends the next one is
+    served, even before the server has closed the first (the HL7 test runner did, and got
+    503 on a loaded machine): the slot is free once the body has been handed over whole."""
+    app = create_app({"DB": str(db_path), "CACHE_BYTES": 0, "HEAVY_SLOTS": 1})
+    client = app.test_client()
+    query = {"url": f"{CPT}?fhir_vs"}
+    first = client.get("/fhir/ValueSet/$expand", query_string=query, buffered=False)
+    assert b'"expansion"' in b"".join(first.response)  # read whole; not closed yet
+    second = client.get("/fhir/ValueSet/$expand", query_string=query)
+    assert second.status_code == 200, second.get_json()
+    first.close()
+
+
 def test_the_memory_a_heavy_request_freed_is_given_back_once_it_is_sent(app, monkeypatch):
     from terminology import heap
 

@@ -211,19 +211,26 @@ def test_a_refusal_the_request_earns_is_kept_but_not_by_shared_caches(store_copy
     assert again.headers["Cache-Control"] == "no-store" and "ETag" not in again.headers
 
 
-def test_a_get_reads_one_snapshot_until_its_streamed_answer_is_closed(store_copy):
+def test_a_get_reads_one_snapshot_until_its_streamed_answer_is_written(store_copy):
     """The HTTP cache pins a GET to the generation committed when it arrives: a streamed
     answer still reads it while it is written, and the read transaction ends once the server
-    has closed the body (not before: an import committing meanwhile must not be read half)."""
+    has taken the last chunk, or closed the body if it stops before (a client gone)."""
     app = create_app({"DB": str(store_copy)})
     store = app.extensions["registry"].store
-    read = app.test_client().get("/fhir/CodeSystem/cpt-2026?_summary=false", buffered=False)
+    path = "/fhir/CodeSystem/cpt-2026?_summary=false"
+    read = app.test_client().get(path, buffered=False)
     assert read.status_code == 200
-    assert store.in_snapshot()
-    body = b"".join(read.response)
-    assert store.in_snapshot()
+    chunks = iter(read.response)
+    body = next(chunks)
+    assert store.in_snapshot()  # being written
+    body += b"".join(chunks)
+    assert not store.in_snapshot()  # the last chunk taken
     read.close()
-    assert not store.in_snapshot()
     assert len(orjson.loads(body)["concept"]) > 0
+    stopped = app.test_client().get(path, buffered=False)
+    next(iter(stopped.response))
+    assert store.in_snapshot()
+    stopped.close()  # before the end
+    assert not store.in_snapshot()
     whole = app.test_client().get(f"{LOOKUP}?system={CPT}&code=99202")
     assert whole.status_code == 200 and not store.in_snapshot()  # a whole answer: ended at once

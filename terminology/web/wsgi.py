@@ -53,16 +53,19 @@ def outcome(start_response: StartResponse, code: int, text: str, issue_code: str
 
 
 class ClosingBody:
-    """An answer's body that calls `on_close` once, after the server has sent the body and
-    closed it (PEP 3333): what a layer holds for a request (a heavy slot, the store snapshot)
-    lasts as long as a streamed answer is being written."""
+    """An answer's body that calls `on_done` once, when the server has taken its last chunk
+    or has closed it (PEP 3333), whichever comes first: what a layer holds for a request (a
+    heavy slot, the store snapshot) lasts as long as a streamed answer is being written, and
+    no longer. Not until close(): a client that has its whole answer may ask again before
+    the server closes the body, and must not find its own request still holding a slot."""
 
-    def __init__(self, body: Iterable[bytes], on_close: Callable[[], None]) -> None:
+    def __init__(self, body: Iterable[bytes], on_done: Callable[[], None]) -> None:
         self.body = body
-        self._on_close: Callable[[], None] | None = on_close
+        self._on_done: Callable[[], None] | None = on_done
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self.body)
+        yield from self.body
+        self._done()
 
     def close(self) -> None:
         try:
@@ -70,9 +73,12 @@ class ClosingBody:
             if close is not None:
                 close()
         finally:
-            if self._on_close is not None:
-                self._on_close()
-                self._on_close = None
+            self._done()
+
+    def _done(self) -> None:
+        on_done, self._on_done = self._on_done, None
+        if on_done is not None:
+            on_done()
 
 
 def path_of(environ: Environ) -> str:
