@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from terminology import budget, languages, status, supplements
 from terminology.errors import InvalidRequest, NotFound, TooCostly
@@ -209,15 +209,16 @@ def _whole_systems(valueset: dict[str, Any]) -> bool:
 
 
 def _search_first(evaluator: Evaluator, valueset: dict[str, Any],
-                  providers: tuple[CodeSystemProvider, ...] | None, text: str,
+                  searchable: _Searchable | None, text: str,
                   window: int | None) -> tuple[Expansion, int] | None:
     """A text-filtered expansion from the code systems' ranked search, keeping the members:
     the best matches first, without listing every member of a large code system. Returns the
     expansion (entries up to `window` when every match is a member) and the total; None when
-    some code system cannot search (`providers` None: then the whole expansion is filtered
+    some code system cannot search (`searchable` None: then the whole expansion is filtered
     instead)."""
-    if providers is None:
+    if searchable is None:
         return None
+    providers = searchable.providers
     registry = evaluator.registry
     expansion = Expansion(entries=[])
     whole = not evaluator.active_only and registry.kept(
@@ -227,13 +228,13 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any],
         counts = registry.counts_across(providers, text)
         if counts is not None and hits is not None:
             total = sum(n for _, n in counts)
-            one_each, position = _order_of(evaluator, valueset, providers)
+            position = searchable.position
             # all codes draws on hundreds of code systems: it names those with a match
             named = sorted((p for p, n in counts if n), key=lambda p: position.get(id(p), 0)) \
                 if valueset.get("url") == ALL_CODES_URL else providers
             expansion.used_systems = list(dict.fromkeys(str(p.canonical) for p in named))
             for provider, code in hits:
-                entry = (evaluator.whole_system_member(provider, code) if one_each
+                entry = (evaluator.whole_system_member(provider, code) if searchable.one_each
                          else evaluator.member(valueset, provider.canonical.url, code))
                 if entry is not None:
                     expansion.entries.append(entry)
@@ -257,44 +258,41 @@ def _search_first(evaluator: Evaluator, valueset: dict[str, Any],
     return expansion, total
 
 
-def _order_of(evaluator: Evaluator, valueset: dict[str, Any],
-              providers: tuple[CodeSystemProvider, ...]) -> tuple[bool, dict[int, int]]:
-    """Whether each code system is among `providers` once (one version each), and where
-    each provider is among them (by id): kept with the providers themselves (_searchable)."""
-    def order() -> tuple[bool, dict[int, int]]:
-        return (len({p.canonical.url for p in providers}) == len(providers),
-                {id(p): index for index, p in enumerate(providers)})
+class _Searchable(NamedTuple):
+    """The code systems a value set draws on, when every one can search (_searchable)."""
 
-    return evaluator.registry.kept(valueset, "search order", order) if evaluator.plain \
-        else order()
+    providers: tuple[CodeSystemProvider, ...]
+    one_each: bool  # each code system among them once (one version each)
+    position: dict[int, int]  # where each provider is among them, by id
 
 
-def _searchable(evaluator: Evaluator,
-                valueset: dict[str, Any]) -> tuple[CodeSystemProvider, ...] | None:
-    """The providers of the code systems a value set draws on, when every one can search:
-    the same list for every request that leaves the versions to the value set (all-codes
-    resolves hundreds), so the registry keeps it for the generation and the day."""
+def _searchable(evaluator: Evaluator, valueset: dict[str, Any]) -> _Searchable | None:
+    """The code systems a value set draws on, when every one can search: the same for every
+    request that leaves the versions to the value set (all-codes resolves hundreds), so the
+    registry keeps them for the generation and the day."""
     if not evaluator.plain:
         return _find_searchable(evaluator, valueset)
     return evaluator.registry.kept(valueset, "searchable",
                                    lambda: _find_searchable(evaluator, valueset))
 
 
-def _find_searchable(evaluator: Evaluator,
-                     valueset: dict[str, Any]) -> tuple[CodeSystemProvider, ...] | None:
+def _find_searchable(evaluator: Evaluator, valueset: dict[str, Any]) -> _Searchable | None:
     evaluator.check_references(valueset)  # a cycle is a 400 before _systems_of follows it
     systems = _systems_of(evaluator, valueset)
     if not systems:
         return None
     providers = tuple(evaluator.provider(system, version, "ValueSet.compose.include")
                       for system, version in dict.fromkeys(systems))
-    return providers if all(isinstance(p, TextSearch) for p in providers) else None
+    if not all(isinstance(p, TextSearch) for p in providers):
+        return None
+    return _Searchable(providers, len({p.canonical.url for p in providers}) == len(providers),
+                       {id(p): index for index, p in enumerate(providers)})
 
 
-def _correction(registry: Registry, providers: tuple[CodeSystemProvider, ...] | None,
+def _correction(registry: Registry, searchable: _Searchable | None,
                 text: str) -> str | None:
     """The filter searched instead of `text` when a typo in it was corrected."""
-    return registry.correction_across(providers, text) if providers else None
+    return registry.correction_across(searchable.providers, text) if searchable else None
 
 
 def _ranked_hits(registry: Registry, providers: Sequence[CodeSystemProvider], text: str,
