@@ -126,17 +126,16 @@ class SqlProvider:
         return self.info.resource  # the catalog's copy, without the narrative
 
     def iter_concepts(self) -> Iterator[Concept]:
-        if not self._supplement_items:
-            yield from self._listed()
-            return
-        for concept in self._listed():
-            yield self._supplemented(concept) or concept
+        return self._as_seen(self._listed())
 
     def concept_page(self, offset: int, count: int) -> list[Concept]:
-        page = list(self._listed(offset, count))
+        return list(self._as_seen(self._listed(offset, count)))
+
+    def _as_seen(self, listed: Iterator[Concept]) -> Iterator[Concept]:
+        """The concepts listed, with this view's supplements applied (if any)."""
         if not self._supplement_items:
-            return page
-        return [self._supplemented(concept) or concept for concept in page]
+            return listed
+        return (self._supplemented(concept) or concept for concept in listed)
 
     def concepts_as_loaded(self) -> list[dict[str, Any]] | None:
         """A loaded FHIR CodeSystem's concepts as they came (see AsLoaded)."""
