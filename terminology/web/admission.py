@@ -9,8 +9,9 @@ that finds every slot taken answers 503 with Retry-After at once (waiting would 
 the queue behind it needs). The gate is WSGI
 middleware in front of Flask, so a refusal costs microseconds: fifty clients retrying at once
 do not queue a cheap request behind fifty full Flask requests. A slot is held until the
-answer has been sent, not only computed: writing 21 MB to a slow reader holds a thread as
-surely as building it. Once it has been sent, the memory the request freed is given back.
+server has taken the answer's last chunk (or closed it), not only until it is computed:
+writing 21 MB to a slow reader holds a thread as surely as building it. Then the memory the
+request freed is given back.
 """
 
 from __future__ import annotations
