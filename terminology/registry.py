@@ -482,7 +482,7 @@ def _system_ids(store: Store, by_url: dict[str, list[CodeSystemProvider]]) -> di
             if unique is not target:
                 found.setdefault(_unique_id(unique.type, unique.value), target.value)
     for url, providers in by_url.items():
-        identifiers = providers[-1].resource().get("identifier", [])
+        identifiers = providers[-1].summary().get("identifier", [])
         for identifier in [identifiers] if isinstance(identifiers, dict) else identifiers:
             value = identifier.get("value") if isinstance(identifier, dict) else None
             if isinstance(value, str) and identifier.get("system") == URI_IDENTIFIER:

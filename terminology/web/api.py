@@ -313,7 +313,7 @@ def codesystem_search() -> Response:
     _check_format()
     reg = registry()
     matches: list[CodeSystemProvider | dict[str, Any]] = [
-        p for p in reg.providers() if _matches(p.resource(), request.args)]
+        p for p in reg.providers() if _matches(p.summary(), request.args)]
     matches += [s for s in reg.supplement_resources() if _matches(s, request.args)]
 
     def shape(match: CodeSystemProvider | dict[str, Any]) -> dict[str, Any]:

@@ -139,7 +139,7 @@ def _properties(system: System, provider: CodeSystemProvider, concept: Concept,
     """The other properties as label and value in words."""
     pages = system.pages
     defs: dict[str, Any] = {}
-    for resource in (provider.resource(), *supplements):
+    for resource in (provider.summary(), *supplements):
         for p in resource.get("property", []):
             defs.setdefault(p.get("code"), p)
     out = []
