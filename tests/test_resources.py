@@ -95,6 +95,22 @@ def test_a_search_with_concepts_is_written_entry_by_entry(client):
     assert "concept" not in listed.fhir["entry"][0]["resource"]
 
 
+def test_a_long_page_is_written_entry_by_entry_as_the_same_bundle(client, monkeypatch):
+    """A page of more than search.WHOLE_UP_TO entries is shaped as it is written (a page of
+    1,000 code systems built whole held 30 MB more at once): the same Bundle either way."""
+    from terminology.fhir import search
+
+    whole = {path: client.get(path) for path in ("/fhir/CodeSystem?_count=5",
+                                                 "/fhir/ValueSet?_count=5&_summary=true")}
+    monkeypatch.setattr(search, "WHOLE_UP_TO", 1)
+    for path, answer in whole.items():
+        streamed = client.get(path + "&_offset=0")  # not the answer kept for `path`
+        assert "Content-Length" in answer.headers and "Content-Length" not in streamed.headers
+        assert len(answer.fhir["entry"]) > 1 and streamed.fhir == answer.fhir
+    refused = client.get("/fhir/CodeSystem?_count=5&_summary=all")
+    assert refused.status_code == 400 and refused.fhir["resourceType"] == "OperationOutcome"
+
+
 # -- CodeSystem read ------------------------------------------------------------------------
 
 

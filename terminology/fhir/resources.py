@@ -15,7 +15,7 @@ import orjson
 
 from terminology import clock
 from terminology import budget
-from terminology.errors import InvalidRequest
+from terminology.fhir import search
 from terminology.fhir.render import VALUE_KEYS, coding_json
 from terminology.model import Concept, Property
 
@@ -116,10 +116,12 @@ def json_chunks(resource: dict[str, Any]) -> Iterator[bytes]:
     yield b"]}"
 
 
-def streams_concepts(bundle: dict[str, Any]) -> bool:
-    """Whether a Bundle holds a resource whose concepts are a ConceptStream."""
-    return any(isinstance(entry["resource"].get("concept"), ConceptStream)
-               for entry in bundle.get("entry", ()))
+def is_streamed(bundle: dict[str, Any]) -> bool:
+    """Whether a Bundle is to be written entry by entry (bundle_chunks): its entries are shaped
+    as they are written, or one of its resources has its concepts as a ConceptStream."""
+    entries = bundle.get("entry", ())
+    return isinstance(entries, search.Entries) or any(
+        isinstance(entry["resource"].get("concept"), ConceptStream) for entry in entries)
 
 
 def bundle_chunks(bundle: dict[str, Any]) -> Iterator[bytes]:
@@ -146,11 +148,8 @@ def shape(resource: dict[str, Any], args: Any, *, concepts: Any = None,
           stream: bool = False) -> dict[str, Any]:
     """Apply `_summary` / `_elements` to a stored resource; `concepts` yields its concepts
     (with `stream`, as a ConceptStream for json_chunks)."""
-    summary = args.get("_summary")
+    summary = search.checked_summary(args)
     elements = args.get("_elements")
-    if summary not in (None, "true", "false", "text", "data", "count"):
-        raise InvalidRequest(f"_summary={summary} is not one of true, false, text, data, count",
-                             expression="_summary")
     out = dict(resource)
     want_concepts = summary in ("false", "data") and concepts is not None
     subsetted = False

@@ -252,8 +252,15 @@ def _search(kind: str, candidates: list[dict[str, Any]]) -> Response:
     """A searchset Bundle of the candidates that match the search parameters, one page."""
     _check_format()
     matches = [r for r in candidates if _matches(r, request.args)]
-    return fhir_response(search.searchset(base_url(), kind, matches, request.args,
-                                          lambda r: resources.shape(r, request.args)))
+    return _bundle_response(search.searchset(base_url(), kind, matches, request.args,
+                                             lambda r: resources.shape(r, request.args)))
+
+
+def _bundle_response(bundle: dict[str, Any]) -> Response:
+    """A searchset Bundle: written entry by entry when it is to be streamed, else whole."""
+    if resources.is_streamed(bundle):
+        return _streamed(resources.bundle_chunks(bundle))
+    return fhir_response(bundle)
 
 
 def _read(kind: str, resource_id: str, candidates: list[dict[str, Any]]) -> Response:
@@ -270,7 +277,7 @@ def valueset_search() -> Response:
     _check_format()
     reg = registry()
     matches = [info for info in reg.value_set_infos() if _matches(info.summary, request.args)]
-    return fhir_response(search.searchset(
+    return _bundle_response(search.searchset(
         base_url(), "ValueSet", matches, request.args,
         lambda info: resources.shape(reg.value_set_resource(info), request.args)))
 
@@ -322,10 +329,8 @@ def codesystem_search() -> Response:
         return resources.shape(_with_count(match), request.args, concepts=_concepts_of(match),
                                stream=True)
 
-    bundle = search.searchset(base_url(), "CodeSystem", matches, request.args, shape)
-    if resources.streams_concepts(bundle):
-        return _streamed(resources.bundle_chunks(bundle))
-    return fhir_response(bundle)
+    return _bundle_response(search.searchset(base_url(), "CodeSystem", matches, request.args,
+                                             shape))
 
 
 @api.route("/CodeSystem/<resource_id>", methods=["GET"])
