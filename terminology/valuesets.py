@@ -399,6 +399,8 @@ class Evaluator:
         out = {policy.key(e) for e in excluded.entries}
         active_only = self.active_only or compose.get("inactive") is False
         limit = self.limit if keep is None else max(self.count_limit, keep)
+        if not out and not active_only and self._largest_whole_include(valueset) > limit:
+            raise _too_many(valueset, limit)  # what listing would come to (all codes: 216 ms)
         seen: set[tuple[str, str | None, str]] = set()
         for index, include in newest_first(compose.get("include", [])):
             for entry in self._rule(include, f"ValueSet.compose.include[{index}]", result):
@@ -417,6 +419,27 @@ class Evaluator:
         result.nested_valuesets += excluded.nested_valuesets
         result.total = len(seen)
         return result
+
+    def _largest_whole_include(self, valueset: dict[str, Any]) -> int:
+        """The most concepts one include of a whole code system brings (each is a member, and
+        no two of them share a key), or 0 when some include's system cannot be resolved (the
+        expansion then fails as it would): the value set has at least that many members."""
+        def largest() -> int:
+            counts = [0]
+            for index, rule in enumerate((valueset.get("compose") or {}).get("include", [])):
+                if not rule.get("system") or set(rule) - {"system", "version"}:
+                    continue  # filtered, listed, nested or extended: not counted
+                try:
+                    provider = self.provider(rule["system"], rule.get("version"),
+                                             f"ValueSet.compose.include[{index}].system")
+                except TerminologyError:
+                    return 0
+                counts.append(provider.count())
+            return max(counts)
+
+        if not self.plain:
+            return largest()
+        return self.registry.kept(valueset, "largest whole include", largest)
 
     def _rule(self, rule: dict[str, Any], where: str, result: Expansion) -> Iterable[Entry]:
         """The members one include/exclude rule selects (streamed from a code system)."""

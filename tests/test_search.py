@@ -398,6 +398,34 @@ def test_a_search_of_all_codes_names_the_code_systems_that_matched(codeset_db):
     assert any(fewer)  # some search left code systems out
 
 
+def test_all_codes_unpaged_is_refused_from_the_counts_without_listing(codeset_db, monkeypatch):
+    """An expansion that would list more than the limit is refused: when one whole code system
+    it includes holds more, from its count, before any concept is read (all codes with
+    ICD-10-CM read 10,001 concepts, 216 ms, to say so). Below the limit it is listed."""
+    from terminology.operations import expand
+    from terminology.store import Store
+
+    monkeypatch.setattr(expand, "DISPLAY_CAP", 3)  # what listing stops at, 10,000 when served
+    client = server.create_app({"DB": str(codeset_db), "CACHE_BYTES": 0,
+                                "EXPAND_LIMIT": 3}).test_client()
+    read: list[int] = []
+    listing = Store.iter_concepts
+    monkeypatch.setattr(Store, "iter_concepts",
+                        lambda self, *a, **k: read.append(1) or listing(self, *a, **k))
+    for path in ("/fhir/ValueSet/all-codes/$expand",
+                 "/fhir/ValueSet/$expand?url=urn:txserver:ValueSet/all-codes&x=1"):
+        refused = client.get(path)
+        assert refused.status_code == 422, refused.get_json()
+        assert refused.get_json()["issue"][0]["code"] == "too-costly"
+        assert "too many codes to display (>3)" in refused.get_json()["issue"][0]["details"][
+            "text"]
+    assert read == []
+    wide = server.create_app({"DB": str(codeset_db), "CACHE_BYTES": 0,
+                              "EXPAND_LIMIT": 10**6}).test_client()
+    listed = wide.get("/fhir/ValueSet/all-codes/$expand")
+    assert listed.status_code == 200 and listed.get_json()["expansion"]["total"] > 3
+
+
 def test_a_search_text_longer_than_any_description_is_refused_at_once(codeset_db):
     """A display pasted whole is searched (the longest in the HL7 Terminology package has 48
     words, 259 letters); a text of more words or letters than MAX_QUERY_WORDS or
