@@ -15,6 +15,7 @@ from pathlib import Path
 
 from codesystems.sources import column, numbered, read_text
 from terminology.errors import ImportFailed
+from terminology.numbers import is_digits
 
 # what a line of an order file looks like, to tell one from the other files of a release
 ORDER_LINE = re.compile(r"^[0-9]{5} [0-9A-Z]{3}[0-9A-Z ]{4} [01] \S")
@@ -68,7 +69,7 @@ def read_order_file(path: Path, code_shape: re.Pattern[str], system: str) -> Ord
     rows: list[OrderRow] = []
     lines_of: dict[str, str] = {}
     for where, line in numbered(path, lines):
-        if len(line) < 17 or not column(line, 1, 5).isdigit() or line[5] != " " or \
+        if len(line) < 17 or not is_digits(column(line, 1, 5)) or line[5] != " " or \
                 line[13] != " " or line[15] != " ":
             raise ImportFailed(f"{where}: not a row of the {system} order file (order number "
                                "in columns 1-5, code in 7-13, flag in 15, descriptions from 17)")

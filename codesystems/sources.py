@@ -21,6 +21,7 @@ from typing import Any
 
 from terminology.errors import ImportFailed
 from terminology.model import Concept
+from terminology.numbers import is_digits
 from terminology.store import Store
 
 Progress = Callable[[int], None]
@@ -260,7 +261,7 @@ def column(line: str, first: int, last: int | None = None) -> str:
 
 def fiscal_year_start(version: str) -> str | None:
     """US federal fiscal year YYYY starts on 1 October of YYYY-1 (ICD-10-CM, ICD-10-PCS)."""
-    return f"{int(version) - 1}-10-01" if version.isdigit() and len(version) == 4 else None
+    return f"{int(version) - 1}-10-01" if is_digits(version) and len(version) == 4 else None
 
 
 SAMPLE_NOTE = ("SAMPLE DATA: a few records in the layout of the source file, bundled with "

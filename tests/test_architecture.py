@@ -21,6 +21,7 @@ LAYERS = {
     "terminology.clock": 0,
     "terminology.errors": 0,
     "terminology.heap": 0,
+    "terminology.numbers": 0,
     "terminology.concepts": 1,
     "terminology.status": 1,
     "terminology.provider": 1,
@@ -151,9 +152,9 @@ def test_codesystems_use_only_the_engine_core(path):
     imported = imports_of(path)
     assert hits(imported, forbidden) == []
     # "codesystems/ uses model, provider, store only" (and errors, to raise ImportFailed, and
-    # clock, for the day a date-dependent fact is for)
+    # clock, for the day a date-dependent fact is for; numbers, to read a number)
     core = ("terminology.model", "terminology.errors", "terminology.clock",
-            "terminology.provider", "terminology.store")
+            "terminology.numbers", "terminology.provider", "terminology.store")
     engine = [m for m in imported if m == "terminology" or m.startswith("terminology.")]
     assert [m for m in engine if not hits({m}, core)] == []
 

@@ -104,6 +104,38 @@ def test_integers_past_32_bits_are_400(client, query):
     assert "2147483647" in outcome_text(response.get_json())
 
 
+@pytest.mark.parametrize("path, name", [
+    ("/fhir/ValueSet?_offset=%C2%B31", "_offset"),  # the fuzz's: ³1
+    ("/fhir/CodeSystem?_count=%C2%B3", "_count"),
+    (f"{EXPAND}?url={CPT}?fhir_vs&count=%C2%B3", "count"),
+    (f"{EXPAND}?url={CPT}?fhir_vs&count=%D9%A3", "count"),  # ٣, which int() reads as 3
+])
+def test_digits_other_than_0_to_9_are_not_a_number(client, path, name):
+    """str.isdigit() takes '³' (int() then raised: a 500) and '٣': a count is 0-9 only."""
+    response = client.get(path)
+    assert response.status_code == 400, response.get_data(as_text=True)[:300]
+    assert name in outcome_text(response.get_json())
+
+
+def test_other_digits_are_no_number_in_headers_pages_versions_or_codes(client):
+    threshold = client.get(f"{EXPAND}?url={CPT}?fhir_vs&count=5",
+                           headers={"X-TOO-COSTLY-THRESHOLD": "\u00b3"})
+    assert threshold.status_code == 200  # not a number: no threshold, as when absent
+    page = client.raw.get("/search?q=knee&page=%C2%B3")  # a web page, not FHIR
+    assert page.status_code == 400 and b"must be a whole number" in page.data
+    inline = _code_system(version="1.\u00b3", concept=[{"code": "a", "display": "A"}])
+    status, body = _post(client, "/fhir/CodeSystem/$lookup", _parameters(
+        {"name": "system", "valueUri": "http://example.org/cs"},
+        {"name": "code", "valueCode": "a"}, {"name": "tx-resource", "resource": inline}))
+    assert status == 200 and body["resourceType"] == "Parameters"
+    for code in ("\u0669\u0669\u0662\u0661\u0663", "\u00b39213"):  # ٩٩٢١٣, ³9213: not 99213
+        looked_up = client.get("/fhir/CodeSystem/$lookup", query_string={
+            "system": CPT, "code": code})
+        assert looked_up.status_code == 404, looked_up.get_json()
+        validated = client.get(VALIDATE_CS, query_string={"url": CPT, "code": code}).get_json()
+        assert validated["parameter"][0] == {"name": "result", "valueBoolean": False}
+
+
 def test_a_validate_body_whose_parameter_is_not_a_list_is_400(client):
     status, body = _post(client, "/fhir/Procedure/$validate",
                          {"resourceType": "Parameters", "parameter": 1})

@@ -31,6 +31,7 @@ from codesystems.cms.tables import (
 )
 from terminology.errors import ImportFailed
 from terminology.model import Property
+from terminology.numbers import is_digits
 from terminology.store import Store
 from terminology.store.edits import (
     EditTable,
@@ -87,7 +88,7 @@ def read_rows(path: Path, summary: ImportSummary) -> Iterator[MueRow]:
             seen[code] = row
             units = whole_number(row, UNITS)
             indicator = required(row, INDICATOR)
-            if not indicator[:1].isdigit() or int(indicator[:1]) not in cms.MUE_INDICATORS:
+            if not is_digits(indicator[:1]) or int(indicator[:1]) not in cms.MUE_INDICATORS:
                 raise ImportFailed(f"{row.where}: adjudication indicator {indicator[:30]!r} is "
                                    "not 1, 2 or 3")
             summary.count(summary.remarks, f"edits with adjudication indicator {indicator[:1]}")

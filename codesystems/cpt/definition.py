@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from terminology.model import BrowseGroup, CodeSetPages, Filter
+from terminology.numbers import is_digits
 
 URL = "http://www.ama-assn.org/go/cpt"
 OID = "2.16.840.1.113883.6.12"
@@ -162,7 +163,7 @@ def kinds_of_code(code: str) -> list[str]:
         return ["code", "cat-1", "vaccine"]
     category = {"F": "cat-2", "T": "cat-3", "U": "pla", "M": "maaa"}.get(last)
     if category is None:
-        category = "cat-1" if code.isdigit() else "metadata"
+        category = "cat-1" if is_digits(code) else "metadata"
     return ["code", category]
 
 
@@ -191,7 +192,7 @@ SHAPE_GROUPS = (
 
 def _in_ranges(ranges: str) -> Callable[[str], bool]:
     bounds = [r.split("-") for r in ranges.split(",")]
-    return lambda code: (len(code) == 5 and code.isdigit()
+    return lambda code: (len(code) == 5 and is_digits(code)
                          and any(low <= code <= high for low, high in bounds))
 
 

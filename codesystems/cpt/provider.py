@@ -17,6 +17,7 @@ from codesystems.cpt import definition as cpt
 import terminology.clock as clock
 from terminology.errors import InvalidCode, NotSupported
 from terminology.model import Concept, Property
+from terminology.numbers import is_digits
 from terminology.provider import Predicate
 from terminology.store import CodeSystemInfo, MapElement, Store
 from terminology.store.provider import SqlProvider
@@ -38,7 +39,7 @@ MODIFIER_92_CODES = frozenset({"86701", "86702", "86703", "87389"})
 
 
 def _in_range(code: str, low: str, high: str) -> bool:
-    return code.isdigit() and low <= code <= high
+    return is_digits(code) and low <= code <= high
 
 
 def _kinds(concept: Concept) -> set[str]:
@@ -259,7 +260,7 @@ def _in_force(edit: dict[str, Any], day: str) -> bool:
 def _shape(code: str) -> str:
     """`1036F` -> `9999F`, `10004` -> `99999`: a range holds only codes of its bounds' shape (as
     text, `1036F` sorts between `10004` and `69990`, yet no Category II code is surgery)."""
-    return "".join("9" if ch.isdigit() else ch.upper() for ch in code)
+    return "".join("9" if is_digits(ch) else ch.upper() for ch in code)
 
 
 def _ranges(value: str) -> list[tuple[str, str]]:

@@ -39,6 +39,7 @@ from codesystems.sources import (
 )
 from terminology.errors import ImportFailed
 from terminology.model import Concept, Designation, Property
+from terminology.numbers import is_digits
 from terminology.store import Store
 
 PROCEDURE_SHAPE = re.compile(r"^[A-Z][0-9]{4}$")
@@ -149,7 +150,7 @@ def _records(path: Path) -> tuple[list[_Record], _Lines]:
         if not records:
             info.preamble = int(where.rsplit(" ", 1)[1]) - 1
         code, sequence, record_id = column(line, 1, 5), column(line, 6, 10), line[10:11]
-        if len(line) < 12 or not sequence.isdigit() or record_id not in "3478" or not code:
+        if len(line) < 12 or not is_digits(sequence) or record_id not in "3478" or not code:
             raise ImportFailed(f"{where}: not a record of the HCPCS file (code in columns 1-5, "
                                "sequence number in 6-10, record id 3, 4, 7 or 8 in 11)")
         text = column(line, 12, 91)

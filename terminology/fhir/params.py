@@ -140,7 +140,7 @@ class _Plain:
         if (type(f) is fields.Boolean and f.truthy == {"true", True}
                 and f.falsy == {"false", False} and not f.validators):
             return "boolean"
-        if type(f) is fields.Integer and not f.strict and [
+        if type(f) is FhirInteger and not f.strict and [
                 (v.min, v.max, v.max_inclusive) for v in f.validators
                 if isinstance(v, validate.Range)] == [(None, 2**31 - 1, True)] and len(
                 f.validators) == 1:
@@ -415,8 +415,17 @@ def validate_request(flat: dict[str, list[Any]], instance_id: str | None = None,
     )
 
 
+class FhirInteger(fields.Integer):
+    """A FHIR integer, which is written in ASCII digits: int() also reads '٣' as 3."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, str) and not value.isascii():
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 # a FHIR integer is 32 bits (https://hl7.org/fhir/R4/datatypes.html#integer)
-_INTEGER = fields.Integer(strict=False, validate=validate.Range(max=2**31 - 1))
+_INTEGER = FhirInteger(strict=False, validate=validate.Range(max=2**31 - 1))
 
 
 class ExpandSchema(Schema):

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from terminology.errors import InvalidRequest
+from terminology.numbers import is_digits
 
 DEFAULT_COUNT = 50
 MAX_COUNT = 1000
@@ -28,7 +29,7 @@ def _whole_number(args: Mapping[str, str], name: str, default: int) -> int:
     value = args.get(name)
     if value is None or value == "":
         return default
-    if not value.isdigit() or len(value) > 18:
+    if not is_digits(value) or len(value) > 18:
         raise InvalidRequest(f"{name} must be a whole number from 0, not '{value[:40]}'",
                              expression=name)
     return int(value)

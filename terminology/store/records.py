@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from terminology.model import Coding, Concept, Designation, Property
+from terminology.numbers import is_digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,4 +225,4 @@ def concept_map_from_row(row: sqlite3.Row) -> ConceptMapInfo:
 def version_key(version: str) -> tuple[Any, ...]:
     """Order versions numerically where they are numbers (2, 10, 2025; 1.2 < 1.10)."""
     parts = version.replace("-", ".").split(".")
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+    return tuple((0, int(p), "") if is_digits(p) else (1, 0, p) for p in parts)

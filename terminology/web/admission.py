@@ -28,6 +28,7 @@ from flask import Flask, g
 
 from terminology import budget, heap
 from terminology.fhir.render import operation_outcome
+from terminology.numbers import is_digits
 from terminology.web.wsgi import ClosingBody
 
 _HEAVY_OPERATIONS = ("/$expand", "/$batch-validate-code")
@@ -42,7 +43,7 @@ def is_heavy(method: str, path: str, query: str) -> bool:
     """Whether a request's cost may grow with the size of a code system."""
     if path.endswith("/$expand") and method == "GET":
         count = first_value(query, "count")
-        return not (count.isdigit() and int(count) <= LIGHT_PAGE)
+        return not (is_digits(count) and int(count) <= LIGHT_PAGE)
     if path.endswith(_HEAVY_OPERATIONS):
         return True
     if method == "POST" and path.endswith("/Bundle/$validate"):

@@ -19,6 +19,7 @@ from terminology.errors import InvalidRequest, NotFound, TerminologyError
 from terminology.fhir import params, render, resources, search
 from terminology.fhir.resources import RawConcept
 from terminology.model import Concept
+from terminology.numbers import is_digits
 from terminology.operations.expand import expand, find_valueset
 from terminology.operations.lookup import lookup
 from terminology.operations.subsumes import subsumes
@@ -184,7 +185,7 @@ def _expand_limit() -> int:
 def expand_limit(configured: int, header: str | None) -> int:
     """The configured limit, lowered (never raised) by an X-TOO-COSTLY-THRESHOLD header."""
     header = header or ""
-    return min(configured, int(header)) if header.isdigit() and int(header) > 0 else configured
+    return min(configured, int(header)) if is_digits(header) and int(header) > 0 else configured
 
 
 def _validate_valueset(flat: dict[str, list[Any]], resource_id: str | None) -> dict[str, Any]:

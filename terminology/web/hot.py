@@ -26,6 +26,7 @@ from terminology import budget
 from terminology.errors import TerminologyError
 from terminology.fhir import params
 from terminology.fhir.render import error_outcome, operation_outcome
+from terminology.numbers import is_digits
 from terminology.registry import StoreRegistry
 from terminology.web import api
 from terminology.web.http_cache import KEEPABLE_REFUSAL
@@ -143,7 +144,7 @@ class HotReads:
         the rest go to Flask, which answers them as web/api.py operation_parameters says)."""
         ctype = str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
         length = str(environ.get("CONTENT_LENGTH", ""))
-        if ctype not in api.JSON_BODY_TYPES or not length.isdigit():
+        if ctype not in api.JSON_BODY_TYPES or not is_digits(length):
             return 0
         size = int(length)
         return size if 0 < size <= int(self.config["MAX_CONTENT_LENGTH"]) else 0

@@ -20,6 +20,7 @@ from flask.typing import ResponseReturnValue
 
 from terminology.errors import NotFound, TerminologyError
 from terminology.model import Canonical, CodeSetPages
+from terminology.numbers import is_digits
 from terminology.web.pages import browse as browsing
 from terminology.web.pages import check as checking
 from terminology.web.pages import code as code_pages
@@ -53,7 +54,7 @@ def install(app: Flask, code_sets: Sequence[CodeSetPages],
 def _page_number() -> int | None:
     """`?page=N` (default 1); None when it is not a page number."""
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_PAGE else None
+    return int(raw) if is_digits(raw) and 1 <= int(raw) <= MAX_PAGE else None
 
 
 def _known(key: str) -> System:
