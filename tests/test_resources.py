@@ -262,7 +262,11 @@ def test_capability_statement(client):
     operations = {o["name"]: o["definition"] for o in by_type["CodeSystem"]["operation"]}
     assert operations["lookup"].endswith("CodeSystem-lookup")
     assert operations["validate-code"].endswith("CodeSystem-validate-code")
+    assert operations["subsumes"].endswith("CodeSystem-subsumes")
     assert "ConceptMap" in by_type
+    for kind in ("CodeSystem", "ValueSet", "ConceptMap"):  # writes, with a key
+        assert [i["code"] for i in by_type[kind]["interaction"]] == [
+            "read", "search-type", "create", "update", "delete"]
 
 
 def test_terminology_capabilities(client):

@@ -267,6 +267,9 @@ def test_a_replica_takes_no_writes(store_copy: Path, tmp_path: Path) -> None:
                                      "url": "http://example.org/vs", "status": "active"})
     assert response.status_code == 405
     assert "primary" in response.get_json()["issue"][0]["details"]["text"]
+    statement = Client(app).get("/fhir/metadata").get_json()  # and says so
+    assert {i["code"] for r in statement["rest"][0]["resource"]
+            for i in r.get("interaction", [])} == {"read", "search-type"}
 
 
 def test_prune_keeps_the_newest(store_copy: Path, tmp_path: Path) -> None:

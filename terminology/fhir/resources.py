@@ -187,9 +187,14 @@ RELEASE_DATE = "2026-11-25"
 OPERATION_BASE = "http://hl7.org/fhir/OperationDefinition"
 
 
-def capability_statement(base: str) -> dict[str, Any]:
+def capability_statement(base: str, writable: bool) -> dict[str, Any]:
+    """What this server does; `writable`: its resources may be created, updated and deleted
+    through the API (with a key: not on a read-only snapshot replica)."""
     def op(name: str, definition: str) -> dict[str, str]:
         return {"name": name, "definition": f"{OPERATION_BASE}/{definition}"}
+
+    interactions = [{"code": code} for code in (
+        "read", "search-type", *(("create", "update", "delete") if writable else ()))]
 
     search = [
         {"name": "_id", "type": "token"},
@@ -232,21 +237,22 @@ def capability_statement(base: str) -> dict[str, Any]:
             "resource": [
                 {
                     "type": "CodeSystem",
-                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "interaction": interactions,
                     "searchParam": search + [{"name": "system", "type": "uri"}],
                     "operation": [op("lookup", "CodeSystem-lookup"),
-                                  op("validate-code", "CodeSystem-validate-code")],
+                                  op("validate-code", "CodeSystem-validate-code"),
+                                  op("subsumes", "CodeSystem-subsumes")],
                 },
                 {
                     "type": "ValueSet",
-                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "interaction": interactions,
                     "searchParam": search,
                     "operation": [op("expand", "ValueSet-expand"),
                                   op("validate-code", "ValueSet-validate-code")],
                 },
                 {
                     "type": "ConceptMap",
-                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "interaction": interactions,
                     "searchParam": search,
                     "operation": [op("translate", "ConceptMap-translate")],
                 },

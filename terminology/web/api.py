@@ -239,7 +239,8 @@ def metadata() -> Response:
     if mode not in ("full", "normative"):
         raise InvalidRequest(f"mode={mode} is not one of full, normative, terminology",
                              expression="mode")
-    return fhir_response(resources.capability_statement(base))
+    return fhir_response(resources.capability_statement(
+        base, writable=not current_app.config.get("READ_ONLY")))
 
 
 @api.route("/$versions", methods=["GET", "POST"])
