@@ -123,11 +123,12 @@ def test_other_digits_are_no_number_in_headers_pages_versions_or_codes(client):
     assert threshold.status_code == 200  # not a number: no threshold, as when absent
     page = client.raw.get("/search?q=knee&page=%C2%B3")  # a web page, not FHIR
     assert page.status_code == 400 and b"must be a whole number" in page.data
-    inline = _code_system(version="1.\u00b3", concept=[{"code": "a", "display": "A"}])
+    versions = [{"name": "tx-resource", "resource": _code_system(version=version)}
+                for version in ("1.\u00b3", "1.2")]  # ordered as versions: 1.³ is no number
     status, body = _post(client, "/fhir/CodeSystem/$lookup", _parameters(
         {"name": "system", "valueUri": "http://example.org/cs"},
-        {"name": "code", "valueCode": "a"}, {"name": "tx-resource", "resource": inline}))
-    assert status == 200 and body["resourceType"] == "Parameters"
+        {"name": "code", "valueCode": "a"}, *versions))
+    assert status == 200 and body["resourceType"] == "Parameters", body
     for code in ("\u0669\u0669\u0662\u0661\u0663", "\u00b39213"):  # ٩٩٢١٣, ³9213: not 99213
         looked_up = client.get("/fhir/CodeSystem/$lookup", query_string={
             "system": CPT, "code": code})
