@@ -85,6 +85,20 @@ def test_a_client_asking_again_once_it_has_its_answer_is_not_refused(db_path):
     first.close()
 
 
+def test_a_body_is_done_as_its_last_chunk_is_taken_not_after():
+    """The server writes the last chunk and only then asks for another: a client may have its
+    whole answer and ask again in between, so the slot is released as the last is taken."""
+    from terminology.web.wsgi import ClosingBody
+
+    for chunks in ([b"a", b"b", b"c"], [b"whole"], []):
+        done: list[int] = []
+        body = iter(ClosingBody(iter(chunks), lambda: done.append(1)))
+        for index, expected in enumerate(chunks):
+            assert next(body) == expected
+            assert done == ([1] if index == len(chunks) - 1 else [])
+        assert next(body, None) is None and done == [1]  # once
+
+
 def test_the_memory_a_heavy_request_freed_is_given_back_once_it_is_sent(app, monkeypatch):
     from terminology import heap
 

@@ -53,19 +53,27 @@ def outcome(start_response: StartResponse, code: int, text: str, issue_code: str
 
 
 class ClosingBody:
-    """An answer's body that calls `on_done` once, when the server has taken its last chunk
-    or has closed it (PEP 3333), whichever comes first: what a layer holds for a request (a
-    heavy slot, the store snapshot) lasts as long as a streamed answer is being written, and
-    no longer. Not until close(): a client that has its whole answer may ask again before
-    the server closes the body, and must not find its own request still holding a slot."""
+    """An answer's body that calls `on_done` once, as the server takes its last chunk or when
+    it closes it (PEP 3333), whichever comes first: what a layer holds for a request (a heavy
+    slot, the store snapshot) lasts as long as a streamed answer is being written, and no
+    longer. Not until close(), nor until the server asks for a chunk after the last: a client
+    that has its whole answer may ask again before then, and must not find its own request
+    still holding a slot (the HL7 test runner got 503 so on a loaded machine)."""
 
     def __init__(self, body: Iterable[bytes], on_done: Callable[[], None]) -> None:
         self.body = body
         self._on_done: Callable[[], None] | None = on_done
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from self.body
-        self._done()
+        chunks = iter(self.body)
+        last = next(chunks, None)
+        if last is not None:
+            for chunk in chunks:  # one chunk ahead, to know which is the last
+                yield last
+                last = chunk
+        self._done()  # the last chunk is in hand: nothing is read for this request after it
+        if last is not None:
+            yield last
 
     def close(self) -> None:
         try:
