@@ -359,7 +359,7 @@ class Evaluator:
                 or compose.get("inactive") is False:
             return None
         include = includes[0]
-        if not include.get("system") or set(include) - {"system", "version"}:
+        if not _whole(include):
             return None  # a filter, a list of concepts, a value set, an extension...
         provider = self.provider(include["system"], include.get("version"),
                                  "ValueSet.compose.include[0].system")
@@ -427,7 +427,7 @@ class Evaluator:
         def largest() -> int:
             counts = [0]
             for index, rule in enumerate((valueset.get("compose") or {}).get("include", [])):
-                if not rule.get("system") or set(rule) - {"system", "version"}:
+                if not _whole(rule):
                     continue  # filtered, listed, nested or extended: not counted
                 try:
                     provider = self.provider(rule["system"], rule.get("version"),
@@ -638,6 +638,11 @@ class Evaluator:
             return None
         return Entry(provider.canonical.url, provider.canonical.version, concept,
                      concept.display)
+
+
+def _whole(rule: dict[str, Any]) -> bool:
+    """Whether an include is a code system whole: a system (and version), nothing else."""
+    return bool(rule.get("system")) and not set(rule) - {"system", "version"}
 
 
 def _too_many(valueset: dict[str, Any], limit: int) -> TooCostly:
